@@ -1,0 +1,91 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validated replacement of nginx configuration files.
+
+Every file the collection owns under /etc/nginx goes through ``replace_validated``:
+the candidate is swapped in atomically, the whole configuration is checked with
+``nginx -t``, and on any failure the previous file is put back before anyone
+reloads. The live configuration therefore never changes unless the candidate
+passed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+from ansible_collections.unitehub.platform.plugins.module_utils.fileio import atomic_write, read_text
+
+
+class NginxConfigError(Exception):
+    """The candidate configuration was refused; the previous file is in place."""
+
+    def __init__(self, message, output=""):
+        super().__init__(message)
+        self.output = output
+
+
+def nginx_test(nginx_bin="nginx"):
+    """Run ``nginx -t`` on the whole configuration. Returns (ok, output)."""
+    try:
+        proc = subprocess.run([nginx_bin, "-t"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return False, "could not run %s -t: %s" % (nginx_bin, exc)
+    return proc.returncode == 0, (proc.stdout + proc.stderr).strip()
+
+
+def nginx_master_pid(pidfile="/run/nginx.pid"):
+    """The running master's pid, or None when nginx is not running."""
+    text = read_text(pidfile)
+    if not text or not text.strip().isdigit():
+        return None
+    pid = int(text.strip())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return pid
+
+
+def reload_nginx(nginx_bin="nginx", pidfile="/run/nginx.pid"):
+    """Graceful reload: new workers take the new configuration, old workers
+    finish their in-flight requests. A stopped nginx is left stopped so the
+    service layer stays in charge of starting it."""
+    if nginx_master_pid(pidfile) is None:
+        return False
+    proc = subprocess.run([nginx_bin, "-s", "reload"], capture_output=True, text=True, timeout=30, check=False)
+    if proc.returncode != 0:
+        raise NginxConfigError("nginx -s reload failed", (proc.stdout + proc.stderr).strip())
+    return True
+
+
+def _restore(path, previous, mode):
+    if previous is None:
+        if os.path.exists(path):
+            os.unlink(path)
+    else:
+        atomic_write(path, previous, mode)
+
+
+def replace_validated(path, content, mode=0o644, nginx_bin="nginx", check_mode=False):
+    """Install ``content`` at ``path`` only if nginx accepts the result.
+
+    Returns a dict with ``changed``, ``before`` and ``after``. Raises
+    NginxConfigError, with the previous file restored, when ``nginx -t`` fails.
+    """
+    previous = read_text(path)
+    result = {"changed": previous != content, "before": previous or "", "after": content}
+    if not result["changed"] or check_mode:
+        return result
+    atomic_write(path, content, mode)
+    ok, output = nginx_test(nginx_bin)
+    if not ok:
+        _restore(path, previous, mode)
+        raise NginxConfigError(
+            "nginx -t rejected the configuration with %s in place; the previous file was restored" % path,
+            output,
+        )
+    return result
