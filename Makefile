@@ -1,0 +1,63 @@
+# unitehub.platform: the two commands a newcomer runs are `make deploy` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INVENTORY ?= inventories/local
+VERSION ?= $(shell cat examples/app/VERSION)
+SLOT ?= auto
+PYTEST_ARGS ?=
+
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export ANSIBLE_FORCE_COLOR := 0
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: help os-prereqs venv stack deploy rollback status health test unit app-tests integration lint sanity molecule bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+os-prereqs: ## OS packages the virtualenv itself needs (Debian)
+	@if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv python3-pip; \
+	fi
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt | os-prereqs
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -r requirements-dev.txt
+	touch $@
+
+venv: $(BIN)/.installed ## create .venv with runtime and dev requirements
+
+stack: venv ## provision the local stack: dockerd, base image, PostgreSQL, PgBouncer, Redis, nginx
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+
+deploy: stack ## build the reference app and deploy it blue-green, then show what is live
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/deploy.yml -e slot=$(SLOT) -e version=$(VERSION)
+	@$(BIN)/python -c 'import json,urllib.request as u; r=u.urlopen("http://127.0.0.1:8080/api/version", timeout=5); v=json.load(r); print("\nThe app answers at http://127.0.0.1:8080 : live slot %s, version %s" % (v["slot"], v["version"]))'
+
+rollback: venv ## switch back to the previous slot recorded in the deploy state
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/rollback.yml
+
+status: venv ## table of slots, versions, health and the last deploys
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/status.yml
+
+health: venv ## probe every component of the inventory
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/health.yml
+
+unit: venv ## unit tests of plugins and of the reference app
+	$(BIN)/pytest -q tests/unit tests/app $(PYTEST_ARGS)
+
+integration: stack ## integration tests against the real local stack
+	$(BIN)/pytest -q -m integration tests/integration $(PYTEST_ARGS)
+
+test: venv unit integration ## the whole suite; non-zero on any failure
+
+bench: stack ## benchmarks; they print their figures
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## remove the virtualenv and test output
+	rm -rf $(VENV) .pytest_cache tests/output
