@@ -1,0 +1,100 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validation of blue-green deploy inputs, before anything on a host changes.
+
+The documentation of the filter is in ``deploy_errors.yml`` beside this file.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Docker's tag grammar: a word character first, then up to 127 of [\w.-].
+VERSION_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+SLOT_CHOICES = ("blue", "green", "auto")
+EXPECT_CHOICES = ("pass", "pass_or_warn")
+ACTION_CHOICES = ("deploy", "rollback")
+
+# name -> (minimum, what the number is)
+_NUMBERS = {
+    "stability_window": (0, "seconds"),
+    "drain_seconds": (0, "seconds"),
+    "health_timeout": (1, "seconds"),
+    "health_interval": (0.1, "seconds"),
+    "health_consecutive": (1, "probes"),
+    "stability_interval": (0.1, "seconds"),
+    "lock_ttl": (60, "seconds"),
+}
+_BOOLEANS = ("skip_health", "force")
+_TRUE = ("true", "yes", "on", "1")
+_FALSE = ("false", "no", "off", "0")
+
+
+def _as_number(value):
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, (int, float)):
+        return value
+    return float(str(value).strip())
+
+
+def _is_boolean(value):
+    return isinstance(value, bool) or str(value).strip().lower() in _TRUE + _FALSE
+
+
+def deploy_errors(inputs, prefix="blue_green_"):
+    """Problems with the deploy inputs, each naming the variable and the fix.
+
+    ``inputs`` maps the unprefixed names (slot, version, action, skip_health,
+    force, stability_window, drain_seconds, health_timeout, health_interval,
+    health_consecutive, health_expect, stability_interval, lock_ttl) to values;
+    missing keys are not checked. Returns an empty list when all is well.
+    """
+    errors = []
+    if not isinstance(inputs, dict):
+        return ["deploy inputs must be a dictionary, got %s" % type(inputs).__name__]
+
+    def name(key):
+        return prefix + key
+
+    if "action" in inputs and inputs["action"] not in ACTION_CHOICES:
+        errors.append("%s=%r is not one of %s" % (name("action"), inputs["action"], ", ".join(ACTION_CHOICES)))
+    if "slot" in inputs and inputs["slot"] not in SLOT_CHOICES:
+        errors.append("%s=%r is not one of %s: pass -e slot=blue, green or auto (the idle slot)"
+                      % (name("slot"), inputs["slot"], ", ".join(SLOT_CHOICES)))
+    if "version" in inputs:
+        version = inputs["version"]
+        if not isinstance(version, str) or not VERSION_PATTERN.match(version):
+            errors.append("%s=%r is not a valid image tag: use letters, digits, '_', '.' and '-', "
+                          "start with a letter, digit or '_', at most 128 characters (e.g. -e version=v1.2.3)"
+                          % (name("version"), version))
+    if "health_expect" in inputs and inputs["health_expect"] not in EXPECT_CHOICES:
+        errors.append("%s=%r is not one of %s" % (name("health_expect"), inputs["health_expect"],
+                                                  ", ".join(EXPECT_CHOICES)))
+    for key in _BOOLEANS:
+        if key in inputs and not _is_boolean(inputs[key]):
+            errors.append("%s=%r is not a boolean: use true or false" % (name(key), inputs[key]))
+    for key, (minimum, unit) in _NUMBERS.items():
+        if key not in inputs:
+            continue
+        try:
+            value = _as_number(inputs[key])
+        except (TypeError, ValueError):
+            errors.append("%s=%r is not a number of %s" % (name(key), inputs[key], unit))
+            continue
+        if value < minimum:
+            errors.append("%s=%s is below the minimum of %s %s" % (name(key), inputs[key], minimum, unit))
+    if not errors and "health_timeout" in inputs and "health_interval" in inputs:
+        if _as_number(inputs["health_interval"]) > _as_number(inputs["health_timeout"]):
+            errors.append("%s=%s is longer than %s=%s: the gate would probe once at most; shorten the interval"
+                          % (name("health_interval"), inputs["health_interval"],
+                             name("health_timeout"), inputs["health_timeout"]))
+    return errors
+
+
+class FilterModule:
+    """Deploy input filters."""
+
+    def filters(self):
+        return {"deploy_errors": deploy_errors}

@@ -1,0 +1,57 @@
+"""deploy_errors: every bad input is named with its fix; good input passes."""
+
+import pytest
+
+from ansible_collections.unitehub.platform.plugins.filter.deploy import FilterModule, deploy_errors
+
+GOOD = {
+    "action": "deploy", "slot": "auto", "version": "v1.2.3", "skip_health": False, "force": "false",
+    "stability_window": 30, "drain_seconds": "5", "health_timeout": 60, "health_interval": 5,
+    "health_consecutive": 3, "health_expect": "pass", "stability_interval": 1, "lock_ttl": 1800,
+}
+
+
+def test_good_inputs_have_no_errors():
+    assert deploy_errors(GOOD) == []
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("slot", "purple", "blue_green_slot='purple' is not one of blue, green, auto"),
+    ("version", "", "blue_green_version='' is not a valid image tag"),
+    ("version", "-v1", "is not a valid image tag"),
+    ("version", "v1 ; rm -rf /", "is not a valid image tag"),
+    ("version", "x" * 129, "is not a valid image tag"),
+    ("version", 2, "blue_green_version=2 is not a valid image tag"),
+    ("stability_window", -1, "blue_green_stability_window=-1 is below the minimum of 0 seconds"),
+    ("drain_seconds", "soon", "blue_green_drain_seconds='soon' is not a number of seconds"),
+    ("health_timeout", 0, "blue_green_health_timeout=0 is below the minimum"),
+    ("health_consecutive", True, "blue_green_health_consecutive=True is not a number"),
+    ("health_expect", "warn", "blue_green_health_expect='warn' is not one of pass, pass_or_warn"),
+    ("force", "maybe", "blue_green_force='maybe' is not a boolean"),
+    ("action", "redeploy", "blue_green_action='redeploy' is not one of deploy, rollback"),
+    ("lock_ttl", 5, "blue_green_lock_ttl=5 is below the minimum of 60 seconds"),
+])
+def test_each_bad_input_is_named(key, value, fragment):
+    errors = deploy_errors(dict(GOOD, **{key: value}))
+    assert len(errors) == 1
+    assert fragment in errors[0]
+
+
+def test_interval_longer_than_timeout_is_refused():
+    errors = deploy_errors(dict(GOOD, health_timeout=5, health_interval=10))
+    assert errors == ["blue_green_health_interval=10 is longer than blue_green_health_timeout=5: "
+                      "the gate would probe once at most; shorten the interval"]
+
+
+def test_prefix_and_partial_inputs():
+    assert deploy_errors({"slot": "red"}, prefix="") == ["slot='red' is not one of blue, green, auto: "
+                                                         "pass -e slot=blue, green or auto (the idle slot)"]
+    assert deploy_errors({}) == []
+
+
+def test_not_a_dict():
+    assert deploy_errors(["slot"]) == ["deploy inputs must be a dictionary, got list"]
+
+
+def test_registered_as_filter():
+    assert FilterModule().filters()["deploy_errors"] is deploy_errors
