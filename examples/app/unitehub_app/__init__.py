@@ -1,0 +1,8 @@
+"""unitehub reference application: the service the unitehub.platform roles deploy.
+
+Standard library only, plus psycopg 3 and redis-py when they are installed.
+Run it with ``python3 -m unitehub_app``; configuration comes from the environment
+(see ``config.py`` and the README).
+"""
+
+__version__ = "1.0.0"

@@ -1,0 +1,200 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Circuit-breaker state of the running app, through its admin API.
+
+The app (each slot, on its own port) answers
+
+- ``GET  /api/admin/breakers`` with ``{"slot", "version", "breakers": {name: {state, failures, ...}}}``
+- ``POST /api/admin/breakers/<name>/reset`` and ``.../open``, which need
+  ``Authorization: Bearer <APP_ADMIN_TOKEN>`` (401 without it, 404 for an unknown breaker).
+
+Every endpoint's answer, or its failure, is data: nothing here raises on an HTTP
+error or an unreachable slot. The admin token never appears in a message.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from http.client import HTTPException
+from urllib.error import HTTPError, URLError
+from urllib.parse import quote, urlsplit
+
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORTS = (3008, 3009)
+BREAKER_STATES = ("CLOSED", "OPEN", "HALF_OPEN")
+ACTIONS = ("reset", "open")
+LIST_PATH = "/api/admin/breakers"
+TOKEN_REFUSED = "the app refused the admin token (401): check APP_ADMIN_TOKEN / app_admin_token"
+
+
+class BreakerError(Exception):
+    """One request failed. ``reachable`` is False when no HTTP answer came back."""
+
+    def __init__(self, message, status=None, reachable=True):
+        super().__init__(message)
+        self.status = status
+        self.reachable = reachable
+
+
+def build_endpoints(endpoints=None, host=None, ports=None):
+    """Base URLs to query: ``endpoints`` as given, or ``http://<host>:<port>`` per port."""
+    if endpoints:
+        urls = []
+        for url in endpoints:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise BreakerError("endpoint %r is not an http(s) base URL such as http://127.0.0.1:3008" % (url,))
+            urls.append(url.rstrip("/"))
+        return urls
+    host = host or DEFAULT_HOST
+    if ":" in host and not host.startswith("["):
+        host = "[%s]" % host
+    urls = []
+    for port in ports or DEFAULT_PORTS:
+        if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+            raise BreakerError("port %r is not a TCP port (1-65535)" % (port,))
+        urls.append("http://%s:%d" % (host, port))
+    return urls
+
+
+def _scrub(text, token):
+    return text.replace(token, "********") if token else text
+
+
+def request_json(url, method="GET", token=None, timeout=5.0, validate_certs=True):
+    """(status, headers, decoded JSON body) of one request. Raises BreakerError
+    with an operator-facing message for every failure; never shows the token."""
+    headers = {"Accept": "application/json"}
+    if token:
+        headers["Authorization"] = "Bearer %s" % token
+    try:
+        response = open_url(url, method=method, headers=headers, timeout=timeout, validate_certs=validate_certs,
+                            data=b"" if method == "POST" else None, follow_redirects="none", use_proxy=False)
+        status, response_headers, raw = response.getcode(), response.headers, response.read()
+    except HTTPError as exc:
+        body = b""
+        try:
+            body = exc.read() or b""
+        except (OSError, HTTPException):
+            pass
+        if exc.code == 401:
+            raise BreakerError(TOKEN_REFUSED, status=401)
+        detail = _scrub(body.decode("utf-8", "replace").strip()[:200], token)
+        raise BreakerError("%s %s answered HTTP %d%s" % (method, url, exc.code, ": " + detail if detail else ""),
+                           status=exc.code)
+    except (URLError, HTTPException, socket.timeout, OSError, ValueError, UrlsConnectionError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise BreakerError(_scrub("cannot reach %s: %s" % (url, reason), token), reachable=False)
+    try:
+        body = json.loads(raw.decode("utf-8")) if raw.strip() else None
+    except ValueError:
+        raise BreakerError("%s %s answered HTTP %d with a body that is not JSON" % (method, url, status), status=status)
+    return status, response_headers, body
+
+
+def _contract_problem(body):
+    if not isinstance(body, dict) or not isinstance(body.get("breakers"), dict):
+        return "the body has no 'breakers' object"
+    for name, breaker in body["breakers"].items():
+        if not isinstance(breaker, dict) or breaker.get("state") not in BREAKER_STATES:
+            return "breaker %r has no state among %s" % (name, ", ".join(BREAKER_STATES))
+    return None
+
+
+def fetch_endpoint(base_url, token=None, timeout=5.0, validate_certs=True):
+    """The breakers of one slot: ``{url, slot, version, reachable, error, breakers}``."""
+    result = {"url": base_url, "slot": None, "version": None, "reachable": False, "error": None, "breakers": {}}
+    url = base_url + LIST_PATH
+    try:
+        _status, headers, body = request_json(url, token=token, timeout=timeout, validate_certs=validate_certs)
+    except BreakerError as exc:
+        result["reachable"] = exc.reachable
+        result["error"] = str(exc)
+        if exc.status == 404:
+            result["error"] += " (is this the app's admin API? check the endpoint and port)"
+        return result
+    result["reachable"] = True
+    result["slot"] = headers.get("X-App-Slot")
+    result["version"] = headers.get("X-App-Version")
+    problem = _contract_problem(body)
+    if problem:
+        result["error"] = "GET %s does not follow the breaker contract: %s" % (url, problem)
+        return result
+    result["slot"] = body.get("slot") or result["slot"]
+    result["version"] = body.get("version") or result["version"]
+    result["breakers"] = body["breakers"]
+    return result
+
+
+def summarize(results):
+    """``open``: every breaker not CLOSED as ``slot:name``; ``unreachable``: the
+    URLs that did not answer; ``all_closed``: every endpoint answered the
+    contract and every breaker is CLOSED."""
+    opened = []
+    for item in results:
+        label = item["slot"] or item["url"]
+        for name in sorted(item["breakers"]):
+            if item["breakers"][name].get("state") != "CLOSED":
+                opened.append("%s:%s" % (label, name))
+    unreachable = [item["url"] for item in results if not item["reachable"]]
+    all_closed = bool(results) and not opened and not any(item["error"] for item in results)
+    return {"open": opened, "unreachable": unreachable, "all_closed": all_closed}
+
+
+def needs_change(breaker, action):
+    """Whether ``action`` would change ``breaker``: a reset changes a breaker that is
+    not CLOSED or has counted failures; an open changes one that is not OPEN."""
+    if action == "reset":
+        return breaker.get("state") != "CLOSED" or bool(breaker.get("failures"))
+    return breaker.get("state") != "OPEN"
+
+
+def _predicted(breaker, action):
+    if action == "reset":
+        return dict(breaker, state="CLOSED", failures=0, successes=0, opened_at=None)
+    return dict(breaker, state="OPEN")
+
+
+def set_breaker(base_url, name, action, token, timeout=5.0, validate_certs=True, check_mode=False):
+    """Reset or open breaker ``name`` on one slot, only if that changes it.
+
+    Returns ``{url, slot, version, reachable, changed, before, after, error}``.
+    """
+    if action not in ACTIONS:
+        raise BreakerError("state %r is not one of %s" % (action, ", ".join(ACTIONS)))
+    current = fetch_endpoint(base_url, token=token, timeout=timeout, validate_certs=validate_certs)
+    result = {key: current[key] for key in ("url", "slot", "version", "reachable", "error")}
+    result.update(changed=False, before=None, after=None)
+    if current["error"]:
+        return result
+    if name not in current["breakers"]:
+        known = ", ".join(sorted(current["breakers"])) or "none"
+        result["error"] = "breaker %r is not known to the app at %s; it has: %s" % (name, base_url, known)
+        return result
+    before = current["breakers"][name]
+    result["before"] = before
+    if not needs_change(before, action):
+        result["after"] = before
+        return result
+    result["changed"] = True
+    if check_mode:
+        result["after"] = _predicted(before, action)
+        return result
+    url = "%s%s/%s/%s" % (base_url, LIST_PATH, quote(name, safe=""), action)
+    try:
+        request_json(url, method="POST", token=token, timeout=timeout, validate_certs=validate_certs)
+    except BreakerError as exc:
+        result["changed"] = False
+        result["error"] = str(exc)
+        if exc.status == 404:
+            result["error"] = "breaker %r is not known to the app at %s (404)" % (name, base_url)
+        return result
+    after = fetch_endpoint(base_url, token=token, timeout=timeout, validate_certs=validate_certs)
+    result["after"] = after["breakers"].get(name) if not after["error"] else None
+    if after["error"]:
+        result["error"] = "the %s was sent, but reading the breaker back failed: %s" % (action, after["error"])
+    return result

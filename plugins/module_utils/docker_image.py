@@ -1,0 +1,269 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The app image: build it or pull it once per version, remove it, prune old tags.
+
+``ImageManager.ensure(spec)`` works through the low-level Docker API client.
+Pruning removes ``<image>:<tag>`` for tags outside ``keep`` (and the version
+being ensured) but never an image a container still uses, so the images the
+deploy state names (which the caller passes in ``keep``) and those of stopped
+standby slots survive.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
+    CALL_ERRORS,
+    DockerModuleError,
+    api_error_text,
+    image_reference,
+    inspect_image_or_none,
+    validate_tag,
+)
+
+STATES = ("present", "absent")
+# How many lines of the build output to keep in the result.
+LOG_TAIL = 40
+
+
+class ImageSpec:
+    """The validated wish for one image, built from the module's parameters."""
+
+    def __init__(self, params):
+        self.image = params["image"]
+        self.version = params.get("version")
+        self.state = params.get("state") or "present"
+        self.build_context = params.get("build_context")
+        self.dockerfile = params.get("dockerfile") or "Dockerfile"
+        self.base_image = params.get("base_image")
+        self.build_args = {str(k): str(v) for k, v in (params.get("build_args") or {}).items()}
+        self.force_rebuild = bool(params.get("force_rebuild"))
+        self.nocache = bool(params.get("nocache"))
+        self.build_timeout = params.get("build_timeout") or 600
+        self.prune = bool(params.get("prune"))
+        self.keep = [str(tag) for tag in (params.get("keep") or [])]
+        if self.state not in STATES:
+            raise DockerModuleError("state '%s' is not one of %s" % (self.state, ", ".join(STATES)))
+        self.ref = image_reference(self.image, self.version)
+        for tag in self.keep:
+            validate_tag(tag, option="keep entry")
+        if self.base_image:
+            if "BASE_IMAGE" in self.build_args and self.build_args["BASE_IMAGE"] != self.base_image:
+                raise DockerModuleError(
+                    "build_args BASE_IMAGE '%s' contradicts base_image '%s'; give it in base_image only"
+                    % (self.build_args["BASE_IMAGE"], self.base_image)
+                )
+            self.build_args["BASE_IMAGE"] = self.base_image
+        if self.state == "present" and self.build_context:
+            self._check_context()
+
+    def _check_context(self):
+        if not os.path.isdir(self.build_context):
+            raise DockerModuleError(
+                "build_context '%s' is not a directory on this host; give the directory holding the Dockerfile"
+                % self.build_context
+            )
+        dockerfile = os.path.join(self.build_context, self.dockerfile)
+        if not os.path.isfile(dockerfile):
+            raise DockerModuleError(
+                "no %s in build_context '%s'; add it or set dockerfile" % (self.dockerfile, self.build_context)
+            )
+
+    @property
+    def kept_tags(self):
+        kept = set(self.keep)
+        if self.state == "present":
+            kept.add(self.version)
+        return kept
+
+
+def summarize(image_attrs):
+    """The ``image`` return value."""
+    if not image_attrs:
+        return {}
+    return {
+        "id": image_attrs.get("Id"),
+        "tags": sorted(image_attrs.get("RepoTags") or []),
+        "created": image_attrs.get("Created"),
+        "size": image_attrs.get("Size"),
+    }
+
+
+def _tail(lines, count=LOG_TAIL):
+    return [line for line in lines if line.strip()][-count:]
+
+
+class ImageManager:
+    """Applies an ImageSpec through a low-level Docker API client."""
+
+    def __init__(self, api, check_mode=False):
+        self.api = api
+        self.check_mode = check_mode
+        self.actions = []
+        self.build_log = []
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def repository_tags(self, image):
+        """``{tag: image_id}`` for every ``<image>:<tag>`` on the host."""
+        tags = {}
+        prefix = image + ":"
+        for entry in self.api.images(name=image) or []:
+            for repo_tag in entry.get("RepoTags") or []:
+                if repo_tag.startswith(prefix):
+                    tags[repo_tag[len(prefix) :]] = entry.get("Id")
+        return tags
+
+    def containers_by_image(self):
+        """``{image_id: [container names]}`` over all containers, running or not."""
+        users = {}
+        for entry in self.api.containers(all=True) or []:
+            names = [n.lstrip("/") for n in entry.get("Names") or []]
+            users.setdefault(entry.get("ImageID"), []).extend(names)
+        return users
+
+    # -- changing -----------------------------------------------------------------------------
+
+    def _consume(self, stream, what):
+        """Read a build or pull progress stream into the log; return its error message, if any."""
+        for chunk in stream:
+            if not isinstance(chunk, dict):
+                continue
+            if "stream" in chunk:
+                self.build_log.extend(chunk["stream"].splitlines())
+            elif "status" in chunk and what == "pull":
+                self.build_log.append(" ".join(str(chunk.get(k, "")) for k in ("id", "status")).strip())
+            if "error" in chunk:
+                detail = (chunk.get("errorDetail") or {}).get("message") or chunk["error"]
+                return detail.strip()
+        return None
+
+    def build(self, spec):
+        if spec.base_image and inspect_image_or_none(self.api, spec.base_image) is None:
+            raise DockerModuleError(
+                "base image %s is not present on this Docker host; build it with the role "
+                "unitehub.platform.base_image (or pull it), then run again" % spec.base_image,
+                image_ref=spec.ref,
+            )
+        self.actions.append("build")
+        if self.check_mode:
+            return
+        try:
+            stream = self.api.build(
+                path=spec.build_context,
+                dockerfile=spec.dockerfile,
+                tag=spec.ref,
+                buildargs=spec.build_args,
+                network_mode="host",
+                rm=True,
+                forcerm=True,
+                pull=False,
+                nocache=spec.nocache,
+                timeout=spec.build_timeout,
+                decode=True,
+            )
+            error = self._consume(stream, "build")
+        except CALL_ERRORS as exc:
+            error = api_error_text(exc)
+        if error:
+            raise DockerModuleError(
+                "building %s from %s failed: %s" % (spec.ref, spec.build_context, error),
+                build_log=_tail(self.build_log),
+            )
+
+    def pull(self, spec):
+        self.actions.append("pull")
+        if self.check_mode:
+            return
+        try:
+            error = self._consume(self.api.pull(spec.image, tag=spec.version, stream=True, decode=True), "pull")
+        except CALL_ERRORS as exc:
+            error = api_error_text(exc)
+        if error or inspect_image_or_none(self.api, spec.ref) is None:
+            raise DockerModuleError(
+                "could not pull %s: %s; check the registry and credentials, or build the image on this host "
+                "with build_context (role variable app_build_context)" % (spec.ref, error or "no image after the pull"),
+                image_ref=spec.ref,
+            )
+
+    def remove_tag(self, ref):
+        self.actions.append("remove %s" % ref)
+        if self.check_mode:
+            return
+        try:
+            self.api.remove_image(ref, force=False, noprune=False)
+        except CALL_ERRORS as exc:
+            raise DockerModuleError("Docker refused to remove %s: %s" % (ref, api_error_text(exc))) from exc
+
+    # -- the states ---------------------------------------------------------------------------
+
+    def ensure(self, spec):
+        before_tags = self.repository_tags(spec.image)
+        existing = inspect_image_or_none(self.api, spec.ref)
+        result = {"removed": [], "skipped": []}
+
+        if spec.state == "present":
+            if existing is None or spec.force_rebuild:
+                if spec.build_context:
+                    self.build(spec)
+                else:
+                    self.pull(spec)
+        elif existing is not None:
+            users = self.containers_by_image().get(existing.get("Id"))
+            if users:
+                raise DockerModuleError(
+                    "image %s is used by container(s) %s; remove them first (unitehub.platform.app_slot "
+                    "state=absent)" % (spec.ref, ", ".join(sorted(users))),
+                    image=summarize(existing),
+                )
+            self.remove_tag(spec.ref)
+            result["removed"].append(spec.version)
+
+        if spec.prune:
+            self._prune(spec, before_tags, result)
+
+        final = existing
+        if not self.check_mode and self.actions:
+            final = inspect_image_or_none(self.api, spec.ref)
+        after_tags = (
+            self.repository_tags(spec.image) if not self.check_mode else self._predicted_tags(spec, before_tags, result)
+        )
+        changed = bool(result["removed"]) or (
+            any(a in ("build", "pull") for a in self.actions)
+            and (self.check_mode or (final or {}).get("Id") != (existing or {}).get("Id"))
+        )
+        result.update(
+            changed=changed,
+            actions=list(self.actions),
+            image=summarize(final) if spec.state == "present" else {},
+            diff={
+                "before": {"tags": sorted(before_tags)},
+                "after": {"tags": sorted(after_tags)},
+            },
+        )
+        if self.build_log:
+            result["build_log"] = _tail(self.build_log)
+        return result
+
+    def _prune(self, spec, before_tags, result):
+        users = self.containers_by_image()
+        kept = spec.kept_tags
+        for tag, image_id in sorted(before_tags.items()):
+            if tag in kept or tag in result["removed"]:
+                continue
+            if users.get(image_id):
+                result["skipped"].append(
+                    {"tag": tag, "reason": "used by container(s) %s" % ", ".join(sorted(users[image_id]))}
+                )
+                continue
+            self.remove_tag("%s:%s" % (spec.image, tag))
+            result["removed"].append(tag)
+
+    @staticmethod
+    def _predicted_tags(spec, before_tags, result):
+        tags = set(before_tags) - set(result["removed"])
+        if spec.state == "present":
+            tags.add(spec.version)
+        return tags

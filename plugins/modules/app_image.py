@@ -1,0 +1,251 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: app_image
+short_description: Build or pull the app image for a version, remove it, prune old versions
+version_added: "0.1.0"
+description:
+  - Makes C(<image>:<version>) present on the Docker host, by building it from O(build_context) (with the
+    build argument C(BASE_IMAGE) and host networking) or, without O(build_context), by pulling it.
+  - An image that is already present is left alone unless O(force_rebuild) is set.
+  - With O(state=absent) removes the tag; refuses when a container still uses the image.
+  - With O(prune=true) also removes every other C(<image>:<tag>) whose tag is not in O(keep). Images used by a
+    container (running or stopped) are never removed, only reported in RV(skipped). Pass the versions the
+    deploy state names in O(keep) so a rollback target is never pruned.
+author:
+  - unitehub platform team
+requirements:
+  - docker (the Python Docker SDK) >= 5.0 on the managed host
+  - a Docker daemon the SDK can reach
+options:
+  image:
+    description:
+      - Image repository without a tag, for example C(unitehub/app) or C(registry.example.com/unitehub/app).
+    type: str
+    required: true
+  version:
+    description:
+      - The tag to build, pull or remove.
+    type: str
+    required: true
+  state:
+    description:
+      - V(present) builds or pulls C(<image>:<version>) when it is missing.
+      - V(absent) removes the C(<image>:<version>) tag.
+    type: str
+    choices: [present, absent]
+    default: present
+  build_context:
+    description:
+      - Directory on the managed host holding the Dockerfile. When set, V(present) builds; when not, it pulls.
+    type: path
+  dockerfile:
+    description:
+      - Dockerfile path inside O(build_context).
+    type: str
+    default: Dockerfile
+  base_image:
+    description:
+      - Image passed to the build as build argument C(BASE_IMAGE).
+      - Must be present on the host before the build; the module checks that first and names the role that
+        builds it.
+    type: str
+  build_args:
+    description:
+      - Further build arguments. C(BASE_IMAGE) belongs to O(base_image).
+    type: dict
+    default: {}
+  force_rebuild:
+    description:
+      - Build (or pull) again even though the tag exists. Reports a change only when the image id changed.
+    type: bool
+    default: false
+  nocache:
+    description:
+      - Build without Docker's layer cache.
+    type: bool
+    default: false
+  build_timeout:
+    description:
+      - Seconds to wait for build or pull output before giving up.
+    type: int
+    default: 600
+  prune:
+    description:
+      - Remove every C(<image>:<tag>) whose tag is neither in O(keep) nor, with O(state=present), O(version).
+    type: bool
+    default: false
+  keep:
+    description:
+      - Tags O(prune) must not remove, for example the versions of both slots in the deploy state.
+    type: list
+    elements: str
+    default: []
+  docker_host:
+    description:
+      - Docker daemon to talk to, for example C(unix:///run/docker.sock).
+      - Defaults to C(DOCKER_HOST) from the environment, else the local socket.
+    type: str
+  timeout:
+    description:
+      - Seconds to wait for one Docker API call other than a build or pull.
+    type: int
+    default: 60
+attributes:
+  check_mode:
+    support: full
+    description:
+      - Reports what it would build, pull or remove and changes nothing.
+      - With O(force_rebuild) it reports a change, since only a real build shows whether the id changes.
+  diff_mode:
+    support: full
+    description: Shows the repository's tags before and after.
+seealso:
+  - module: unitehub.platform.app_slot
+"""
+
+EXAMPLES = r"""
+- name: Build unitehub/app:v2 from the checkout on top of the local base image
+  unitehub.platform.app_image:
+    image: unitehub/app
+    version: v2
+    build_context: /srv/unitehub/app
+    base_image: unitehub/base:bookworm
+  register: built
+
+- name: Pull the release from the registry instead
+  unitehub.platform.app_image:
+    image: registry.example.com/unitehub/app
+    version: v2
+
+- name: Keep only the versions the deploy state names
+  unitehub.platform.app_image:
+    image: unitehub/app
+    version: "{{ deploy_state.slots[deploy_state.active_slot].version }}"
+    prune: true
+    keep: "{{ deploy_state.slots.values() | map(attribute='version') | list }}"
+
+- name: Remove one version
+  unitehub.platform.app_image:
+    image: unitehub/app
+    version: v1
+    state: absent
+"""
+
+RETURN = r"""
+image:
+  description: The image C(<image>:<version>) after the run; V({}) with O(state=absent). In check mode, as it is now.
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: Image id.
+      type: str
+      sample: sha256:9a0b...
+    tags:
+      description: Every tag pointing at this image.
+      type: list
+      elements: str
+      sample: [unitehub/app:v2]
+    created:
+      description: When the image was created (RFC 3339).
+      type: str
+      sample: "2026-11-29T08:00:00.123456789Z"
+    size:
+      description: Size in bytes.
+      type: int
+      sample: 171234567
+actions:
+  description: What the module did, or would do in check mode, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [build, "remove unitehub/app:v0"]
+removed:
+  description: Tags removed (or, in check mode, that would be removed).
+  returned: always
+  type: list
+  elements: str
+  sample: [v0]
+skipped:
+  description: Tags O(prune) left in place because a container uses their image.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    tag:
+      description: The tag.
+      type: str
+      sample: v1
+    reason:
+      description: Why it stayed.
+      type: str
+      sample: used by container(s) unitehub-blue
+build_log:
+  description: The last lines of the build or pull output.
+  returned: when the module built or pulled, and on a failed build
+  type: list
+  elements: str
+  sample: ["Step 5/5 : CMD [\"python3\", \"-m\", \"app\"]", "Successfully tagged unitehub/app:v2"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
+    DOCKER_COMMON_ARGS,
+    DOCKER_IMPORT_ERROR,
+    HAS_DOCKER,
+    DockerModuleError,
+    docker_api_client,
+)
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_image import (
+    STATES,
+    ImageManager,
+    ImageSpec,
+)
+
+
+def argument_spec():
+    spec = dict(
+        image=dict(type="str", required=True),
+        version=dict(type="str", required=True),
+        state=dict(type="str", choices=list(STATES), default="present"),
+        build_context=dict(type="path"),
+        dockerfile=dict(type="str", default="Dockerfile"),
+        base_image=dict(type="str"),
+        build_args=dict(type="dict", default={}),
+        force_rebuild=dict(type="bool", default=False),
+        nocache=dict(type="bool", default=False),
+        build_timeout=dict(type="int", default=600),
+        prune=dict(type="bool", default=False),
+        keep=dict(type="list", elements="str", default=[]),
+    )
+    spec.update(DOCKER_COMMON_ARGS)
+    return spec
+
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+
+    try:
+        spec = ImageSpec(module.params)
+        api = docker_api_client(module.params["docker_host"], module.params["timeout"])
+        result = ImageManager(api, check_mode=module.check_mode).ensure(spec)
+    except DockerModuleError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

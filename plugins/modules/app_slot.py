@@ -1,0 +1,309 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: app_slot
+short_description: Run one blue/green slot of the app as a Docker container
+version_added: "0.1.0"
+description:
+  - Runs the container of one slot (V(blue) or V(green)) of the app with the Docker SDK, on the host
+    network, with C(PORT), C(HOST), C(APP_NAME), C(APP_SLOT) and C(APP_VERSION) in its environment and the
+    labels C(io.unitehub.app), C(io.unitehub.slot) and C(io.unitehub.version).
+  - Idempotent. An existing container is compared with the wanted one on image id, environment (secret
+    values included, without showing them), labels, restart policy and network mode, and recreated only
+    when one of them differs. A stopped container that matches is started again.
+  - The image must already be on the host; build or pull it first with M(unitehub.platform.app_image).
+    This module never pulls.
+  - Stopping gives the app O(stop_grace_period) seconds after C(SIGTERM) to finish its in-flight requests.
+author:
+  - unitehub platform team
+requirements:
+  - docker (the Python Docker SDK) >= 5.0 on the managed host
+  - a Docker daemon the SDK can reach
+options:
+  name:
+    description:
+      - Container name.
+      - Defaults to C(<app_name>-<slot>), for example C(unitehub-blue).
+    type: str
+  app_name:
+    description:
+      - Name of the app; goes into the C(io.unitehub.app) label and the C(APP_NAME) variable.
+    type: str
+    default: unitehub
+  slot:
+    description:
+      - The slot this container serves. Required when O(state=started), or when O(name) is not given.
+    type: str
+    choices: [blue, green]
+  image:
+    description:
+      - Image repository without a tag, for example C(unitehub/app). Required when O(state=started).
+      - The container runs C(<image>:<version>).
+    type: str
+  version:
+    description:
+      - Image tag and app version; goes into C(APP_VERSION) and the C(io.unitehub.version) label.
+        Required when O(state=started).
+    type: str
+  state:
+    description:
+      - V(started) creates the container when missing, recreates it when it differs, starts it when stopped.
+      - V(stopped) stops a running container (SIGTERM, then SIGKILL after O(stop_grace_period) seconds).
+        A missing container stays missing.
+      - V(absent) stops the container the same way and removes it.
+    type: str
+    choices: [started, stopped, absent]
+    default: started
+  env:
+    description:
+      - Extra environment variables. Values are turned into strings; booleans become V(true)/V(false).
+      - May repeat C(PORT), C(HOST), C(APP_NAME), C(APP_SLOT), C(APP_VERSION) only with the value the
+        module derives from its options.
+    type: dict
+    default: {}
+  secret_env:
+    description:
+      - Environment variables whose values are secret (API keys, passwords, tokens).
+      - Compared like O(env) but never shown; diff mode prints V((secret)) or V((changed)) in their place.
+      - A variable may be in O(env) or O(secret_env), not both.
+    type: dict
+    default: {}
+  port:
+    description:
+      - Port the app listens on, handed to it as C(PORT). Required when O(state=started).
+    type: int
+  bind_address:
+    description:
+      - Address the app binds to, handed to it as C(HOST). The container shares the host network.
+    type: str
+    default: 127.0.0.1
+  stop_grace_period:
+    description:
+      - Seconds between C(SIGTERM) and C(SIGKILL) when the module stops the container (the Docker stop
+        timeout). Also stored as the container's own stop timeout.
+    type: int
+    default: 30
+  restart_policy:
+    description:
+      - Docker restart policy of the container.
+    type: str
+    choices: ["no", always, unless-stopped, on-failure]
+    default: unless-stopped
+  labels:
+    description:
+      - Extra labels. The C(io.unitehub.*) labels belong to the module.
+    type: dict
+    default: {}
+  log_lines:
+    description:
+      - How many of the container's last log lines to return in RV(logs). V(0) returns none.
+    type: int
+    default: 0
+  docker_host:
+    description:
+      - Docker daemon to talk to, for example C(unix:///run/docker.sock) or C(tcp://127.0.0.1:2375).
+      - Defaults to C(DOCKER_HOST) from the environment, else the local socket.
+    type: str
+  timeout:
+    description:
+      - Seconds to wait for one Docker API call (a stop waits O(stop_grace_period) longer).
+    type: int
+    default: 60
+attributes:
+  check_mode:
+    support: full
+    description: Reports the actions it would take (RV(actions)) and changes nothing.
+  diff_mode:
+    support: full
+    description:
+      - Shows state, image, image id, version and environment before and after.
+      - Secret values are never shown, only V((secret)) or V((changed)).
+notes:
+  - The container always uses host networking; the app must bind to O(bind_address) and O(port) itself.
+  - A container with the wanted name that has no C(io.unitehub.app) label was not created by this module;
+    the module refuses to touch it.
+seealso:
+  - module: unitehub.platform.app_image
+"""
+
+EXAMPLES = r"""
+- name: Run version v2 in the green slot
+  unitehub.platform.app_slot:
+    app_name: unitehub
+    slot: green
+    image: unitehub/app
+    version: v2
+    port: 3009
+    env:
+      REDIS_URL: redis://127.0.0.1:6379/0
+      ENABLE_DB_POOLER: true
+    secret_env:
+      DATABASE_URL: "{{ vault_database_url }}"
+      APP_ADMIN_TOKEN: "{{ vault_admin_token }}"
+    log_lines: 50
+  register: green
+
+- name: Show what answered
+  ansible.builtin.debug:
+    msg: "{{ green.container.name }} runs {{ green.container.version }} ({{ green.container.status }})"
+
+- name: Stop the old slot, giving in-flight requests 30 seconds
+  unitehub.platform.app_slot:
+    app_name: unitehub
+    slot: blue
+    state: stopped
+    stop_grace_period: 30
+
+- name: Remove a slot's container
+  unitehub.platform.app_slot:
+    name: unitehub-blue
+    state: absent
+"""
+
+RETURN = r"""
+actions:
+  description: What the module did, or would do in check mode, in order.
+  returned: always
+  type: list
+  elements: str
+  sample: [stop, remove, create, start]
+differences:
+  description: Settings in which the existing container differed from the wanted one (V(state=started) only).
+  returned: always
+  type: list
+  elements: str
+  sample: [image, env]
+container:
+  description:
+    - The container after the run; V({}) when there is none.
+    - In check mode, the container as it is now.
+  returned: always
+  type: dict
+  contains:
+    id:
+      description: Container id.
+      type: str
+      sample: 3f4e1c0a9b7d...
+    name:
+      description: Container name.
+      type: str
+      sample: unitehub-green
+    status:
+      description: Docker status (created, running, restarting, exited, ...).
+      type: str
+      sample: running
+    running:
+      description: Whether the container's process runs.
+      type: bool
+      sample: true
+    image:
+      description: Image reference the container was created from.
+      type: str
+      sample: unitehub/app:v2
+    image_id:
+      description: Id of that image.
+      type: str
+      sample: sha256:9a0b...
+    slot:
+      description: Value of the C(io.unitehub.slot) label.
+      type: str
+      sample: green
+    version:
+      description: Value of the C(io.unitehub.version) label.
+      type: str
+      sample: v2
+    port:
+      description: C(PORT) in the container's environment.
+      type: int
+      sample: 3009
+    started_at:
+      description: When the process last started (RFC 3339).
+      type: str
+      sample: "2026-11-29T08:00:00.123456789Z"
+    restart_count:
+      description: How many times Docker restarted the process under the restart policy.
+      type: int
+      sample: 0
+    exit_code:
+      description: Exit code of the last run (0 while running).
+      type: int
+      sample: 0
+logs:
+  description:
+    - The container's last O(log_lines) log lines (stdout and stderr); V([]) when there is no container.
+    - In check mode, those of the container as it is now.
+  returned: when O(log_lines) > 0
+  type: list
+  elements: str
+  sample: ["listening on 127.0.0.1:3009"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
+    DOCKER_COMMON_ARGS,
+    DOCKER_IMPORT_ERROR,
+    HAS_DOCKER,
+    DockerModuleError,
+    docker_api_client,
+)
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_slot import (
+    RESTART_POLICIES,
+    SLOTS,
+    STATES,
+    SlotManager,
+    SlotSpec,
+)
+
+
+def argument_spec():
+    spec = dict(
+        name=dict(type="str"),
+        app_name=dict(type="str", default="unitehub"),
+        slot=dict(type="str", choices=list(SLOTS)),
+        image=dict(type="str"),
+        version=dict(type="str"),
+        state=dict(type="str", choices=list(STATES), default="started"),
+        env=dict(type="dict", default={}),
+        secret_env=dict(type="dict", default={}, no_log=True),
+        port=dict(type="int"),
+        bind_address=dict(type="str", default="127.0.0.1"),
+        stop_grace_period=dict(type="int", default=30),
+        restart_policy=dict(type="str", choices=list(RESTART_POLICIES), default="unless-stopped"),
+        labels=dict(type="dict", default={}),
+        log_lines=dict(type="int", default=0),
+    )
+    spec.update(DOCKER_COMMON_ARGS)
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_if=[("state", "started", ("slot", "image", "version", "port"))],
+        required_one_of=[("name", "slot")],
+        supports_check_mode=True,
+    )
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+
+    try:
+        spec = SlotSpec(module.params)
+        api = docker_api_client(module.params["docker_host"], module.params["timeout"])
+        result = SlotManager(api, check_mode=module.check_mode).ensure(spec)
+    except DockerModuleError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+
+    if not module._diff:
+        result.pop("diff")
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

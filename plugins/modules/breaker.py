@@ -1,0 +1,190 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: breaker
+short_description: Reset or open a circuit breaker of the running app slots
+version_added: 0.1.0
+description:
+  - Resets (closes) or forces open one circuit breaker of the app on each slot, through
+    C(POST /api/admin/breakers/<name>/reset|open) with the admin token.
+  - Idempotent. Each slot's breaker is read first; a reset of a C(CLOSED) breaker with no
+    counted failures, or an open of an C(OPEN) breaker, sends nothing and reports no change.
+author:
+  - unitehub platform team
+options:
+  name:
+    description: The breaker, as the app names it, for example C(redis) or C(database).
+    type: str
+    required: true
+  state:
+    description:
+      - C(reset) closes the breaker and clears its counters.
+      - C(open) forces it open, so the app stops calling the dependency and uses its fallback.
+    type: str
+    choices: [reset, open]
+    default: reset
+  endpoints:
+    description:
+      - Base URLs of the slots, for example C(http://10.0.1.5:3008).
+      - When not set, I(host) and I(ports) build them.
+    type: list
+    elements: str
+  host:
+    description: Address of the app host, used with I(ports) when I(endpoints) is not set.
+    type: str
+    default: 127.0.0.1
+  ports:
+    description:
+      - Slot ports on I(host). Defaults to C([3008, 3009]) (blue, green).
+    type: list
+    elements: int
+  token:
+    description: "The app's admin token (C(APP_ADMIN_TOKEN)), sent as C(Authorization: Bearer)."
+    type: str
+    required: true
+  skip_unreachable:
+    description:
+      - Report an endpoint that gives no HTTP answer (a stopped slot) instead of failing.
+      - HTTP errors, a refused token and an unknown breaker always fail.
+    type: bool
+    default: false
+  timeout:
+    description: Seconds to wait for each request.
+    type: float
+    default: 5
+  validate_certs:
+    description: Verify TLS certificates of C(https) endpoints.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    details: Reads each breaker and reports what would change; sends no reset or open.
+  diff_mode:
+    support: full
+    details: Shows each slot's breaker state before and after.
+notes:
+  - Requests go to the slots directly; proxy environment variables are ignored.
+seealso:
+  - module: unitehub.platform.breaker_info
+"""
+
+EXAMPLES = r"""
+- name: Close the redis breaker on both slots once Redis is back
+  unitehub.platform.breaker:
+    name: redis
+    state: reset
+    token: "{{ app_admin_token }}"
+
+- name: Force the database breaker open on the green slot of every app host
+  unitehub.platform.breaker:
+    name: database
+    state: open
+    endpoints:
+      - "http://{{ ansible_host }}:3009"
+    token: "{{ app_admin_token }}"
+
+- name: Reset on whichever slots are running
+  unitehub.platform.breaker:
+    name: redis
+    token: "{{ app_admin_token }}"
+    skip_unreachable: true
+"""
+
+RETURN = r"""
+endpoints:
+  description: One entry per endpoint, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    url:
+      description: The base URL.
+      type: str
+      sample: http://127.0.0.1:3008
+    slot:
+      description: The slot that answered, or null.
+      type: str
+      sample: blue
+    version:
+      description: The version that answered, or null.
+      type: str
+      sample: v1
+    reachable:
+      description: Whether an HTTP answer came back.
+      type: bool
+      sample: true
+    changed:
+      description: Whether this endpoint's breaker changed (or would, in check mode).
+      type: bool
+      sample: true
+    before:
+      description: The breaker before, as the app reports it; null when it could not be read.
+      type: dict
+      sample: {"name": "redis", "state": "OPEN", "failures": 5, "trips": 1}
+    after:
+      description: The breaker after (predicted in check mode); null when it could not be read.
+      type: dict
+      sample: {"name": "redis", "state": "CLOSED", "failures": 0, "trips": 1}
+    error:
+      description: What went wrong with this endpoint, or null.
+      type: str
+      sample: null
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.unitehub.platform.plugins.module_utils import breakers as br
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            name=dict(type="str", required=True),
+            state=dict(type="str", choices=list(br.ACTIONS), default="reset"),
+            endpoints=dict(type="list", elements="str"),
+            host=dict(type="str", default=br.DEFAULT_HOST),
+            ports=dict(type="list", elements="int"),
+            token=dict(type="str", required=True, no_log=True),
+            skip_unreachable=dict(type="bool", default=False),
+            timeout=dict(type="float", default=5.0),
+            validate_certs=dict(type="bool", default=True),
+        ),
+        mutually_exclusive=[("endpoints", "ports")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    if not p["token"].strip():
+        module.fail_json(msg="token is empty: set app_admin_token to the app's APP_ADMIN_TOKEN")
+    if not p["name"].strip():
+        module.fail_json(msg="name is empty: give the breaker's name, for example redis or database")
+    try:
+        urls = br.build_endpoints(p["endpoints"], p["host"], p["ports"])
+    except br.BreakerError as exc:
+        module.fail_json(msg=str(exc))
+
+    results = [br.set_breaker(url, p["name"], p["state"], p["token"], timeout=p["timeout"],
+                              validate_certs=p["validate_certs"], check_mode=module.check_mode) for url in urls]
+    outcome = dict(changed=any(item["changed"] for item in results), endpoints=results)
+    if module._diff:
+        outcome["diff"] = {
+            "before": {item["slot"] or item["url"]: (item["before"] or {}).get("state") for item in results},
+            "after": {item["slot"] or item["url"]: (item["after"] or {}).get("state") for item in results},
+        }
+    errors = [item for item in results if item["error"] and (item["reachable"] or not p["skip_unreachable"])]
+    if errors:
+        module.fail_json(msg="; ".join(item["error"] for item in errors), **outcome)
+    skipped = [item["url"] for item in results if not item["reachable"]]
+    if skipped:
+        module.warn("skipped unreachable endpoint(s): %s" % ", ".join(skipped))
+    module.exit_json(**outcome)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,164 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: breaker_info
+short_description: Read the circuit-breaker state of the running app slots
+version_added: 0.1.0
+description:
+  - Queries C(GET /api/admin/breakers) on each app slot directly (not through the load
+    balancer) and returns every breaker's state, failures and trips per slot.
+  - An endpoint that does not answer, or answers an HTTP error, is reported in its result
+    (C(reachable), C(error)); it does not fail the task.
+  - Summarises the fleet as RV(open), the breakers that are not C(CLOSED), and
+    RV(all_closed), which the deploy health gate asserts.
+author:
+  - unitehub platform team
+options:
+  endpoints:
+    description:
+      - Base URLs of the slots, for example C(http://10.0.1.5:3008).
+      - When not set, I(host) and I(ports) build them.
+    type: list
+    elements: str
+  host:
+    description: Address of the app host, used with I(ports) when I(endpoints) is not set.
+    type: str
+    default: 127.0.0.1
+  ports:
+    description:
+      - Slot ports on I(host). Defaults to C([3008, 3009]) (blue, green).
+    type: list
+    elements: int
+  token:
+    description:
+      - "The app's admin token (C(APP_ADMIN_TOKEN)), sent as C(Authorization: Bearer). Reading
+        does not need it unless the app was built to require it."
+    type: str
+  timeout:
+    description: Seconds to wait for each endpoint.
+    type: float
+    default: 5
+  validate_certs:
+    description: Verify TLS certificates of C(https) endpoints.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    details: Read-only; runs the same in check mode.
+  diff_mode:
+    support: none
+notes:
+  - Requests go to the slots directly; proxy environment variables are ignored.
+seealso:
+  - module: unitehub.platform.breaker
+"""
+
+EXAMPLES = r"""
+- name: Read the breakers of both slots on this host
+  unitehub.platform.breaker_info:
+  register: breakers
+
+- name: The new slot's breakers must all be closed
+  unitehub.platform.breaker_info:
+    endpoints:
+      - http://127.0.0.1:3009
+  register: gate
+  failed_when: not gate.all_closed
+
+- name: Report open breakers across the app hosts
+  unitehub.platform.breaker_info:
+    host: "{{ ansible_host }}"
+    ports: [3008, 3009]
+    token: "{{ app_admin_token }}"
+  register: fleet_breakers
+"""
+
+RETURN = r"""
+endpoints:
+  description: One entry per endpoint, in the order given.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    url:
+      description: The base URL queried.
+      type: str
+      sample: http://127.0.0.1:3009
+    slot:
+      description: The slot that answered (from the body or the C(X-App-Slot) header), or null.
+      type: str
+      sample: green
+    version:
+      description: The version that answered, or null.
+      type: str
+      sample: v2
+    reachable:
+      description: Whether an HTTP answer came back.
+      type: bool
+      sample: true
+    error:
+      description: What went wrong with this endpoint, or null.
+      type: str
+      sample: "cannot reach http://127.0.0.1:3008/api/admin/breakers: [Errno 111] Connection refused"
+    breakers:
+      description: The app's breakers by name, as the app reports them.
+      type: dict
+      sample: {"redis": {"name": "redis", "state": "CLOSED", "failures": 0, "successes": 0, "trips": 0,
+               "opened_at": null, "last_failure_at": null, "failure_threshold": 5, "reset_timeout": 60,
+               "success_threshold": 2}}
+open:
+  description: Every breaker that is not C(CLOSED), as C(slot:name).
+  returned: always
+  type: list
+  elements: str
+  sample: ["green:redis"]
+unreachable:
+  description: The endpoints that gave no HTTP answer.
+  returned: always
+  type: list
+  elements: str
+  sample: ["http://127.0.0.1:3008"]
+all_closed:
+  description: True when every endpoint answered and every breaker is C(CLOSED).
+  returned: always
+  type: bool
+  sample: true
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.unitehub.platform.plugins.module_utils import breakers as br
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            endpoints=dict(type="list", elements="str"),
+            host=dict(type="str", default=br.DEFAULT_HOST),
+            ports=dict(type="list", elements="int"),
+            token=dict(type="str", no_log=True),
+            timeout=dict(type="float", default=5.0),
+            validate_certs=dict(type="bool", default=True),
+        ),
+        mutually_exclusive=[("endpoints", "ports")],
+        supports_check_mode=True,
+    )
+    p = module.params
+    try:
+        urls = br.build_endpoints(p["endpoints"], p["host"], p["ports"])
+    except br.BreakerError as exc:
+        module.fail_json(msg=str(exc))
+    results = [br.fetch_endpoint(url, token=p["token"], timeout=p["timeout"], validate_certs=p["validate_certs"])
+               for url in urls]
+    module.exit_json(changed=False, endpoints=results, **br.summarize(results))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,517 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: deploy_state
+short_description: Read and change the blue-green deploy state, lock and audit log
+version_added: 0.1.0
+description:
+  - Owns the three deploy files on a load-balancer host, the state document
+    C(<state_dir>/state.json), the deploy lock C(<state_dir>/deploy.lock) and the audit log.
+  - I(action=read) returns the state, the lock holder, the last audit events, the idle slot,
+    the rollback target and the images pruning must keep.
+  - I(action=lock) takes the deploy lock for one controller run; a second run is refused with
+    the holder named. I(action=unlock) releases it.
+  - I(action=record) records what a slot runs and, with I(activate), which slot serves traffic.
+  - I(action=audit) appends one event to the audit log.
+  - The state is replaced atomically (temp file, fsync, rename); the lock is created with
+    C(O_CREAT|O_EXCL), so of two concurrent runs exactly one wins.
+author:
+  - unitehub platform team
+options:
+  action:
+    description: What to do.
+    type: str
+    required: true
+    choices: [read, lock, unlock, record, audit]
+  state_dir:
+    description: Directory of C(state.json) and C(deploy.lock).
+    type: path
+    default: /var/lib/unitehub/deploy
+  audit_log:
+    description: The JSON-lines audit log.
+    type: path
+    default: /var/log/unitehub/deploy-audit.jsonl
+  app:
+    description:
+      - The app the state belongs to. A state file of another app is refused.
+    type: str
+    default: unitehub
+  owner:
+    description:
+      - The person or system behind the run, recorded in the lock and shown to whoever it
+        blocks. Defaults to the user the module runs as.
+    type: str
+  run_id:
+    description:
+      - An id naming the controller run, the same for every task of that run.
+      - With I(pid), identifies the lock holder. Required for I(action=lock).
+    type: str
+  pid:
+    description:
+      - The pid of the controller's C(ansible-playbook) process (not of this module, which
+        lives for one task). A lock whose pid is dead on I(controller_host) is stale when that
+        is this host. Required for I(action=lock).
+    type: int
+  controller_host:
+    description:
+      - The host where I(pid) runs. Pid liveness is checked only when it equals this host's
+        name, so set it whenever the controller is not the managed host.
+      - Defaults to this host's name.
+    type: str
+  token:
+    description:
+      - The C(lock.token) returned by I(action=lock); identifies the holder on I(action=unlock)
+        instead of I(run_id) and I(pid).
+    type: str
+  ttl:
+    description: Seconds after which a lock taken now counts as stale.
+    type: int
+    default: 1800
+  force:
+    description:
+      - I(action=lock) breaks a stale lock (one past its I(ttl), or whose pid is dead on this
+        host); a live lock is never broken. The break is audited as C(lock_broken).
+      - I(action=unlock) removes the lock even when another run holds it (audited).
+      - I(action=record) writes even while another run holds the lock.
+      - I(action=read) with I(slot) allows targeting the active slot.
+    type: bool
+    default: false
+  slot:
+    description:
+      - I(action=record) the slot to record, C(blue) or C(green).
+      - I(action=read) the slot a deploy asks for; C(auto) means the idle slot. The resolved
+        slot is returned as RV(target_slot); the active slot is refused unless I(force).
+    type: str
+    choices: [blue, green, auto]
+  version:
+    description:
+      - The version (image tag) I(slot) runs. Required the first time a slot is recorded.
+      - A new version replaces the slot's I(image) and I(image_id) and stamps C(deployed_at).
+    type: str
+  image:
+    description: The image reference the slot runs, for example C(unitehub/app:v2).
+    type: str
+  image_id:
+    description: The image id (C(sha256:...)) the slot runs.
+    type: str
+  status:
+    description:
+      - The slot's status. Defaults to C(active) for the active slot, otherwise to the slot's
+        current status (C(standby) for a slot recorded for the first time).
+    type: str
+    choices: [active, standby, stopped, failed]
+  activate:
+    description:
+      - Make I(slot) the active slot. The slot it replaces becomes the previous slot (the
+        rollback target) and turns C(standby).
+    type: bool
+    default: false
+  event:
+    description:
+      - I(action=audit) the event to append. C(event) is one of C(deploy), C(rollback),
+        C(switch), C(failure), C(auto_revert), C(lock_broken); the other fields are C(slot),
+        C(from_slot), C(version), C(previous_version), C(outcome) (C(success) or C(failed)),
+        C(reason), C(duration_s), C(phases) (phase name to seconds), C(source) and C(ts).
+      - C(app), C(run_id) and C(user) default to I(app), I(run_id) and I(owner); C(ts) to now.
+    type: dict
+  last_n:
+    description: I(action=read) how many of the latest audit events to return.
+    type: int
+    default: 10
+attributes:
+  check_mode:
+    support: full
+    details:
+      - I(action=read) runs as usual. The other actions report what they would change and
+        change nothing; a lock held by another run still fails.
+  diff_mode:
+    support: full
+    details: I(action=record) shows the state document before and after.
+notes:
+  - Run it on the load balancer host, where the state lives.
+  - Identify the run once, on the controller, and pass the same values to every call, for
+    example C(pid) from C(lookup('ansible.builtin.pipe', 'ps -o ppid= -p $PPID')), which is
+    the C(ansible-playbook) process that ran the lookup's worker.
+seealso:
+  - module: unitehub.platform.slot_switch
+"""
+
+EXAMPLES = r"""
+- name: Identify this controller run
+  ansible.builtin.set_fact:
+    deploy_pid: "{{ lookup('ansible.builtin.pipe', 'ps -o ppid= -p $PPID') | trim | int }}"
+    deploy_run_id: "{{ now(utc=true, fmt='%Y%m%dT%H%M%SZ') }}-{{ 1000000 | random }}"
+    deploy_controller: "{{ lookup('ansible.builtin.pipe', 'hostname') }}"
+  run_once: true
+
+- name: Take the deploy lock
+  unitehub.platform.deploy_state:
+    action: lock
+    owner: "{{ lookup('ansible.builtin.env', 'USER') }}"
+    run_id: "{{ deploy_run_id }}"
+    pid: "{{ deploy_pid }}"
+    controller_host: "{{ deploy_controller }}"
+  register: deploy_lock
+
+- name: Resolve the target slot (auto = the idle one)
+  unitehub.platform.deploy_state:
+    action: read
+    slot: auto
+  register: deploy_plan
+
+- name: Record the new version as active
+  unitehub.platform.deploy_state:
+    action: record
+    slot: "{{ deploy_plan.target_slot }}"
+    version: v2
+    image: unitehub/app:v2
+    image_id: sha256:4f5d0c1e...
+    activate: true
+    run_id: "{{ deploy_run_id }}"
+    pid: "{{ deploy_pid }}"
+
+- name: Audit the deploy
+  unitehub.platform.deploy_state:
+    action: audit
+    run_id: "{{ deploy_run_id }}"
+    event:
+      event: deploy
+      slot: "{{ deploy_plan.target_slot }}"
+      from_slot: "{{ deploy_plan.state.active_slot }}"
+      version: v2
+      outcome: success
+
+- name: Release the deploy lock
+  unitehub.platform.deploy_state:
+    action: unlock
+    run_id: "{{ deploy_run_id }}"
+    pid: "{{ deploy_pid }}"
+
+- name: Find the rollback target
+  unitehub.platform.deploy_state:
+    action: read
+  register: deploy_now
+
+- name: Stop when there is nothing to roll back to
+  ansible.builtin.fail:
+    msg: "{{ deploy_now.rollback_error }}"
+  when: deploy_now.rollback is none
+
+- name: Break a lock left by a crashed run (only works once it is stale)
+  unitehub.platform.deploy_state:
+    action: lock
+    run_id: "{{ deploy_run_id }}"
+    pid: "{{ deploy_pid }}"
+    force: true
+"""
+
+RETURN = r"""
+state:
+  description:
+    - The state document after the action (in check mode, as it would be).
+    - Null when the state file is unreadable; I(action=lock), I(action=unlock) and I(action=audit)
+      still run then, with a warning, while I(action=read) and I(action=record) fail.
+  returned: always
+  type: dict
+  contains:
+    schema:
+      description: Format version of the document.
+      type: int
+      sample: 1
+    app:
+      description: The app the state belongs to.
+      type: str
+      sample: unitehub
+    active_slot:
+      description: The slot serving traffic, or null before the first deploy.
+      type: str
+      sample: green
+    previous_slot:
+      description: The slot that served before it (the rollback target), or null.
+      type: str
+      sample: blue
+    slots:
+      description: Per slot C(version), C(image), C(image_id), C(deployed_at) and C(status).
+      type: dict
+      sample: {"blue": {"version": "v1", "image": "unitehub/app:v1", "image_id": "sha256:1a2b",
+               "deployed_at": "2026-01-05T10:00:00Z", "status": "standby"},
+               "green": {"version": "v2", "image": "unitehub/app:v2", "image_id": "sha256:3c4d",
+               "deployed_at": "2026-01-06T09:30:00Z", "status": "active"}}
+    updated_at:
+      description: When the document last changed.
+      type: str
+      sample: "2026-01-06T09:30:00Z"
+lock:
+  description:
+    - The deploy lock after the action, or null when nobody holds it.
+    - C(token) is returned only by I(action=lock), to the run that holds it.
+  returned: always
+  type: dict
+  contains:
+    path:
+      description: The lock file.
+      type: str
+      sample: /var/lib/unitehub/deploy/deploy.lock
+    owner:
+      description: Who took it.
+      type: str
+      sample: alice
+    run_id:
+      description: The run holding it.
+      type: str
+      sample: 20260106T093000Z-4242
+    pid:
+      description: The controller pid of that run.
+      type: int
+      sample: 4242
+    host:
+      description: The host where that pid runs.
+      type: str
+      sample: ctl1
+    started_at:
+      description: When it was taken.
+      type: str
+      sample: "2026-01-06T09:30:00Z"
+    ttl:
+      description: Seconds after which it is stale.
+      type: int
+      sample: 1800
+    age_s:
+      description: Seconds since it was taken.
+      type: float
+      sample: 12.5
+    stale:
+      description: Whether it is past its ttl or its pid is dead on this host.
+      type: bool
+      sample: false
+    stale_reason:
+      description: Why it is stale, or null.
+      type: str
+      sample: pid 4242 is no longer running on lb1
+    readable:
+      description: False when the lock file is empty or corrupt.
+      type: bool
+      sample: true
+    token:
+      description: Handle that releases the lock in place of run_id and pid (I(action=lock) only).
+      type: str
+      sample: 0f3c9a7d2b8e4d1f9a6b5c4d3e2f1a0b
+broken_lock:
+  description: The lock removed by I(force), or null. The break is also in the audit log.
+  returned: always
+  type: dict
+  sample: null
+target_slot:
+  description: I(action=read) with I(slot) set, the slot the deploy goes to.
+  returned: when action is read and slot is set
+  type: str
+  sample: green
+idle_slot:
+  description: The slot not serving traffic, where C(slot=auto) deploys.
+  returned: always
+  type: str
+  sample: blue
+rollback:
+  description: The rollback target (C(slot), C(version), C(image), C(image_id)), or null.
+  returned: always
+  type: dict
+  sample: {"slot": "blue", "version": "v1", "image": "unitehub/app:v1", "image_id": "sha256:1a2b"}
+rollback_error:
+  description: Why there is nothing to roll back to, or null when there is.
+  returned: always
+  type: str
+  sample: "nothing to roll back to: blue (v1) is the only deploy recorded; deploy the version you want instead"
+protected_images:
+  description: Every image and image id the state names; image pruning must keep them.
+  returned: always
+  type: list
+  elements: str
+  sample: ["sha256:1a2b", "sha256:3c4d", "unitehub/app:v1", "unitehub/app:v2"]
+audit:
+  description: I(action=read) the last I(last_n) audit events, oldest first.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"ts": "2026-01-06T09:31:02.120Z", "event": "deploy", "app": "unitehub", "slot": "green",
+            "from_slot": "blue", "version": "v2", "previous_version": "v1", "outcome": "success",
+            "reason": null, "run_id": "20260106T093000Z-4242", "user": "alice", "duration_s": 92.4,
+            "phases": {"health_gate": 11.2}, "source": "module"}]
+audit_event:
+  description: I(action=audit) the event appended (or that would be, in check mode).
+  returned: when action is audit
+  type: dict
+  sample: {"ts": "2026-01-06T09:31:02.120Z", "event": "switch", "app": "unitehub", "slot": "green",
+           "from_slot": "blue", "version": "v2", "previous_version": "v1", "outcome": "success",
+           "reason": null, "run_id": "20260106T093000Z-4242", "user": "alice", "duration_s": null,
+           "phases": null, "source": "module"}
+"""
+
+import os
+import pwd
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.unitehub.platform.plugins.module_utils import deploy_state as ds
+
+
+def _default_user():
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
+
+
+def _derived(state):
+    if state is None:
+        return {"idle_slot": None, "rollback": None, "rollback_error": None, "protected_images": []}
+    try:
+        slot, version = ds.rollback_target(state)
+        entry = state["slots"][slot]
+        rollback, rollback_error = {"slot": slot, "version": version, "image": entry["image"],
+                                    "image_id": entry["image_id"]}, None
+    except ds.StateError as exc:
+        rollback, rollback_error = None, str(exc)
+    return {"idle_slot": ds.idle_slot(state), "rollback": rollback, "rollback_error": rollback_error,
+            "protected_images": ds.protected_images(state)}
+
+
+def _audit_break(module, broken, reason_prefix):
+    """Append a lock_broken event; a failure to audit is a warning, not a failure."""
+    event = {"event": "lock_broken", "app": module.params["app"], "outcome": "success",
+             "run_id": module.params["run_id"], "user": module.params["owner"], "source": "module",
+             "reason": "%s %s%s" % (reason_prefix, ds.describe_holder(broken),
+                                    ": " + broken["stale_reason"] if broken.get("stale_reason") else "")}
+    module.warn("deploy lock: %s" % event["reason"])
+    if module.check_mode:
+        return
+    try:
+        ds.append_audit(module.params["audit_log"], event)
+    except ds.AuditError as exc:
+        module.warn("the lock break could not be audited: %s" % exc)
+
+
+def run(module):
+    p = module.params
+    state_path, lock_path = ds.state_file(p["state_dir"]), ds.lock_file(p["state_dir"])
+    local_host = ds.this_host()
+    result = {"changed": False, "broken_lock": None, "audit": []}
+    try:
+        state = ds.load_state(state_path, p["app"])
+    except ds.StateError as exc:
+        if p["action"] in ("read", "record"):
+            raise
+        # A broken state file must not stop a run from releasing its lock or auditing.
+        module.warn(str(exc))
+        state = None
+    lock = ds.read_lock(lock_path, local_host=local_host, default_ttl=p["ttl"])
+    show_token = False
+
+    if p["action"] == "read":
+        if p["slot"] is not None:
+            result["target_slot"] = ds.resolve_slot(state, p["slot"], force=p["force"])
+        result["audit"] = ds.read_audit(p["audit_log"], p["last_n"])
+
+    elif p["action"] == "lock":
+        outcome = ds.acquire_lock(lock_path, p["owner"], p["run_id"], p["pid"], host=p["controller_host"],
+                                  ttl=p["ttl"], force=p["force"], dry_run=module.check_mode, local_host=local_host)
+        result["changed"] = outcome["acquired"]
+        lock, show_token = outcome["lock"], True
+        if outcome["broken"] is not None:
+            result["broken_lock"] = ds.public_lock(outcome["broken"])
+            _audit_break(module, outcome["broken"], "broke the stale lock of")
+
+    elif p["action"] == "unlock":
+        if lock is not None and not (p["force"] or p["token"] or (p["run_id"] and p["pid"])):
+            module.fail_json(msg="action=unlock needs the holder's run_id and pid, or its token, or force=true",
+                             lock=ds.public_lock(lock))
+        outcome = ds.release_lock(lock_path, run_id=p["run_id"], pid=p["pid"], token=p["token"],
+                                  force=p["force"], dry_run=module.check_mode, local_host=local_host)
+        result["changed"] = outcome["released"]
+        if outcome["released"]:
+            lock = None
+        if outcome["forced"]:
+            result["broken_lock"] = ds.public_lock(outcome["lock"])
+            _audit_break(module, outcome["lock"], "force-released the lock of")
+
+    elif p["action"] == "record":
+        if lock is not None and not ds.is_holder(lock, p["run_id"], p["pid"], p["token"]) and not p["force"]:
+            module.fail_json(msg="refusing to record while %s holds the deploy lock %s; pass this run's run_id and "
+                                 "pid (or token), or force=true" % (ds.describe_holder(lock), lock_path),
+                             lock=ds.public_lock(lock))
+        if p["slot"] == "auto":
+            module.fail_json(msg="action=record needs slot blue or green, not 'auto'; resolve it first with "
+                                 "action=read (target_slot)")
+        new = ds.record(state, p["slot"], version=p["version"], image=p["image"], image_id=p["image_id"],
+                        status=p["status"], activate=p["activate"])
+        result["changed"] = new != state
+        if module._diff:
+            result["diff"] = {"before": ds.dump_state(state), "after": ds.dump_state(new),
+                              "before_header": state_path, "after_header": state_path}
+        if result["changed"] and not module.check_mode:
+            ds.save_state(state_path, new)
+        state = new
+
+    elif p["action"] == "audit":
+        event = dict(p["event"])
+        for key, value in (("app", p["app"]), ("run_id", p["run_id"]), ("user", p["owner"]), ("source", "module")):
+            if event.get(key) is None:
+                event[key] = value
+        if module.check_mode:
+            result["audit_event"] = ds.normalize_event(event)
+        else:
+            result["audit_event"] = ds.append_audit(p["audit_log"], event)
+        result["changed"] = True
+
+    result.update(_derived(state), state=state, lock=ds.public_lock(lock, with_token=show_token))
+    return result
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            action=dict(type="str", required=True, choices=["read", "lock", "unlock", "record", "audit"]),
+            state_dir=dict(type="path", default=ds.DEFAULT_STATE_DIR),
+            audit_log=dict(type="path", default=ds.DEFAULT_AUDIT_LOG),
+            app=dict(type="str", default="unitehub"),
+            owner=dict(type="str"),
+            run_id=dict(type="str"),
+            pid=dict(type="int"),
+            controller_host=dict(type="str"),
+            token=dict(type="str", no_log=False),
+            ttl=dict(type="int", default=ds.DEFAULT_TTL),
+            force=dict(type="bool", default=False),
+            slot=dict(type="str", choices=["blue", "green", "auto"]),
+            version=dict(type="str"),
+            image=dict(type="str"),
+            image_id=dict(type="str"),
+            status=dict(type="str", choices=list(ds.STATUSES)),
+            activate=dict(type="bool", default=False),
+            event=dict(type="dict"),
+            last_n=dict(type="int", default=10),
+        ),
+        required_if=[
+            ("action", "lock", ("run_id", "pid")),
+            ("action", "record", ("slot",)),
+            ("action", "audit", ("event",)),
+        ],
+        supports_check_mode=True,
+    )
+    if module.params["owner"] is None:
+        module.params["owner"] = _default_user()
+    try:
+        result = run(module)
+    except ds.LockHeld as exc:
+        module.fail_json(msg=str(exc), lock=exc.holder)
+    except ds.DeployStateError as exc:
+        module.fail_json(msg=str(exc))
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

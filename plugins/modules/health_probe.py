@@ -1,0 +1,551 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: health_probe
+short_description: Wait until an application or one of its dependencies is healthy
+version_added: "0.1.0"
+description:
+  - Probes a target until it is healthy or a timeout passes, then reports what it saw.
+  - The C(http) type reads C(application/health+json) documents as in draft-inadarei-api-health-check
+    (status C(pass), C(warn) or C(fail), checks keyed C(component:measurement)); the aliases C(ok) and
+    C(up) count as C(pass), C(down) and C(error) as C(fail). A non-JSON endpoint passes on any 2xx answer.
+    A non-2xx answer always fails. Malformed health bodies fail with a message saying what is wrong.
+  - The C(tcp) type opens a connection. The C(redis) type sends C(AUTH) (with O(password)) and C(PING)
+    over a raw socket and needs no Redis library. The C(postgres) type runs C(SELECT 1). The C(pgbouncer)
+    type runs C(SHOW VERSION) on PgBouncer's admin console.
+  - Attempts start every O(interval) seconds until O(consecutive_successes) results in a row meet
+    O(expect), or until O(timeout) has passed. With O(container), the wait ends as soon as that Docker
+    container exits or restarts (it is inspected every quarter of a second between attempts), instead of
+    waiting out the timeout.
+  - With O(targets), many targets are probed at once, concurrently, and each gets its own result.
+  - When a target stays unhealthy the failure message names the failing checks and their output,
+    for example C(database:responseTime fail (connection refused)).
+author:
+  - unitehub platform team
+options:
+  type:
+    description:
+      - What to probe.
+      - Required unless O(targets) is given; then it is the default type of every target.
+    type: str
+    choices: [http, tcp, redis, postgres, pgbouncer]
+  url:
+    description:
+      - The URL to GET, for O(type=http), for example V(http://127.0.0.1:3008/api/health/system).
+      - Redirects are not followed and proxy environment variables are ignored, so the probe reaches
+        the instance it names.
+    type: str
+  host:
+    description:
+      - Host or address to connect to, for every type but C(http).
+    type: str
+    default: 127.0.0.1
+  port:
+    description:
+      - Port to connect to. Required for O(type=tcp).
+      - Defaults to 6379 for C(redis), 5432 for C(postgres) and 6432 for C(pgbouncer).
+    type: int
+  user:
+    description:
+      - User for C(postgres) and C(pgbouncer) (an admin or stats user of PgBouncer's console).
+      - ACL user for C(redis); sent with C(AUTH) only when O(password) is set.
+    type: str
+  password:
+    description:
+      - Password for C(postgres), C(pgbouncer) and C(redis). Never logged or returned.
+    type: str
+  database:
+    description:
+      - Database for C(postgres). For C(pgbouncer) the admin console database, V(pgbouncer) by default.
+    type: str
+  expect:
+    description:
+      - Which results count as healthy.
+      - V(pass) accepts only C(pass). V(pass_or_warn) also accepts C(warn), a degraded but serving target.
+    type: str
+    choices: [pass, pass_or_warn]
+    default: pass
+  timeout:
+    description:
+      - Total seconds to keep probing. The last attempt starts at this deadline, so the run can last up to
+        O(request_timeout) longer.
+      - V(0) makes exactly one attempt, for a snapshot of the current health.
+    type: float
+    default: 60
+  interval:
+    description:
+      - Seconds between the starts of two attempts. A target that starts failing is seen within one interval.
+    type: float
+    default: 5
+  request_timeout:
+    description:
+      - Seconds one attempt may take to connect and to wait for each answer.
+      - The C(postgres) and C(pgbouncer) types round it up to whole seconds, at least 2 (a libpq limit).
+    type: float
+    default: 2
+  consecutive_successes:
+    description:
+      - How many results in a row must meet O(expect). A result that misses it starts the count again.
+    type: int
+    default: 1
+  max_failures:
+    description:
+      - End the wait, unhealthy, as soon as this many attempts have missed O(expect).
+      - Unset, failed attempts are tolerated until O(timeout). Set V(1) to watch a stability window, where
+        the first breach must stop the run at once.
+    type: int
+  container:
+    description:
+      - Name of a Docker container that serves the target.
+      - Its C(RestartCount) and C(StartedAt) are recorded at the start. The wait fails as soon as the
+        container exits, is removed, pauses or restarts; between attempts it is inspected every quarter
+        of a second, so a crash is noticed within a second even with a long O(interval).
+      - Needs the Docker SDK for Python on the host that runs the module.
+    type: str
+  host_header:
+    description:
+      - Value for the HTTP C(Host) header, to reach a virtual host through an address, for O(type=http).
+    type: str
+  validate_certs:
+    description:
+      - Verify the TLS certificate of an C(https) URL. Set V(false) only for self-signed test certificates.
+    type: bool
+    default: true
+  targets:
+    description:
+      - Probe several targets concurrently instead of one. Each item takes the options above; an option
+        an item leaves out is taken from the module's own option.
+      - Each target gets an entry in RV(results), in the same order.
+    type: list
+    elements: dict
+    suboptions:
+      name:
+        description:
+          - A label for the target in results and messages, for example V(redis) or V(app-blue).
+          - Defaults to the target itself (URL or C(type://host:port)).
+        type: str
+      type:
+        description: See O(type).
+        type: str
+        choices: [http, tcp, redis, postgres, pgbouncer]
+      url:
+        description: See O(url).
+        type: str
+      host:
+        description: See O(host).
+        type: str
+      port:
+        description: See O(port).
+        type: int
+      user:
+        description: See O(user).
+        type: str
+      password:
+        description: See O(password).
+        type: str
+      database:
+        description: See O(database).
+        type: str
+      expect:
+        description: See O(expect).
+        type: str
+        choices: [pass, pass_or_warn]
+      timeout:
+        description: See O(timeout).
+        type: float
+      interval:
+        description: See O(interval).
+        type: float
+      request_timeout:
+        description: See O(request_timeout).
+        type: float
+      consecutive_successes:
+        description: See O(consecutive_successes).
+        type: int
+      max_failures:
+        description: See O(max_failures).
+        type: int
+      container:
+        description: See O(container).
+        type: str
+      host_header:
+        description: See O(host_header).
+        type: str
+      validate_certs:
+        description: See O(validate_certs).
+        type: bool
+  fail_on_unhealthy:
+    description:
+      - Fail the task when a target is not healthy in time.
+      - V(false) reports the result without failing, for status pages and summaries.
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads, so it probes in check mode too and never reports a change.
+  diff_mode:
+    support: none
+requirements:
+  - psycopg >= 3.1 for the C(postgres) and C(pgbouncer) types
+  - docker (the Docker SDK for Python) for O(container)
+notes:
+  - The HTTP status of a health document follows its status, C(pass) 200, C(warn) 206, C(fail) 503;
+    see the P(unitehub.platform.health_http_status#filter) filter.
+  - A health body larger than 1 MiB is refused without reading the rest.
+seealso:
+  - name: Health Check Response Format for HTTP APIs
+    description: The draft that defines application/health+json.
+    link: https://datatracker.ietf.org/doc/html/draft-inadarei-api-health-check
+  - plugin: unitehub.platform.health_failing
+    plugin_type: filter
+"""
+
+EXAMPLES = r"""
+- name: Wait for the green slot to pass three times in a row, failing fast if its container dies
+  unitehub.platform.health_probe:
+    type: http
+    url: http://127.0.0.1:3009/api/health/system
+    container: unitehub-green
+    consecutive_successes: 3
+    timeout: 60
+    interval: 5
+
+- name: Watch the load balancer for 30 s; the first breach ends the watch
+  unitehub.platform.health_probe:
+    type: http
+    url: http://127.0.0.1:8080/api/health/system
+    expect: pass_or_warn
+    consecutive_successes: 7
+    interval: 5
+    timeout: 30
+    max_failures: 1
+  register: stability
+
+- name: Check Redis with a password
+  unitehub.platform.health_probe:
+    type: redis
+    port: 6379
+    password: "{{ redis_password }}"
+    timeout: 10
+
+- name: Snapshot every dependency at once, without failing
+  unitehub.platform.health_probe:
+    timeout: 0
+    fail_on_unhealthy: false
+    targets:
+      - name: postgresql
+        type: postgres
+        user: unitehub
+        password: "{{ postgresql_app_password }}"
+        database: unitehub
+      - name: pgbouncer
+        type: pgbouncer
+        user: pgbouncer
+        password: "{{ pgbouncer_admin_password }}"
+      - name: nginx
+        type: http
+        url: http://127.0.0.1:8080/api/health/system
+  register: snapshot
+
+- name: Show the targets that are not healthy
+  ansible.builtin.debug:
+    msg: "{{ snapshot.results | rejectattr('ok') | map(attribute='msg') | list }}"
+"""
+
+RETURN = r"""
+status:
+  description:
+    - The status of the last attempt, C(pass), C(warn) or C(fail). An unreachable target is C(fail).
+    - With O(targets), the worst status of all targets.
+  returned: always
+  type: str
+  sample: pass
+ok:
+  description: Whether the target (with O(targets), every target) met O(expect) in time.
+  returned: always
+  type: bool
+  sample: true
+msg:
+  description: One line per target saying what was seen, naming failing checks.
+  returned: always
+  type: str
+  sample: >-
+    http://127.0.0.1:3009/api/health/system is fail after 3 attempts in 12.1 s:
+    database:responseTime fail (connection refused)
+elapsed:
+  description: Seconds spent probing (with O(targets), wall time of the whole run).
+  returned: always
+  type: float
+  sample: 10.02
+name:
+  description: The target's label.
+  returned: when O(targets) is not set
+  type: str
+  sample: http://127.0.0.1:3008/api/health/system
+type:
+  description: The probe type.
+  returned: when O(targets) is not set
+  type: str
+  sample: http
+target:
+  description: The probed target, as a URL or C(type://host:port); never contains a password.
+  returned: when O(targets) is not set
+  type: str
+  sample: redis://127.0.0.1:6379
+reason:
+  description:
+    - Why the wait ended. C(passed), C(timeout), C(max_failures) or C(container) (the container exited or
+      restarted).
+  returned: when O(targets) is not set
+  type: str
+  sample: passed
+http_status:
+  description: HTTP status code of the last answer; null for other types and when nothing answered.
+  returned: when O(targets) is not set
+  type: int
+  sample: 503
+latency_ms:
+  description: Duration of the last attempt in milliseconds, from connect to the end of the answer.
+  returned: when O(targets) is not set
+  type: float
+  sample: 3.4
+attempts:
+  description: Number of attempts made.
+  returned: when O(targets) is not set
+  type: int
+  sample: 3
+checks:
+  description:
+    - The C(checks) of the last health document, keyed C(component:measurement), each a list of check
+      objects whose C(status) is normalised to C(pass), C(warn) or C(fail) (null when the check has none).
+    - Empty for non-HTTP types and for endpoints that do not answer with a health document.
+  returned: when O(targets) is not set
+  type: dict
+  sample:
+    "database:responseTime":
+      - status: fail
+        observedValue: 2003
+        observedUnit: ms
+        time: "2026-01-01T00:00:00Z"
+        output: connection refused
+failing:
+  description:
+    - The checks of the last health document that do not meet O(expect), one entry per check object
+      (checks that warn are listed when O(expect=pass)).
+  returned: when O(targets) is not set
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The check's key, C(component:measurement).
+      type: str
+      sample: database:responseTime
+    status:
+      description: C(fail) or C(warn).
+      type: str
+      sample: fail
+    output:
+      description: The check's output, its error text; null when it has none.
+      type: str
+      sample: connection refused
+    observedValue:
+      description: The check's observed value.
+      type: raw
+      sample: 2003
+    observedUnit:
+      description: The unit of the observed value.
+      type: str
+      sample: ms
+slot:
+  description: The C(X-App-Slot) header of the last answer, to tell which slot answered through a load balancer.
+  returned: when O(targets) is not set
+  type: str
+  sample: green
+version:
+  description:
+    - The C(X-App-Version) header of the last answer (else the health document's C(version)).
+    - For C(pgbouncer) and C(postgres), the server's version.
+  returned: when O(targets) is not set
+  type: str
+  sample: v2
+error:
+  description: What went wrong on the last attempt (refused, timed out, HTTP code, malformed body, container exit).
+  returned: when O(targets) is not set
+  type: str
+  sample: connection refused
+results:
+  description:
+    - One entry per item of O(targets), in order, with the keys returned for a single target
+      (C(name), C(type), C(target), C(ok), C(status), C(reason), C(http_status), C(latency_ms), C(attempts),
+      C(elapsed), C(checks), C(failing), C(slot), C(version), C(error), C(msg)).
+  returned: when O(targets) is set
+  type: list
+  elements: dict
+  sample:
+    - name: redis
+      type: redis
+      target: redis://127.0.0.1:6379
+      ok: true
+      status: pass
+      reason: passed
+      http_status: null
+      latency_ms: 0.6
+      attempts: 1
+      elapsed: 0.001
+      checks: {}
+      failing: []
+      slot: null
+      version: null
+      error: null
+      msg: redis://127.0.0.1:6379 is pass after 1 attempt in 0.0 s
+"""
+
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.unitehub.platform.plugins.module_utils.health import (
+    HAS_PSYCOPG,
+    PROBE_TYPES,
+    PSYCOPG_IMPORT_ERROR,
+    ContainerWatch,
+    ProbeConfigError,
+    resolve_target,
+    run_target,
+    worst_status,
+)
+
+try:
+    import docker
+    from docker.errors import NotFound as DockerNotFound
+
+    HAS_DOCKER = True
+    DOCKER_IMPORT_ERROR = None
+except ImportError:
+    HAS_DOCKER = False
+    DOCKER_IMPORT_ERROR = traceback.format_exc()
+
+
+def _probe_options(for_targets):
+    """The per-target options; at the top level they carry the defaults."""
+    top = not for_targets
+    options = dict(
+        type=dict(type="str", choices=list(PROBE_TYPES)),
+        url=dict(type="str"),
+        host=dict(type="str", default="127.0.0.1" if top else None),
+        port=dict(type="int"),
+        user=dict(type="str"),
+        password=dict(type="str", no_log=True),
+        database=dict(type="str"),
+        expect=dict(type="str", choices=["pass", "pass_or_warn"], default="pass" if top else None),
+        timeout=dict(type="float", default=60 if top else None),
+        interval=dict(type="float", default=5 if top else None),
+        request_timeout=dict(type="float", default=2 if top else None),
+        consecutive_successes=dict(type="int", default=1 if top else None),
+        max_failures=dict(type="int"),
+        container=dict(type="str"),
+        host_header=dict(type="str"),
+        validate_certs=dict(type="bool", default=True if top else None),
+    )
+    if for_targets:
+        options["name"] = dict(type="str")
+    return {key: {k: v for k, v in value.items() if v is not None} for key, value in options.items()}
+
+
+def argument_spec():
+    spec = _probe_options(for_targets=False)
+    spec["targets"] = dict(type="list", elements="dict", options=_probe_options(for_targets=True))
+    spec["fail_on_unhealthy"] = dict(type="bool", default=True)
+    return spec
+
+
+def docker_inspector(name):
+    """A callable returning the container's inspect document, or None once it is gone."""
+    client = docker.from_env()
+
+    def inspect():
+        try:
+            return client.api.inspect_container(name)
+        except DockerNotFound:
+            return None
+
+    return inspect
+
+
+def _probe_one(spec):
+    container_check = None
+    if spec["container"]:
+        try:
+            container_check = ContainerWatch(spec["container"], docker_inspector(spec["container"]))
+        except ProbeConfigError:
+            raise
+        except Exception as exc:  # docker.errors.DockerException and friends: daemon unreachable
+            raise ProbeConfigError(
+                "%s: cannot inspect container %s through the Docker daemon (%s)"
+                % (spec["name"], spec["container"], exc)
+            ) from None
+    return run_target(spec, container_check=container_check)
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_one_of=[("type", "targets")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    defaults = {key: value for key, value in params.items() if key not in ("targets", "fail_on_unhealthy")}
+    try:
+        if params["targets"] is not None:
+            if not params["targets"]:
+                module.fail_json(msg="targets is empty; give at least one target or use type and url/host instead")
+            specs = [resolve_target(target, defaults) for target in params["targets"]]
+        else:
+            specs = [resolve_target({}, defaults)]
+    except ProbeConfigError as exc:
+        module.fail_json(msg=str(exc))
+
+    if any(spec["type"] in ("postgres", "pgbouncer") for spec in specs) and not HAS_PSYCOPG:
+        module.fail_json(msg=missing_required_lib("psycopg"), exception=PSYCOPG_IMPORT_ERROR)
+    if any(spec["container"] for spec in specs) and not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+
+    started = time.monotonic()
+    try:
+        if params["targets"] is None:
+            results = [_probe_one(specs[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(len(specs), 16)) as pool:
+                results = list(pool.map(_probe_one, specs))
+    except ProbeConfigError as exc:
+        module.fail_json(msg=str(exc))
+
+    healthy = all(result["ok"] for result in results)
+    if params["targets"] is None:
+        output = dict(results[0], changed=False)
+    else:
+        output = dict(
+            changed=False,
+            ok=healthy,
+            status=worst_status(result["status"] for result in results),
+            elapsed=round(time.monotonic() - started, 3),
+            results=results,
+            msg="; ".join(result["msg"] for result in results if not result["ok"])
+            or "%d targets healthy" % len(results),
+        )
+    if not healthy and params["fail_on_unhealthy"]:
+        module.fail_json(**output)
+    module.exit_json(**output)
+
+
+if __name__ == "__main__":
+    main()

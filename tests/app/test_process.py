@@ -1,0 +1,518 @@
+"""The app as a real process on a loopback port: HTTP contract, dependencies, faults, shutdown."""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import socket
+import threading
+import time
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from .conftest import ADMIN_TOKEN, APP_DIR, Collector, RedisServer, free_port, http_request, wait_until
+
+SLOT, VERSION = "blue", "v1.2.3-test"
+HEALTH_KEYS = {
+    "database:responseTime", "redis:responseTime", "ai:config", "filesystem:writable",
+    "environment:variables", "circuitBreaker:redis", "circuitBreaker:database",
+}
+
+
+def assert_app_headers(result):
+    assert result.headers.get("x-app-slot") == SLOT, result.headers
+    assert result.headers.get("x-app-version") == VERSION, result.headers
+
+
+def metric_samples(text: str) -> dict:
+    """{(sample name, sorted label items): value} for every sample."""
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def closed_port_urls(password: str = "pw") -> dict:
+    port = free_port()
+    return {
+        "DATABASE_URL": f"postgresql://app:{password}@127.0.0.1:{port}/app",
+        "REDIS_URL": f"redis://:{password}@127.0.0.1:{port}/0",
+    }
+
+
+# -- HTTP contract --------------------------------------------------------------
+
+
+def test_every_response_names_the_slot_and_version(start_app):
+    app = start_app({"APP_DEBUG_ROUTES": "0"})
+    for path, method, status in [
+        ("/", "GET", 200),
+        ("/api/version", "GET", 200),
+        ("/api/health/live", "GET", 200),
+        ("/api/health/system", "GET", 503),  # no DATABASE_URL / REDIS_URL
+        ("/api/admin/breakers", "GET", 200),
+        ("/metrics", "GET", 200),
+        ("/no/such/page", "GET", 404),
+        ("/api/version", "POST", 405),
+        ("/api/admin/breakers/redis/reset", "POST", 401),
+        ("/api/debug/sleep", "GET", 404),  # debug routes are off
+    ]:
+        result = http_request(app.port, path, method=method)
+        assert result.status == status, (path, method, result.status)
+        assert_app_headers(result)
+    assert http_request(app.port, "/api/version", method="POST").headers["allow"] == "GET, HEAD"
+
+    # A malformed request line is answered by the HTTP layer itself, still with the headers.
+    with socket.create_connection(("127.0.0.1", app.port), timeout=5) as sock:
+        sock.sendall(b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n")
+        raw = sock.recv(4096).decode()
+    assert raw.startswith("HTTP/1.1 400")
+    assert f"X-App-Slot: {SLOT}\r\n" in raw and f"X-App-Version: {VERSION}\r\n" in raw
+
+    # A chunked body is refused (411) and the connection closed, with the headers too.
+    with socket.create_connection(("127.0.0.1", app.port), timeout=5) as sock:
+        sock.sendall(b"POST /api/admin/breakers/redis/reset HTTP/1.1\r\nHost: x\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        raw = sock.recv(4096).decode()
+    assert raw.startswith("HTTP/1.1 411") and "Connection: close\r\n" in raw
+    assert f"X-App-Slot: {SLOT}\r\n" in raw
+
+
+def test_version_live_and_head(start_app):
+    app = start_app({"RELEASE_ID": "rel-42"})
+    version = app.get("/api/version")
+    assert version.headers["content-type"] == "application/json"
+    assert version.json() == {"version": VERSION, "slot": SLOT, "app": "unitehub", "releaseId": "rel-42"}
+    live = app.get("/api/health/live")
+    assert live.status == 200 and live.json()["status"] == "pass"
+    head = http_request(app.port, "/api/version", method="HEAD")
+    assert head.status == 200 and head.body == b""
+    assert int(head.headers["content-length"]) == len(version.body)
+
+
+def test_keep_alive_serves_several_requests_on_one_connection(start_app):
+    app = start_app()
+    conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=5)
+    try:
+        for _ in range(3):
+            conn.request("GET", "/api/version")
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 200 and response.getheader("Connection") is None
+        conn.request("POST", "/api/admin/breakers/redis/reset", body=b'{"x": 1}',
+                     headers={"Content-Type": "application/json"})
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 401  # the body was consumed: the connection is still usable
+        conn.request("GET", "/api/version")
+        assert conn.getresponse().status == 200
+    finally:
+        conn.close()
+
+
+def test_one_json_log_line_per_request_without_secrets(start_app):
+    secrets = {"APP_ADMIN_TOKEN": ADMIN_TOKEN, **closed_port_urls("db-and-redis-pw"),
+               "ANTHROPIC_API_KEY": "sk-ant-never-logged", "DD_API_KEY": "dd-never-logged"}
+    app = start_app(secrets)
+    app.get("/api/version?token=abc")
+    app.get("/missing")
+    app.post("/api/admin/breakers/redis/open", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    app.post("/api/admin/breakers/redis/open", headers={"Authorization": "Bearer wrong-token"})
+    app.get("/api/health/system")
+    app.stop()
+    requests = [r for r in app.events("request") if r["path"] != "/api/health/live"]
+    assert [(r["method"], r["path"], r["status"]) for r in requests] == [
+        ("GET", "/api/version", 200),  # the query string is not logged
+        ("GET", "/missing", 404),
+        ("POST", "/api/admin/breakers/redis/open", 200),
+        ("POST", "/api/admin/breakers/redis/open", 401),
+        ("GET", "/api/health/system", 503),
+    ]
+    for record in requests:
+        assert record["slot"] == SLOT and record["version"] == VERSION
+        assert isinstance(record["duration_ms"], float) and record["duration_ms"] >= 0
+        assert record["level"] == "info" and record["ts"].endswith("Z")
+    output = app.stdout() + app.stderr()
+    for value in ("db-and-redis-pw", ADMIN_TOKEN, "sk-ant-never-logged", "dd-never-logged", "wrong-token"):
+        assert value not in output
+    assert app.events("breaker_admin") == [
+        {**app.events("breaker_admin")[0], "breaker": "redis", "action": "open"}
+    ]
+
+
+# -- admin ------------------------------------------------------------------------
+
+
+def test_breaker_admin_needs_the_bearer_token(start_app):
+    app = start_app({"APP_ADMIN_TOKEN": ADMIN_TOKEN, "ANTHROPIC_API_KEY": "k", **closed_port_urls()})
+    auth = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": ADMIN_TOKEN},
+                    {"Authorization": f"Basic {ADMIN_TOKEN}"}):
+        result = app.post("/api/admin/breakers/redis/open", headers=headers)
+        assert result.status == 401 and result.headers["www-authenticate"] == "Bearer"
+    assert app.get("/api/admin/breakers").json()["breakers"]["redis"]["state"] == "CLOSED"
+
+    opened = app.post("/api/admin/breakers/redis/open", headers=auth)
+    assert opened.status == 200 and opened.json()["breaker"]["state"] == "OPEN"
+    listing = app.get("/api/admin/breakers").json()
+    assert (listing["slot"], listing["version"]) == (SLOT, VERSION)
+    redis = listing["breakers"]["redis"]
+    for key in ("name", "state", "failures", "successes", "trips", "opened_at", "last_failure_at",
+                "failure_threshold", "reset_timeout", "success_threshold"):
+        assert key in redis
+    assert (redis["state"], redis["forced"], redis["failure_threshold"], redis["reset_timeout"],
+            redis["success_threshold"]) == ("OPEN", True, 5, 60.0, 2)
+    health = app.get("/api/health/system").json()
+    assert health["checks"]["circuitBreaker:redis"][0]["observedValue"] == "OPEN"
+
+    assert app.post("/api/admin/breakers/nosuch/reset", headers=auth).status == 404
+    reset = app.post("/api/admin/breakers/redis/reset", headers=auth)
+    assert reset.status == 200 and reset.json()["breaker"]["state"] == "CLOSED"
+
+
+def test_without_an_admin_token_admin_actions_are_refused(start_app):
+    app = start_app({"APP_ADMIN_TOKEN": None})
+    result = app.post("/api/admin/breakers/redis/reset", headers={"Authorization": "Bearer "})
+    assert result.status == 401
+    assert "APP_ADMIN_TOKEN is not set" in result.json()["detail"]
+
+
+# -- health with real and hostile dependencies -------------------------------------
+
+
+def test_health_passes_with_real_redis_and_postgres(start_app, redis_server, postgres_server):
+    app = start_app(
+        {
+            "DATABASE_URL": postgres_server.url(password="pg-pass-in-url"),
+            "REDIS_URL": redis_server.url,
+            "ANTHROPIC_API_KEY": "sk-ant-health-secret",
+            "ENABLE_DB_POOLER": "true",
+        }
+    )
+    result = app.get("/api/health/system")
+    assert result.status == 200, result.text
+    assert result.headers["content-type"] == "application/health+json"
+    assert_app_headers(result)
+    body = result.json()
+    assert body["status"] == "pass"
+    assert (body["version"], body["releaseId"]) == (VERSION, VERSION)
+    assert set(body["checks"]) == HEALTH_KEYS
+    for key, entries in body["checks"].items():
+        [entry] = entries
+        assert entry["status"] == "pass", (key, entry)
+        assert {"status", "observedValue", "observedUnit", "time"} <= set(entry)
+    assert body["checks"]["database:responseTime"][0]["observedUnit"] == "ms"
+    assert body["checks"]["database:responseTime"][0]["pooler"] is True
+    assert body["checks"]["ai:config"][0]["observedValue"] == ["ANTHROPIC_API_KEY"]
+    assert "pg-pass-in-url" not in result.text and "sk-ant-health-secret" not in result.text
+
+    page = app.get("/").json()
+    assert page["database"]["status"] == "ok" and page["database"]["server_version"]
+    assert page["hits"] == 1 and page["cache"] == "ok"
+    second = app.get("/").json()
+    assert second["hits"] == 2 and second["database"]["source"] == "cache"
+
+
+def test_stopping_redis_degrades_to_206_and_the_page_keeps_serving(start_app, postgres_server, tmp_path):
+    redis = RedisServer(str(tmp_path)).start()
+    try:
+        app = start_app(
+            {
+                "DATABASE_URL": postgres_server.url(),
+                "REDIS_URL": redis.url,
+                "ANTHROPIC_API_KEY": "k",
+                "BREAKER_FAILURE_THRESHOLD": "2",
+                "BREAKER_RESET_TIMEOUT": "1",
+                "APP_ADMIN_TOKEN": ADMIN_TOKEN,
+            }
+        )
+        assert app.get("/").json()["hits"] == 1
+        redis.stop()
+
+        pages = [app.get("/") for _ in range(3)]
+        assert [p.status for p in pages] == [200, 200, 200]
+        assert all(p.json()["hits"] is None and p.json()["cache"] == "degraded" for p in pages)
+        assert all(p.json()["database"]["status"] == "ok" for p in pages)
+        breaker = app.get("/api/admin/breakers").json()["breakers"]["redis"]
+        assert breaker["state"] == "OPEN" and breaker["trips"] == 1
+
+        health = app.get("/api/health/system")
+        assert health.status == 206
+        body = health.json()
+        assert body["status"] == "warn"
+        assert body["checks"]["redis:responseTime"][0]["status"] == "fail"
+        assert body["checks"]["circuitBreaker:redis"][0]["status"] == "warn"
+        assert body["checks"]["database:responseTime"][0]["status"] == "pass"
+
+        samples = metric_samples(app.get("/metrics").text)
+        assert samples[("unitehub_circuit_breaker_trips_total", (("breaker", "redis"),))] == 1
+        assert samples[("unitehub_circuit_breaker_state", (("breaker", "redis"), ("state", "OPEN")))] == 1
+        assert samples[("unitehub_cache_misses_total", (("reason", "breaker_open"),))] >= 1
+
+        redis.start()  # recovery: HALF_OPEN after 1 s, closed after 2 good calls
+        time.sleep(1.05)
+        app.get("/")
+        app.get("/")
+        wait_until(lambda: app.get("/api/admin/breakers").json()["breakers"]["redis"]["state"] == "CLOSED", 5,
+                   what="the redis breaker to close")
+        assert app.get("/api/health/system").status == 200
+    finally:
+        redis.stop()
+
+
+def test_hanging_dependencies_still_answer_within_one_second(start_app, hanging_server):
+    url_db = f"postgresql://app:hang-secret@127.0.0.1:{hanging_server.port}/app"
+    url_redis = f"redis://:hang-secret@127.0.0.1:{hanging_server.port}/0"
+    app = start_app({"DATABASE_URL": url_db, "REDIS_URL": url_redis, "ANTHROPIC_API_KEY": "k"})
+    for _ in range(3):
+        result = app.get("/api/health/system", timeout=5)
+        assert result.elapsed < 1.0, result.elapsed
+        assert result.status == 503
+        body = result.json()
+        assert body["checks"]["database:responseTime"][0]["output"] == "no answer within 800 ms"
+        assert body["checks"]["redis:responseTime"][0]["output"] == "no answer within 800 ms"
+        assert body["checks"]["filesystem:writable"][0]["status"] == "pass"
+        assert "hang-secret" not in result.text
+    assert len(hanging_server.accepted) >= 2  # the probes really connected
+
+
+def test_hanging_dependencies_trip_the_breakers_and_the_page_gets_fast(start_app, hanging_server):
+    app = start_app(
+        {
+            "DATABASE_URL": f"postgresql://app:pw@127.0.0.1:{hanging_server.port}/app",
+            "REDIS_URL": f"redis://127.0.0.1:{hanging_server.port}/0",
+            "HEALTH_CHECK_TIMEOUT_MS": "200",
+            "BREAKER_FAILURE_THRESHOLD": "2",
+        }
+    )
+    first = app.get("/")
+    assert first.status == 200
+    assert first.json()["database"] == {"status": "unavailable", "reason": "query failed"}
+    app.get("/")
+    breakers = app.get("/api/admin/breakers").json()["breakers"]
+    assert breakers["redis"]["state"] == "OPEN" and breakers["database"]["state"] == "OPEN"
+    fast = app.get("/")
+    assert fast.status == 200 and fast.elapsed < 0.2  # a real attempt costs 2 x 200 ms
+    assert fast.json()["database"] == {"status": "unavailable", "reason": "circuit breaker open"}
+
+
+def test_closed_ports_fail_fast(start_app):
+    app = start_app(closed_port_urls())
+    result = app.get("/api/health/system")
+    assert result.status == 503 and result.elapsed < 1.0
+    body = result.json()
+    assert body["checks"]["database:responseTime"][0]["status"] == "fail"
+    assert body["checks"]["redis:responseTime"][0]["status"] == "fail"
+    assert body["checks"]["environment:variables"][0]["status"] == "pass"
+
+
+def test_the_fault_hook_fails_health(start_app, redis_server, postgres_server):
+    app = start_app({"APP_FAULT_HEALTH": "fail", "DATABASE_URL": postgres_server.url(),
+                     "REDIS_URL": redis_server.url, "ANTHROPIC_API_KEY": "k"})
+    result = app.get("/api/health/system")
+    assert result.status == 503
+    body = result.json()
+    assert body["checks"]["fault:injected"][0]["status"] == "fail"
+    assert [k for k, v in body["checks"].items() if v[0]["status"] != "pass"] == ["fault:injected"]
+    assert app.get("/api/health/live").status == 200
+
+
+# -- metrics -----------------------------------------------------------------------
+
+
+def test_metrics_move_with_traffic(start_app, redis_server):
+    app = start_app({"REDIS_URL": redis_server.url})
+    for _ in range(3):
+        app.get("/api/version")
+    app.get("/nowhere")
+    app.get("/nowhere/else")
+    app.get("/")
+    app.get("/")
+    result = app.get("/metrics")
+    assert result.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = metric_samples(result.text)
+    version = (("method", "GET"), ("route", "/api/version"), ("status", "200"))
+    assert samples[("unitehub_http_requests_total", version)] == 3
+    assert samples[("unitehub_http_request_duration_seconds_count", version)] == 3
+    assert samples[("unitehub_http_request_duration_seconds_bucket", (("le", "+Inf"),) + version)] == 3
+    unmatched = (("method", "GET"), ("route", "unmatched"), ("status", "404"))
+    assert samples[("unitehub_http_requests_total", unmatched)] == 2  # one series for every unknown path
+    assert samples[("unitehub_http_requests_in_flight", ())] == 1  # this scrape
+    # "/" looked up the cached database facts twice: no database, so two misses, no hits
+    assert samples[("unitehub_cache_misses_total", (("reason", "absent"),))] == 2
+    assert samples[("unitehub_cache_hits_total", ())] == 0
+    assert samples[("unitehub_app_info", (("app", "unitehub"), ("release_id", VERSION), ("slot", SLOT),
+                                          ("version", VERSION)))] == 1
+    again = metric_samples(app.get("/metrics").text)
+    metrics_route = (("method", "GET"), ("route", "/metrics"), ("status", "200"))
+    assert again[("unitehub_http_requests_total", metrics_route)] == 1
+
+
+def test_database_queries_and_cache_hits_are_measured(start_app, redis_server, postgres_server):
+    app = start_app({"REDIS_URL": redis_server.url, "DATABASE_URL": postgres_server.url()})
+    for _ in range(3):
+        assert app.get("/").status == 200
+    samples = metric_samples(app.get("/metrics").text)
+    query = (("operation", "SELECT"), ("outcome", "ok"), ("table", "pg_settings"))
+    assert samples[("unitehub_db_query_duration_seconds_count", query)] == 1  # then served from the cache
+    assert samples[("unitehub_cache_hits_total", ())] == 2
+    assert samples[("unitehub_cache_misses_total", (("reason", "absent"),))] == 1
+
+
+# -- APM export ----------------------------------------------------------------------
+
+
+def test_spans_reach_an_otlp_collector_and_an_outage_is_logged_once(start_app):
+    port = free_port()
+    app = start_app({"ENABLE_APM": "true", "APM_PROVIDER": "opentelemetry", "APM_SERVICE_NAME": "unite-hub-test",
+                     "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "APM_FLUSH_INTERVAL": "100"})
+    for _ in range(3):  # three flush rounds against a closed port
+        app.get("/api/version")
+        time.sleep(0.15)
+    wait_until(lambda: app.events("apm_export_failed"), 5, what="the export failure log line")
+    collector = Collector(port)
+    try:
+        app.get("/no/such")
+        wait_until(lambda: any(
+            s["name"] == "GET unmatched" for s in collector.spans()), 5, what="spans at the collector")
+        spans = collector.spans()
+        resource = collector.received[-1][2]["resourceSpans"][0]["resource"]["attributes"]
+        assert {"key": "service.name", "value": {"stringValue": "unite-hub-test"}} in resource
+        unmatched = next(s for s in spans if s["name"] == "GET unmatched")
+        attributes = {a["key"]: a["value"] for a in unmatched["attributes"]}
+        assert attributes["http.route"] == {"stringValue": "unmatched"}
+        assert attributes["http.response.status_code"] == {"intValue": "404"}
+        wait_until(lambda: app.events("apm_export_recovered"), 5, what="the recovery log line")
+    finally:
+        collector.close()
+    assert len(app.events("apm_export_failed")) == 1
+    assert len(app.events("apm_export_recovered")) == 1
+
+
+# -- lifecycle ------------------------------------------------------------------------
+
+
+def in_flight(port: int) -> float:
+    samples = metric_samples(http_request(port, "/metrics").text)
+    return samples[("unitehub_http_requests_in_flight", ())] - 1  # minus the scrape itself
+
+
+def connect_refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        return False
+    except (ConnectionRefusedError, ConnectionResetError):  # reset: caught in the closing backlog
+        return True
+
+
+def test_sigterm_finishes_the_in_flight_request_then_exits_0(start_app):
+    app = start_app({"APP_DEBUG_ROUTES": "1"})
+    results = []
+
+    def slow():
+        results.append(http_request(app.port, "/api/debug/sleep?ms=1500", timeout=10))
+
+    worker = threading.Thread(target=slow)
+    worker.start()
+    wait_until(lambda: in_flight(app.port) == 1, 5, what="the slow request to be in flight")
+    sent = time.monotonic()
+    app.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: connect_refused(app.port), 2, what="the listening socket to close")
+    assert worker.is_alive()  # refused new connections while the slow request still runs
+    worker.join(10)
+    [result] = results
+    assert result.status == 200 and result.json() == {"slept_ms": 1500}
+    assert result.headers["connection"] == "close"
+    assert_app_headers(result)
+    assert app.proc.wait(10) == 0
+    assert time.monotonic() - sent < 3
+    events = [r["event"] for r in app.log_records()]
+    assert events.index("shutting_down") < events.index("stopped")
+    assert [r["status"] for r in app.events("request") if r["path"] == "/api/debug/sleep"] == [200]
+
+
+def test_sigterm_closes_idle_keep_alive_connections_promptly(start_app):
+    app = start_app()
+    idle = http.client.HTTPConnection("127.0.0.1", app.port, timeout=5)
+    idle.request("GET", "/api/version")
+    response = idle.getresponse()
+    response.read()
+    assert response.status == 200 and not response.will_close
+    start = time.monotonic()
+    app.proc.send_signal(signal.SIGINT)
+    assert app.proc.wait(5) == 0
+    assert time.monotonic() - start < 2  # not the 75 s keep-alive timeout
+    idle.sock.settimeout(2)
+    assert idle.sock.recv(1) == b""  # closed cleanly by the server, no stray bytes
+    idle.close()
+
+
+def test_crash_fault_exits_non_zero_after_the_delay(start_app):
+    start = time.monotonic()
+    app = start_app({"APP_FAULT_CRASH_AFTER": "1.5"})
+    assert app.get("/api/version").status == 200
+    code = app.proc.wait(10)
+    assert code == 3
+    assert 1.4 <= time.monotonic() - start < 6
+    assert app.events("fault_crash")
+
+
+@pytest.mark.parametrize(
+    "env, expected",
+    [
+        ({"PORT": "eighty"}, "PORT='eighty' is not a whole number"),
+        ({"DB_POOLER_MODE": "statement"}, "DB_POOLER_MODE='statement' is not one of transaction, session"),
+        ({"DATABASE_URL": "mysql://root:cfg-secret@db/app"}, "DATABASE_URL=(value hidden) does not use"),
+    ],
+)
+def test_a_bad_setting_stops_the_start_with_exit_2(start_app, env, expected):
+    app = start_app(env, wait=False)
+    assert app.proc.wait(10) == 2
+    assert expected in app.stderr()
+    assert "configuration error" in app.stderr()
+    assert "cfg-secret" not in app.stderr() + app.stdout()
+
+
+def test_a_port_in_use_is_reported(start_app):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        app = start_app(wait=False, port=port)
+        assert app.proc.wait(10) == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in app.stderr()
+
+
+BLOCK_IMPORTS = '''
+import sys
+
+
+class _Block:
+    """Make psycopg and redis unimportable, as on an image without python3-psycopg / python3-redis."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("psycopg", "redis"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+
+sys.meta_path.insert(0, _Block())
+'''
+
+
+def test_without_psycopg_and_redis_the_app_serves_and_reports_why(start_app, tmp_path, redis_server):
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "sitecustomize.py").write_text(BLOCK_IMPORTS)
+    app = start_app({"PYTHONPATH": f"{blocker}:{APP_DIR}", "REDIS_URL": redis_server.url,
+                     "DATABASE_URL": f"postgresql://app@127.0.0.1:{free_port()}/app"})
+    page = app.get("/")
+    assert page.status == 200 and page.json()["hits"] is None  # Redis runs, but there is no client
+    result = app.get("/api/health/system")
+    assert result.status == 503
+    checks = result.json()["checks"]
+    assert checks["database:responseTime"][0]["output"].startswith("python module 'psycopg' is not installed")
+    assert checks["redis:responseTime"][0]["output"].startswith("python module 'redis' is not installed")
+    assert checks["circuitBreaker:redis"][0]["status"] == "pass"  # nothing was attempted

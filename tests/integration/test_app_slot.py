@@ -1,0 +1,202 @@
+"""app_image and app_slot against the real dockerd: a tiny app built FROM the
+base image runs on the host network, bound to 127.0.0.1 on a free port."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.unitehub.platform.tests.integration.docker_helpers import (
+    BASE_IMAGE,
+    SLOT_APP_CONTEXT,
+    docker_client,
+    free_loopback_port,
+    http_get_json,
+    port_is_closed,
+    remove_containers,
+    remove_image_tags,
+    run_module,
+    unique,
+)
+
+pytestmark = pytest.mark.integration
+
+SECRET = "integration-secret-7f3a9c"
+
+
+@pytest.fixture(scope="module")
+def client():
+    client = docker_client()
+    if not client.images.list(name=BASE_IMAGE.split(":")[0]):
+        pytest.fail("%s is missing: run the unitehub.platform.base_image role first" % BASE_IMAGE)
+    return client
+
+
+@pytest.fixture(scope="module")
+def repository(client, tmp_path_factory):
+    """A test app image built through app_image, removed afterwards."""
+    repo = unique("unitehub-test/slot-app-")
+    tmp = tmp_path_factory.mktemp("build")
+    result, output = run_module(
+        tmp,
+        "unitehub.platform.app_image",
+        {
+            "image": repo,
+            "version": "v1",
+            "build_context": SLOT_APP_CONTEXT,
+            "base_image": BASE_IMAGE,
+        },
+    )
+    assert not result.get("failed"), output
+    assert result["changed"] is True and result["actions"] == ["build"]
+    yield repo
+    remove_image_tags(client, repo)
+
+
+@pytest.fixture
+def slot(client):
+    """A unique app name and a free loopback port; its containers are removed afterwards."""
+    app_name = unique("uhtest")
+    yield {"app_name": app_name, "port": free_loopback_port()}
+    remove_containers(client, app_name + "-blue", app_name + "-green")
+
+
+def slot_args(repository, slot, **overrides):
+    args = {
+        "app_name": slot["app_name"],
+        "slot": "blue",
+        "image": repository,
+        "version": "v1",
+        "port": slot["port"],
+        "env": {"REDIS_URL": "redis://127.0.0.1:6379/0"},
+        "secret_env": {"APP_ADMIN_TOKEN": SECRET},
+        "stop_grace_period": 5,
+    }
+    args.update(overrides)
+    return args
+
+
+def test_app_image_is_idempotent_and_prunes_only_unkept_unused_tags(client, repository, tmp_path):
+    args = {"image": repository, "version": "v1", "build_context": SLOT_APP_CONTEXT, "base_image": BASE_IMAGE}
+    again, output = run_module(tmp_path, "unitehub.platform.app_image", args)
+    assert again["changed"] is False and again["actions"] == [], output
+
+    image = client.images.get(repository + ":v1")
+    image.tag(repository, "keepme")
+    image.tag(repository, "old")
+
+    planned, _ = run_module(
+        tmp_path, "unitehub.platform.app_image", dict(args, prune=True, keep=["keepme"]), check=True
+    )
+    assert planned["changed"] is True and planned["removed"] == ["old"]
+    assert repository + ":old" in client.images.get(repository + ":v1").tags
+
+    pruned, _ = run_module(tmp_path, "unitehub.platform.app_image", dict(args, prune=True, keep=["keepme"]))
+    assert pruned["changed"] is True and pruned["removed"] == ["old"]
+    assert sorted(client.images.get(repository + ":v1").tags) == [repository + ":keepme", repository + ":v1"]
+
+
+def test_started_serves_on_loopback_and_second_run_changes_nothing(client, repository, slot, tmp_path):
+    args = slot_args(repository, slot, log_lines=20)
+
+    first, output = run_module(tmp_path, "unitehub.platform.app_slot", args, diff=True)
+
+    assert not first.get("failed"), output
+    assert first["changed"] is True and first["actions"] == ["create", "start"]
+    assert http_get_json(slot["port"]) == {"version": "v1", "slot": "blue"}
+    container = client.containers.get(slot["app_name"] + "-blue")
+    assert container.attrs["HostConfig"]["NetworkMode"] == "host"
+    assert container.attrs["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
+    assert container.labels["io.unitehub.app"] == slot["app_name"]
+    assert container.labels["io.unitehub.slot"] == "blue" and container.labels["io.unitehub.version"] == "v1"
+    env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
+    assert env["PORT"] == str(slot["port"]) and env["HOST"] == "127.0.0.1"
+    assert env["APP_ADMIN_TOKEN"] == SECRET
+    assert SECRET not in output and SECRET not in str(first)
+
+    second, output = run_module(tmp_path, "unitehub.platform.app_slot", args)
+    assert second["changed"] is False and second["actions"] == [], output
+    assert second["container"]["id"] == container.id
+    summary = second["container"]
+    assert summary["running"] is True and summary["status"] == "running"
+    assert (summary["slot"], summary["version"], summary["port"]) == ("blue", "v1", slot["port"])
+    assert summary["image_id"] == client.images.get(repository + ":v1").id
+    assert "listening on 127.0.0.1:%d" % slot["port"] in second["logs"]
+
+
+def test_check_mode_plans_but_changes_nothing(client, repository, slot, tmp_path):
+    planned, _ = run_module(tmp_path, "unitehub.platform.app_slot", slot_args(repository, slot), check=True)
+    assert planned["changed"] is True and planned["actions"] == ["create", "start"]
+    assert not client.containers.list(all=True, filters={"name": slot["app_name"]})
+
+    run_module(tmp_path, "unitehub.platform.app_slot", slot_args(repository, slot))
+    before = client.containers.get(slot["app_name"] + "-blue")
+    changed_args = slot_args(
+        repository,
+        slot,
+        env={"REDIS_URL": "redis://127.0.0.1:6380/0"},
+        secret_env={"APP_ADMIN_TOKEN": SECRET + "-rotated"},
+    )
+
+    planned, output = run_module(tmp_path, "unitehub.platform.app_slot", changed_args, check=True, diff=True)
+
+    assert planned["changed"] is True and planned["differences"] == ["env"]
+    assert planned["actions"] == ["stop", "remove", "create", "start"]
+    assert planned["diff"]["after"]["env"]["APP_ADMIN_TOKEN"] == "(changed)"
+    assert planned["diff"]["after"]["env"]["REDIS_URL"] == "redis://127.0.0.1:6380/0"
+    assert SECRET not in output
+    after = client.containers.get(slot["app_name"] + "-blue")
+    assert after.id == before.id and after.status == "running"
+    assert after.attrs["Config"]["Env"] == before.attrs["Config"]["Env"]
+
+
+def test_new_version_recreates_the_container(client, repository, slot, tmp_path):
+    run_module(tmp_path, "unitehub.platform.app_slot", slot_args(repository, slot))
+    old_id = client.containers.get(slot["app_name"] + "-blue").id
+    client.images.get(repository + ":v1").tag(repository, "v2")
+
+    result, output = run_module(tmp_path, "unitehub.platform.app_slot", slot_args(repository, slot, version="v2"))
+
+    assert result["changed"] is True, output
+    assert set(result["differences"]) == {"env", "labels"}  # same image id, new APP_VERSION and label
+    assert result["container"]["id"] != old_id
+    assert http_get_json(slot["port"]) == {"version": "v2", "slot": "blue"}
+
+
+def test_stopped_started_and_absent(client, repository, slot, tmp_path):
+    args = slot_args(repository, slot)
+    run_module(tmp_path, "unitehub.platform.app_slot", args)
+    http_get_json(slot["port"])
+    container_id = client.containers.get(slot["app_name"] + "-blue").id
+
+    stopped, output = run_module(tmp_path, "unitehub.platform.app_slot", dict(args, state="stopped"))
+    assert stopped["changed"] is True and stopped["actions"] == ["stop"], output
+    assert stopped["container"]["running"] is False and stopped["container"]["status"] == "exited"
+    assert port_is_closed(slot["port"])
+    again, _ = run_module(tmp_path, "unitehub.platform.app_slot", dict(args, state="stopped"))
+    assert again["changed"] is False
+
+    restarted, _ = run_module(tmp_path, "unitehub.platform.app_slot", args)
+    assert restarted["actions"] == ["start"] and restarted["container"]["id"] == container_id
+    assert http_get_json(slot["port"]) == {"version": "v1", "slot": "blue"}
+
+    removed, _ = run_module(
+        tmp_path,
+        "unitehub.platform.app_slot",
+        {"name": slot["app_name"] + "-blue", "state": "absent", "stop_grace_period": 5},
+    )
+    assert removed["changed"] is True and removed["actions"] == ["stop", "remove"]
+    assert removed["container"] == {}
+    assert not client.containers.list(all=True, filters={"name": slot["app_name"]})
+    gone, _ = run_module(
+        tmp_path, "unitehub.platform.app_slot", {"name": slot["app_name"] + "-blue", "state": "absent"}
+    )
+    assert gone["changed"] is False
+
+
+def test_missing_image_fails_with_a_clear_message(client, repository, slot, tmp_path):
+    result, _ = run_module(tmp_path, "unitehub.platform.app_slot", slot_args(repository, slot, version="v404"))
+
+    assert result["failed"] is True
+    assert result["msg"].startswith("image %s:v404 is not present on this Docker host" % repository)
+    assert "unitehub.platform.app_image" in result["msg"]
+    assert not client.containers.list(all=True, filters={"name": slot["app_name"]})

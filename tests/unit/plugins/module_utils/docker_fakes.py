@@ -1,0 +1,211 @@
+"""An in-memory stand-in for the few ``docker.APIClient`` methods the
+collection's Docker logic calls. It behaves like dockerd where the logic
+depends on it: a container's environment and labels are the image's with the
+given ones on top, names are unique, ``stop`` only touches running
+containers, removing an image used by a container is refused."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+
+from docker.errors import APIError, ImageNotFound, NotFound
+
+_ids = itertools.count(1)
+
+
+def _new_id(prefix=""):
+    return prefix + hashlib.sha256(str(next(_ids)).encode()).hexdigest()
+
+
+class FakeResponse:
+    """Enough of requests.Response for docker.errors.APIError."""
+
+    def __init__(self, status_code, reason="error"):
+        self.status_code = status_code
+        self.reason = reason
+
+
+def conflict(message):
+    return APIError("409 Conflict", response=FakeResponse(409, "Conflict"), explanation=message)
+
+
+MUTATING = {"create_container", "start", "stop", "remove_container", "build", "pull", "remove_image"}
+
+
+class FakeDockerAPI:
+    def __init__(self):
+        self.images_by_id = {}
+        self.tags = {}
+        self.containers_by_id = {}
+        self.calls = []
+        self.log_lines = {}
+        self.fail_on = {}
+        self.build_stream = None
+        self.pull_stream = None
+
+    # -- helpers for tests ----------------------------------------------------------------
+
+    def add_image(self, ref, env=None, labels=None):
+        image_id = _new_id("sha256:")
+        self.images_by_id[image_id] = {
+            "Id": image_id,
+            "Config": {"Env": list(env or ["PATH=/usr/bin:/bin"]), "Labels": labels},
+            "Created": "2026-11-29T08:00:00Z",
+            "Size": 1000,
+        }
+        self.tags[ref] = image_id
+        return image_id
+
+    def mutating_calls(self):
+        return [c for c in self.calls if c[0] in MUTATING]
+
+    def call_names(self):
+        return [c[0] for c in self.calls if c[0] in MUTATING]
+
+    def _record(self, _method, *args, **kwargs):
+        self.calls.append((_method, args, kwargs))
+        if _method in self.fail_on:
+            raise self.fail_on[_method]
+
+    def container(self, name_or_id):
+        """The stored container itself (tests may change it; inspect returns copies)."""
+        for attrs in self.containers_by_id.values():
+            if attrs["Id"] == name_or_id or attrs["Name"] == "/" + name_or_id:
+                return attrs
+        raise NotFound("No such container: %s" % name_or_id)
+
+    # -- images -----------------------------------------------------------------------------
+
+    def inspect_image(self, ref):
+        self.calls.append(("inspect_image", (ref,), {}))
+        image_id = self.tags.get(ref, ref if ref in self.images_by_id else None)
+        if image_id is None:
+            raise ImageNotFound("No such image: %s" % ref)
+        attrs = copy.deepcopy(self.images_by_id[image_id])
+        attrs["RepoTags"] = sorted(t for t, i in self.tags.items() if i == image_id)
+        return attrs
+
+    def images(self, name=None):
+        result = []
+        for image_id in self.images_by_id:
+            tags = sorted(t for t, i in self.tags.items() if i == image_id)
+            if name is None or any(t.rsplit(":", 1)[0] == name for t in tags):
+                result.append({"Id": image_id, "RepoTags": tags})
+        return result
+
+    def remove_image(self, ref, force=False, noprune=False):
+        self._record("remove_image", ref, force=force, noprune=noprune)
+        image_id = self.tags.get(ref)
+        if image_id is None:
+            raise ImageNotFound("No such image: %s" % ref)
+        others = [t for t, i in self.tags.items() if i == image_id and t != ref]
+        users = [c for c in self.containers_by_id.values() if c["Image"] == image_id]
+        if not others and users:
+            raise conflict("unable to remove repository reference %s: container is using its referenced image" % ref)
+        del self.tags[ref]
+        if not others:
+            del self.images_by_id[image_id]
+
+    def build(self, **kwargs):
+        self._record("build", **kwargs)
+        if self.build_stream is not None:
+            return iter(self.build_stream)
+        image_id = self.add_image(kwargs["tag"])
+        return iter(
+            [
+                {"stream": "Step 1/2 : FROM base\n"},
+                {"aux": {"ID": image_id}},
+                {"stream": "Successfully tagged %s\n" % kwargs["tag"]},
+            ]
+        )
+
+    def pull(self, repository, tag=None, stream=False, decode=False):
+        self._record("pull", repository, tag=tag, stream=stream, decode=decode)
+        if self.pull_stream is not None:
+            return iter(self.pull_stream)
+        self.add_image("%s:%s" % (repository, tag))
+        return iter([{"status": "Pulling from %s" % repository, "id": tag}, {"status": "Download complete"}])
+
+    # -- containers -----------------------------------------------------------------------
+
+    def containers(self, all=False):  # noqa: A002 - the SDK's name
+        return [
+            {"Id": c["Id"], "Names": [c["Name"]], "ImageID": c["Image"]}
+            for c in self.containers_by_id.values()
+            if all or c["State"]["Running"]
+        ]
+
+    def inspect_container(self, name_or_id):
+        self.calls.append(("inspect_container", (name_or_id,), {}))
+        return copy.deepcopy(self.container(name_or_id))
+
+    @staticmethod
+    def create_host_config(**kwargs):
+        return {"NetworkMode": kwargs.get("network_mode"), "RestartPolicy": kwargs.get("restart_policy")}
+
+    def create_container(
+        self, image, name=None, environment=None, labels=None, host_config=None, stop_timeout=None, detach=False
+    ):
+        self._record(
+            "create_container",
+            image,
+            name=name,
+            environment=environment,
+            labels=labels,
+            host_config=host_config,
+            stop_timeout=stop_timeout,
+            detach=detach,
+        )
+        if any(c["Name"] == "/" + name for c in self.containers_by_id.values()):
+            raise conflict('Conflict. The container name "/%s" is already in use' % name)
+        image_attrs = self.inspect_image(image)
+        env = dict(i.partition("=")[::2] for i in image_attrs["Config"]["Env"] or [])
+        env.update(environment or {})
+        merged_labels = dict(image_attrs["Config"]["Labels"] or {})
+        merged_labels.update(labels or {})
+        container_id = _new_id()
+        self.containers_by_id[container_id] = {
+            "Id": container_id,
+            "Name": "/" + name,
+            "Image": image_attrs["Id"],
+            "Config": {
+                "Image": image,
+                "Env": ["%s=%s" % kv for kv in env.items()],
+                "Labels": merged_labels,
+                "StopTimeout": stop_timeout,
+            },
+            "HostConfig": dict(host_config or {}),
+            "State": {
+                "Status": "created",
+                "Running": False,
+                "Restarting": False,
+                "ExitCode": 0,
+                "StartedAt": "0001-01-01T00:00:00Z",
+            },
+            "RestartCount": 0,
+        }
+        return {"Id": container_id, "Warnings": []}
+
+    def start(self, container):
+        self._record("start", container)
+        attrs = self.container(container)
+        attrs["State"].update(Status="running", Running=True, ExitCode=0, StartedAt="2026-11-29T08:00:01Z")
+
+    def stop(self, container, timeout=None):
+        self._record("stop", container, timeout=timeout)
+        attrs = self.container(container)
+        attrs["State"].update(Status="exited", Running=False, Restarting=False, ExitCode=0)
+
+    def remove_container(self, container, force=False):
+        self._record("remove_container", container, force=force)
+        attrs = self.container(container)
+        del self.containers_by_id[attrs["Id"]]
+
+    def logs(self, container, stdout=True, stderr=True, tail="all", timestamps=False):
+        self.calls.append(("logs", (container,), {"tail": tail}))
+        lines = self.log_lines.get(self.container(container)["Name"].lstrip("/"), [])
+        if tail != "all":
+            lines = lines[-tail:] if tail else []
+        return "".join(line + "\n" for line in lines).encode()

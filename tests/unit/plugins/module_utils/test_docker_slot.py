@@ -1,0 +1,407 @@
+"""SlotSpec validation and SlotManager behaviour against an in-memory Docker API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import APIError, DockerModuleError
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_slot import (
+    LABEL_APP,
+    LABEL_SECRET_KEYS,
+    LABEL_SLOT,
+    LABEL_VERSION,
+    SECRET_CHANGED,
+    SECRET_MASK,
+    SlotManager,
+    SlotSpec,
+    env_list_to_dict,
+)
+from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import (
+    FakeDockerAPI,
+    FakeResponse,
+)
+
+SECRET = "s3cr3t-value-never-shown"
+
+
+def params(**overrides):
+    base = {
+        "app_name": "unitehub",
+        "slot": "blue",
+        "image": "unitehub/app",
+        "version": "v1",
+        "port": 3008,
+        "env": {"REDIS_URL": "redis://127.0.0.1:6379/0"},
+        "secret_env": {"APP_ADMIN_TOKEN": SECRET},
+        "state": "started",
+    }
+    base.update(overrides)
+    return base
+
+
+def ensure(api, check_mode=False, **overrides):
+    return SlotManager(api, check_mode=check_mode).ensure(SlotSpec(params(**overrides)))
+
+
+@pytest.fixture
+def api():
+    fake = FakeDockerAPI()
+    fake.add_image("unitehub/app:v1", env=["PATH=/usr/bin:/bin", "LANG=C.UTF-8"], labels={"org.base": "debian"})
+    return fake
+
+
+def container_env(api, name="unitehub-blue"):
+    return env_list_to_dict(api.inspect_container(name)["Config"]["Env"])
+
+
+# -- SlotSpec ---------------------------------------------------------------------------------
+
+
+def test_spec_derives_name_env_and_labels():
+    spec = SlotSpec(params(env={"ENABLE_APM": False, "DB_POOL_SIZE": 20, "EMPTY": None}))
+    assert spec.name == "unitehub-blue"
+    assert spec.image_ref == "unitehub/app:v1"
+    assert spec.env == {
+        "ENABLE_APM": "false",
+        "DB_POOL_SIZE": "20",
+        "EMPTY": "",
+        "APP_ADMIN_TOKEN": SECRET,
+        "PORT": "3008",
+        "HOST": "127.0.0.1",
+        "APP_NAME": "unitehub",
+        "APP_SLOT": "blue",
+        "APP_VERSION": "v1",
+    }
+    assert spec.secret_keys == {"APP_ADMIN_TOKEN"}
+    assert spec.labels == {
+        LABEL_APP: "unitehub",
+        LABEL_SLOT: "blue",
+        LABEL_VERSION: "v1",
+        LABEL_SECRET_KEYS: "APP_ADMIN_TOKEN",
+    }
+
+
+def test_spec_allows_reserved_env_with_the_same_value():
+    spec = SlotSpec(params(env={"PORT": 3008, "APP_SLOT": "blue"}))
+    assert spec.env["PORT"] == "3008"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"env": {"PORT": "4000"}}, "env sets PORT='4000' but the module sets it to '3008'"),
+        ({"secret_env": {"HOST": "0.0.0.0"}}, "secret_env sets HOST=(hidden)"),
+        ({"env": {"A": "1"}, "secret_env": {"A": "2"}}, "A set in both env and secret_env"),
+        ({"env": {"A=B": "1"}}, "environment variable name 'A=B'"),
+        ({"port": 70000}, "port 70000 is out of range; use 1-65535"),
+        ({"port": None}, "state=started needs port"),
+        ({"version": "v 2"}, "version 'v 2' is not a valid image tag"),
+        ({"image": "unitehub/app:v1"}, "image 'unitehub/app:v1' already carries a tag"),
+        ({"image": "UniteHub/App"}, "image 'UniteHub/App' is not a valid repository name"),
+        ({"labels": {LABEL_SLOT: "green"}}, "labels may not set io.unitehub.slot"),
+        ({"slot": "purple"}, "slot 'purple' is not one of blue, green"),
+        ({"stop_grace_period": -1}, "stop_grace_period -1 is negative"),
+    ],
+)
+def test_spec_rejects_bad_input_naming_the_value(overrides, message):
+    with pytest.raises(DockerModuleError) as err:
+        SlotSpec(params(**overrides))
+    assert message in err.value.msg
+    assert SECRET not in err.value.msg
+
+
+def test_spec_for_stop_needs_only_a_name():
+    spec = SlotSpec({"name": "other-blue", "state": "stopped"})
+    assert spec.name == "other-blue"
+    assert spec.image_ref is None
+
+
+def test_spec_without_name_or_slot_is_refused():
+    with pytest.raises(DockerModuleError, match="give the container name, or slot"):
+        SlotSpec({"state": "absent"})
+
+
+# -- started ----------------------------------------------------------------------------------
+
+
+def test_started_creates_and_starts_on_the_host_network(api):
+    result = ensure(api, stop_grace_period=45)
+
+    assert result["changed"] is True
+    assert result["actions"] == ["create", "start"]
+    assert api.call_names() == ["create_container", "start"]
+    create = api.mutating_calls()[0][2]
+    assert create["host_config"] == {
+        "NetworkMode": "host",
+        "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0},
+    }
+    assert create["stop_timeout"] == 45
+    env = container_env(api)
+    assert env["PORT"] == "3008" and env["HOST"] == "127.0.0.1"
+    assert env["APP_SLOT"] == "blue" and env["APP_VERSION"] == "v1" and env["APP_NAME"] == "unitehub"
+    assert env["APP_ADMIN_TOKEN"] == SECRET
+    assert env["LANG"] == "C.UTF-8"  # the image's own ENV survives
+    container = result["container"]
+    assert container["name"] == "unitehub-blue"
+    assert container["running"] is True and container["status"] == "running"
+    assert (container["slot"], container["version"], container["port"]) == ("blue", "v1", 3008)
+    assert container["image"] == "unitehub/app:v1"
+    assert container["image_id"] == api.tags["unitehub/app:v1"]
+    assert container["restart_count"] == 0 and container["exit_code"] == 0
+
+
+def test_started_twice_changes_nothing(api):
+    ensure(api)
+    api.calls.clear()
+
+    result = ensure(api)
+
+    assert result["changed"] is False
+    assert result["actions"] == [] and result["differences"] == []
+    assert api.mutating_calls() == []
+
+
+def test_started_on_a_stopped_matching_container_only_starts_it(api):
+    ensure(api)
+    api.stop("unitehub-blue")
+    api.calls.clear()
+
+    result = ensure(api)
+
+    assert result["actions"] == ["start"]
+    assert api.call_names() == ["start"]
+    assert result["container"]["running"] is True
+
+
+def test_started_leaves_a_restarting_container_to_docker(api):
+    ensure(api)
+    api.container("unitehub-blue")["State"].update(Status="restarting", Running=False, Restarting=True)
+    api.calls.clear()
+
+    assert ensure(api)["changed"] is False
+    assert api.mutating_calls() == []
+
+
+def test_new_image_id_under_the_same_tag_recreates(api):
+    ensure(api)
+    old_id = api.inspect_container("unitehub-blue")["Id"]
+    # Rebuilt: same tag, same ENV and labels, new id.
+    api.add_image("unitehub/app:v1", env=["PATH=/usr/bin:/bin", "LANG=C.UTF-8"], labels={"org.base": "debian"})
+    api.calls.clear()
+
+    result = ensure(api, stop_grace_period=12)
+
+    assert result["differences"] == ["image"]
+    assert result["actions"] == ["stop", "remove", "create", "start"]
+    assert api.mutating_calls()[0] == ("stop", (old_id,), {"timeout": 12})
+    assert result["container"]["id"] != old_id
+    assert result["container"]["image_id"] == api.tags["unitehub/app:v1"]
+
+
+def test_image_env_changes_count_as_env_differences(api):
+    ensure(api)
+    api.add_image(
+        "unitehub/app:v1", env=["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "TZ=UTC"], labels={"org.base": "debian"}
+    )
+    assert ensure(api)["differences"] == ["image", "env"]
+    assert container_env(api)["TZ"] == "UTC"
+
+
+def test_new_version_recreates_with_new_labels_and_env(api):
+    ensure(api)
+    api.add_image("unitehub/app:v2")
+
+    result = ensure(api, version="v2")
+
+    assert set(result["differences"]) == {"image", "env", "labels"}
+    assert result["container"]["version"] == "v2"
+    assert container_env(api)["APP_VERSION"] == "v2"
+
+
+@pytest.mark.parametrize(
+    "change, difference",
+    [
+        ({"env": {"REDIS_URL": "redis://127.0.0.1:6380/0"}}, ["env"]),
+        ({"env": {}}, ["env"]),
+        ({"labels": {"team": "web"}}, ["labels"]),
+        ({"restart_policy": "always"}, ["restart_policy"]),
+        ({"bind_address": "127.0.0.2"}, ["env"]),
+    ],
+)
+def test_each_compared_setting_triggers_a_recreate(api, change, difference):
+    ensure(api)
+    result = ensure(api, **change)
+    assert result["differences"] == difference
+    assert "create" in result["actions"]
+
+
+def test_network_mode_difference_recreates(api):
+    ensure(api)
+    api.container("unitehub-blue")["HostConfig"]["NetworkMode"] = "bridge"
+    assert ensure(api)["differences"] == ["network_mode"]
+
+
+def test_changed_secret_recreates_without_revealing_either_value(api):
+    ensure(api)
+    new_secret = "another-secret-value"
+
+    result = ensure(api, secret_env={"APP_ADMIN_TOKEN": new_secret})
+
+    assert result["differences"] == ["env"]
+    assert result["diff"]["before"]["env"]["APP_ADMIN_TOKEN"] == SECRET_MASK
+    assert result["diff"]["after"]["env"]["APP_ADMIN_TOKEN"] == SECRET_CHANGED
+    dumped = json.dumps(result)
+    assert SECRET not in dumped and new_secret not in dumped
+    assert container_env(api)["APP_ADMIN_TOKEN"] == new_secret
+
+
+def test_unchanged_secret_shows_masked_on_both_sides(api):
+    ensure(api)
+    result = ensure(api, env={"REDIS_URL": "redis://127.0.0.1:6380/0"})
+    assert result["diff"]["before"]["env"]["APP_ADMIN_TOKEN"] == SECRET_MASK
+    assert result["diff"]["after"]["env"]["APP_ADMIN_TOKEN"] == SECRET_MASK
+    assert result["diff"]["after"]["env"]["REDIS_URL"] == "redis://127.0.0.1:6380/0"
+    assert SECRET not in json.dumps(result)
+
+
+def test_a_secret_dropped_from_secret_env_stays_masked_in_the_diff(api):
+    ensure(api)
+    result = ensure(api, secret_env={})
+    assert result["diff"]["before"]["env"]["APP_ADMIN_TOKEN"] == SECRET_MASK
+    assert "APP_ADMIN_TOKEN" not in result["diff"]["after"]["env"]
+    assert SECRET not in json.dumps(result)
+    assert LABEL_SECRET_KEYS not in api.inspect_container("unitehub-blue")["Config"]["Labels"]
+
+
+def test_diff_shows_image_version_and_state(api):
+    ensure(api)
+    api.add_image("unitehub/app:v2")
+    diff = ensure(api, version="v2")["diff"]
+    assert (diff["before"]["image"], diff["before"]["version"], diff["before"]["state"]) == (
+        "unitehub/app:v1",
+        "v1",
+        "running",
+    )
+    assert (diff["after"]["image"], diff["after"]["version"], diff["after"]["state"]) == (
+        "unitehub/app:v2",
+        "v2",
+        "running",
+    )
+    assert diff["before"]["image_id"] != diff["after"]["image_id"]
+
+
+def test_check_mode_reports_the_plan_and_calls_nothing(api):
+    result = ensure(api, check_mode=True)
+    assert result["changed"] is True
+    assert result["actions"] == ["create", "start"]
+    assert result["container"] == {}
+    assert result["diff"]["before"] == {"state": "absent", "env": {}}
+    assert result["diff"]["after"]["env"]["APP_ADMIN_TOKEN"] == SECRET_CHANGED
+    assert api.mutating_calls() == []
+
+    ensure(api)
+    api.add_image("unitehub/app:v2")
+    api.calls.clear()
+    result = ensure(api, check_mode=True, version="v2")
+    assert result["actions"] == ["stop", "remove", "create", "start"]
+    assert result["container"]["version"] == "v1"
+    assert api.mutating_calls() == []
+
+
+def test_missing_image_names_it_and_how_to_get_it(api):
+    with pytest.raises(DockerModuleError) as err:
+        ensure(api, version="v9")
+    assert "image unitehub/app:v9 is not present" in err.value.msg
+    assert "unitehub.platform.app_image" in err.value.msg and "docker pull unitehub/app:v9" in err.value.msg
+    assert api.mutating_calls() == []
+
+
+def test_refuses_a_container_it_did_not_create(api):
+    api.create_container("unitehub/app:v1", name="unitehub-blue", environment={}, labels={}, host_config={})
+    api.calls.clear()
+    with pytest.raises(DockerModuleError, match="was not created by unitehub.platform.app_slot"):
+        ensure(api)
+    assert api.mutating_calls() == []
+
+
+def test_docker_errors_are_reported_with_the_step(api):
+    api.fail_on["start"] = APIError("500", response=FakeResponse(500), explanation="exec: python3: not found")
+    with pytest.raises(DockerModuleError) as err:
+        ensure(api)
+    assert err.value.msg.startswith("Docker refused to start container unitehub-blue: ")
+    assert "exec: python3: not found" in err.value.msg
+    assert err.value.details["actions"] == ["create", "start"]
+
+
+def test_logs_returns_the_last_lines(api):
+    ensure(api)
+    api.log_lines["unitehub-blue"] = ["line %d" % i for i in range(10)]
+    result = ensure(api, log_lines=3)
+    assert result["logs"] == ["line 7", "line 8", "line 9"]
+    assert "logs" not in ensure(api)
+
+
+# -- stopped / absent -------------------------------------------------------------------------
+
+
+def test_stopped_stops_with_the_grace_period_once(api):
+    ensure(api)
+    container_id = api.inspect_container("unitehub-blue")["Id"]
+    api.calls.clear()
+
+    result = ensure(api, state="stopped", stop_grace_period=40)
+
+    assert result["changed"] is True and result["actions"] == ["stop"]
+    assert api.mutating_calls() == [("stop", (container_id,), {"timeout": 40})]
+    assert result["container"]["running"] is False and result["container"]["status"] == "exited"
+    assert result["diff"]["after"]["state"] == "exited"
+    assert ensure(api, state="stopped")["changed"] is False
+
+
+def test_stopped_and_absent_on_a_missing_container_change_nothing(api):
+    for state in ("stopped", "absent"):
+        result = SlotManager(api).ensure(SlotSpec({"slot": "green", "state": state}))
+        assert result["changed"] is False and result["container"] == {}
+    assert api.mutating_calls() == []
+
+
+def test_absent_stops_then_removes(api):
+    ensure(api)
+    api.calls.clear()
+
+    result = ensure(api, state="absent", stop_grace_period=5)
+
+    assert api.call_names() == ["stop", "remove_container"]
+    assert api.mutating_calls()[0][2] == {"timeout": 5}
+    assert result["container"] == {} and result["changed"] is True
+    assert result["diff"] == {
+        "before": {
+            "state": "running",
+            "image": "unitehub/app:v1",
+            "image_id": api.tags["unitehub/app:v1"],
+            "version": "v1",
+            "env": result["diff"]["before"]["env"],
+        },
+        "after": {"state": "absent"},
+    }
+    assert result["diff"]["before"]["env"]["APP_ADMIN_TOKEN"] == SECRET_MASK
+
+
+def test_absent_in_check_mode_keeps_the_container(api):
+    ensure(api)
+    api.calls.clear()
+    result = ensure(api, check_mode=True, state="absent")
+    assert result["changed"] is True and result["actions"] == ["stop", "remove"]
+    assert api.mutating_calls() == []
+    assert result["container"]["running"] is True
+
+
+def test_check_mode_still_reads_the_logs_of_the_current_container(api):
+    ensure(api)
+    api.log_lines["unitehub-blue"] = ["crashed: boom"]
+    api.calls.clear()
+    result = ensure(api, check_mode=True, state="absent", log_lines=5)
+    assert result["logs"] == ["crashed: boom"]
+    assert result["actions"] == ["stop", "remove"] and api.mutating_calls() == []

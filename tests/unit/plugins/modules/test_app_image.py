@@ -1,0 +1,67 @@
+"""The app_image module end to end, with the Docker client replaced by an in-memory fake."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.unitehub.platform.plugins.modules import app_image
+from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import FakeDockerAPI
+
+
+@pytest.fixture
+def api(monkeypatch):
+    fake = FakeDockerAPI()
+    fake.add_image("unitehub/base:bookworm")
+    monkeypatch.setattr(app_image, "docker_api_client", lambda host, timeout: fake)
+    return fake
+
+
+def run(capsys, args, check_mode=False, diff=False):
+    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
+    with patch_module_args(args), pytest.raises(SystemExit):
+        app_image.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_build_then_no_op(api, tmp_path, capsys):
+    (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
+    args = {
+        "image": "unitehub/app",
+        "version": "v1",
+        "build_context": str(tmp_path),
+        "base_image": "unitehub/base:bookworm",
+    }
+
+    first = run(capsys, args, diff=True)
+    assert first["changed"] is True and first["actions"] == ["build"]
+    assert first["image"]["tags"] == ["unitehub/app:v1"]
+    assert first["diff"] == {"before": {"tags": []}, "after": {"tags": ["v1"]}}
+
+    second = run(capsys, args)
+    assert second["changed"] is False and "diff" not in second
+
+
+def test_prune_needs_no_build_context(api, capsys):
+    for tag in ("v1", "v2", "v3"):
+        api.add_image("unitehub/app:%s" % tag)
+    result = run(capsys, {"image": "unitehub/app", "version": "v3", "prune": True, "keep": ["v2"]})
+    assert result["removed"] == ["v1"] and result["changed"] is True
+    assert api.call_names() == ["remove_image"]
+
+
+def test_bad_tag_fails_naming_it(api, capsys):
+    result = run(capsys, {"image": "unitehub/app", "version": "v 1"})
+    assert result["failed"] is True
+    assert result["msg"].startswith("version 'v 1' is not a valid image tag")
+
+
+def test_return_documents_every_returned_key(api, tmp_path, capsys):
+    (tmp_path / "Dockerfile").write_text("FROM scratch\n")
+    documented = yaml.safe_load(app_image.RETURN)
+    result = run(capsys, {"image": "unitehub/app", "version": "v1", "build_context": str(tmp_path)})
+    assert set(result) - {"changed", "invocation"} == set(documented)
+    assert set(result["image"]) == set(documented["image"]["contains"])

@@ -1,0 +1,188 @@
+"""The deploy_state module end to end: real argument parsing, real files under tmp_path."""
+
+import json
+import os
+
+import pytest
+from ansible.module_utils import _internal
+from ansible.module_utils.testing import patch_module_args
+
+from ansible_collections.unitehub.platform.plugins.module_utils import deploy_state as ds
+from ansible_collections.unitehub.platform.plugins.modules import deploy_state as module
+
+PID = os.getpid()
+
+
+@pytest.fixture
+def run(tmp_path, capsys, monkeypatch):
+    """Run the module with ``args`` (plus the tmp state_dir and audit_log) and return its
+    result. ``_ansible_check_mode`` / ``_ansible_diff`` pass through."""
+    # A module process is not the controller: keep module warnings in the result even when
+    # controller code was imported by another test in this process.
+    monkeypatch.setattr(_internal, "is_controller", False)
+
+    def _run(**args):
+        args.setdefault("state_dir", str(tmp_path / "deploy"))
+        args.setdefault("audit_log", str(tmp_path / "log" / "deploy-audit.jsonl"))
+        with patch_module_args(args):
+            with pytest.raises(SystemExit) as exit_info:
+                module.main()
+        result = json.loads(capsys.readouterr().out)
+        assert (exit_info.value.code != 0) == bool(result.get("failed"))
+        return result
+    _run.state_path = tmp_path / "deploy" / "state.json"
+    _run.lock_path = tmp_path / "deploy" / "deploy.lock"
+    _run.audit_path = tmp_path / "log" / "deploy-audit.jsonl"
+    return _run
+
+
+def me(**extra):
+    return dict(run_id="run-1", pid=PID, owner="alice", **extra)
+
+
+def test_read_of_a_fresh_host(run):
+    result = run(action="read")
+    assert not result["changed"]
+    assert result["state"] == ds.empty_state("unitehub")
+    assert result["lock"] is None
+    assert result["idle_slot"] == "blue"
+    assert result["rollback"] is None
+    assert result["rollback_error"].startswith("nothing to roll back to: no deploy has been recorded")
+    assert result["protected_images"] == [] and result["audit"] == []
+    assert not run.state_path.exists()
+
+
+def test_full_deploy_cycle(run):
+    lock = run(action="lock", **me())
+    assert lock["changed"] and lock["lock"]["run_id"] == "run-1" and lock["lock"]["token"]
+    assert run(action="lock", **me())["changed"] is False, "taking our own lock again is idempotent"
+
+    plan = run(action="read", slot="auto")
+    assert plan["target_slot"] == "blue"
+    assert "token" not in plan["lock"], "read never hands out the holder's token"
+
+    rec = run(action="record", slot="blue", version="v1", image="unitehub/app:v1", image_id="sha256:v1",
+              activate=True, **me())
+    assert rec["changed"] and rec["state"]["active_slot"] == "blue"
+    assert json.loads(run.state_path.read_text()) == rec["state"]
+    assert run(action="record", slot="blue", version="v1", image="unitehub/app:v1", image_id="sha256:v1",
+               activate=True, **me())["changed"] is False
+
+    audit = run(action="audit", run_id="run-1", owner="alice",
+                event={"event": "deploy", "slot": "blue", "version": "v1", "outcome": "success", "duration_s": 42})
+    assert audit["changed"]
+    assert {k: audit["audit_event"][k] for k in ("event", "app", "run_id", "user", "source")} == {
+        "event": "deploy", "app": "unitehub", "run_id": "run-1", "user": "alice", "source": "module"}
+
+    unlock = run(action="unlock", token=lock["lock"]["token"])
+    assert unlock["changed"] and unlock["lock"] is None and not run.lock_path.exists()
+    assert run(action="unlock", **me())["changed"] is False
+
+    status = run(action="read", last_n=5)
+    assert [e["event"] for e in status["audit"]] == ["deploy"]
+    assert status["idle_slot"] == "green"
+
+
+def test_second_run_is_refused_with_the_holder_named(run):
+    run(action="lock", controller_host="ctl1", **me())
+    result = run(action="lock", run_id="run-2", pid=PID, owner="bob", controller_host="ctl2", force=True)
+    assert result["failed"]
+    assert "held by alice (run run-1, pid %d on ctl1)" % PID in result["msg"]
+    assert result["lock"]["owner"] == "alice" and "token" not in result["lock"]
+
+
+def test_stale_lock_break_is_warned_and_audited(run):
+    ds.acquire_lock(str(run.lock_path), "alice", "run-0", PID, now=0)  # taken in 1970: long past its ttl
+    refused = run(action="lock", **me())
+    assert refused["failed"] and "Rerun with force=true to break it" in refused["msg"]
+    result = run(action="lock", force=True, **me())
+    assert result["changed"] and result["broken_lock"]["run_id"] == "run-0"
+    assert "deploy lock: broke the stale lock of alice (run run-0" in json.dumps(result["warnings"])
+    events = ds.read_audit(str(run.audit_path))
+    assert [e["event"] for e in events] == ["lock_broken"]
+    assert "older than its ttl" in events[0]["reason"] and events[0]["run_id"] == "run-1"
+
+
+def test_unlock_by_another_run_is_refused(run):
+    run(action="lock", **me())
+    result = run(action="unlock", run_id="run-2", pid=PID)
+    assert result["failed"] and "only its holder releases it" in result["msg"]
+    missing = run(action="unlock")
+    assert missing["failed"] and "needs the holder's run_id and pid, or its token, or force=true" in missing["msg"]
+    assert run.lock_path.exists()
+    forced = run(action="unlock", force=True, run_id="run-2", pid=PID)
+    assert forced["changed"] and forced["broken_lock"]["run_id"] == "run-1"
+    assert [e["event"] for e in ds.read_audit(str(run.audit_path))] == ["lock_broken"]
+
+
+def test_record_refused_while_another_run_holds_the_lock(run):
+    run(action="lock", **me())
+    result = run(action="record", slot="blue", version="v1", activate=True, run_id="run-2", pid=PID)
+    assert result["failed"] and "refusing to record while alice (run run-1" in result["msg"]
+    assert not run.state_path.exists()
+
+
+def test_check_mode_changes_nothing(run):
+    checked = dict(_ansible_check_mode=True)
+    lock = run(action="lock", **me(), **checked)
+    assert lock["changed"] and not run.lock_path.exists()
+    rec = run(action="record", slot="green", version="v2", activate=True, **me(), **checked)
+    assert rec["changed"] and rec["state"]["active_slot"] == "green" and not run.state_path.exists()
+    audit = run(action="audit", event={"event": "switch", "slot": "green"}, **checked)
+    assert audit["changed"] and audit["audit_event"]["event"] == "switch" and not run.audit_path.exists()
+
+    run(action="lock", **me())
+    content = run.lock_path.read_text()
+    assert run(action="unlock", **me(), **checked)["changed"]
+    assert run.lock_path.read_text() == content
+    refused = run(action="lock", run_id="run-2", pid=PID, **checked)
+    assert refused["failed"] and "is held by alice" in refused["msg"]
+
+
+def test_record_diff_shows_the_state_before_and_after(run):
+    run(action="record", slot="blue", version="v1", activate=True, **me())
+    result = run(action="record", slot="green", version="v2", activate=True, _ansible_diff=True, **me())
+    before, after = json.loads(result["diff"]["before"]), json.loads(result["diff"]["after"])
+    assert (before["active_slot"], after["active_slot"], after["previous_slot"]) == ("blue", "green", "blue")
+    assert result["diff"]["before_header"] == str(run.state_path)
+
+
+def test_rollback_target_and_protected_images_are_returned(run):
+    run(action="record", slot="blue", version="v1", image="unitehub/app:v1", activate=True, **me())
+    result = run(action="record", slot="green", version="v2", image="unitehub/app:v2", activate=True, **me())
+    assert result["rollback"] == {"slot": "blue", "version": "v1", "image": "unitehub/app:v1", "image_id": None}
+    assert result["rollback_error"] is None
+    assert result["protected_images"] == ["unitehub/app:v1", "unitehub/app:v2"]
+
+
+def test_bad_input_fails_with_a_clear_message(run):
+    run(action="record", slot="blue", version="v1", activate=True, **me())
+    active = run(action="read", slot="blue")
+    assert active["failed"] and "slot blue is the active slot (serving v1)" in active["msg"]
+    assert run(action="read", slot="blue", force=True)["target_slot"] == "blue"
+    auto = run(action="record", slot="auto", version="v2", **me())
+    assert auto["failed"] and "needs slot blue or green, not 'auto'" in auto["msg"]
+    bad_event = run(action="audit", event={"event": "deploy", "colour": "red"})
+    assert bad_event["failed"] and "unknown audit field(s) colour" in bad_event["msg"]
+    no_pid = run(action="lock", run_id="run-1")
+    assert no_pid["failed"] and "pid" in no_pid["msg"]
+
+
+def test_corrupt_state_file_fails_cleanly(run):
+    run.state_path.parent.mkdir(parents=True)
+    run.state_path.write_text("{not json")
+    result = run(action="read")
+    assert result["failed"]
+    assert result["msg"].startswith("deploy state file %s is not valid JSON" % run.state_path)
+    assert "Traceback" not in json.dumps(result) and "exception" not in result
+
+
+def test_corrupt_state_file_does_not_block_unlock_or_audit(run):
+    run(action="lock", **me())
+    run.state_path.write_text("{not json")
+    unlock = run(action="unlock", **me())
+    assert unlock["changed"] and unlock["state"] is None and not run.lock_path.exists()
+    assert "is not valid JSON" in json.dumps(unlock["warnings"])
+    audit = run(action="audit", event={"event": "failure", "outcome": "failed", "reason": "state file corrupt"})
+    assert audit["changed"] and [e["event"] for e in ds.read_audit(str(run.audit_path))] == ["failure"]
+    assert run(action="record", slot="blue", version="v1", **me())["failed"]
