@@ -3,6 +3,11 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The app image: build it or pull it once per version, remove it, prune old tags.
 
+A build gets the build arguments ``APP_VERSION`` (the version, which the app's
+Dockerfile writes into the ``io.unitehub.version`` label and its ENV) and,
+with ``base_image``, ``BASE_IMAGE``. An existing tag is not built again, so
+they change nothing on a second run.
+
 ``ImageManager.ensure(spec)`` works through the low-level Docker API client.
 Pruning removes ``<image>:<tag>`` for tags outside ``keep`` (and the version
 being ensured) but never an image a container still uses, so the images the
@@ -50,14 +55,19 @@ class ImageSpec:
         for tag in self.keep:
             validate_tag(tag, option="keep entry")
         if self.base_image:
-            if "BASE_IMAGE" in self.build_args and self.build_args["BASE_IMAGE"] != self.base_image:
-                raise DockerModuleError(
-                    "build_args BASE_IMAGE '%s' contradicts base_image '%s'; give it in base_image only"
-                    % (self.build_args["BASE_IMAGE"], self.base_image)
-                )
-            self.build_args["BASE_IMAGE"] = self.base_image
+            self._set_build_arg("BASE_IMAGE", self.base_image, "base_image")
+        self._set_build_arg("APP_VERSION", self.version, "version")
         if self.state == "present" and self.build_context:
             self._check_context()
+
+    def _set_build_arg(self, name, value, option):
+        """Build arguments the module derives from its options; build_args may repeat them only unchanged."""
+        if name in self.build_args and self.build_args[name] != value:
+            raise DockerModuleError(
+                "build_args %s '%s' contradicts %s '%s'; give it in %s only"
+                % (name, self.build_args[name], option, value, option)
+            )
+        self.build_args[name] = value
 
     def _check_context(self):
         if not os.path.isdir(self.build_context):

@@ -12,9 +12,14 @@ Secret environment values are compared like any other value but never leave
 this module: the diff shows ``(secret)`` or ``(changed)`` in their place, and
 the names of the secret keys are recorded in a label so a later run can still
 mask them after they were moved out of ``secret_env``.
+
+``slot_info(api, SlotQuery(params))`` only reads: it describes slot containers
+(present or not) with the same ``summarize`` that app_slot reports.
 """
 
 from __future__ import annotations
+
+import re
 
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
     CALL_ERRORS,
@@ -37,6 +42,9 @@ RESERVED_LABELS = (LABEL_APP, LABEL_SLOT, LABEL_VERSION, LABEL_SECRET_KEYS)
 
 # Set by the module from its options; env may repeat them only with the same value.
 RESERVED_ENV = ("PORT", "HOST", "APP_NAME", "APP_SLOT", "APP_VERSION")
+
+# A container name as dockerd accepts it.
+CONTAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
 
 NETWORK_MODE = "host"
 SECRET_MASK = "(secret)"
@@ -269,6 +277,115 @@ def summarize(container_attrs):
     }
 
 
+def container_logs(api, container_id, lines, name=None):
+    """The last ``lines`` lines of a container's stdout and stderr."""
+    try:
+        raw = api.logs(container_id, stdout=True, stderr=True, tail=lines, timestamps=False)
+    except CALL_ERRORS as exc:
+        raise DockerModuleError(
+            "cannot read the logs of container %s: %s" % (name or container_id, api_error_text(exc))
+        ) from exc
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    return raw.splitlines()[-lines:]
+
+
+def absent_summary(name, slot=None):
+    """The ``container`` value of app_slot_info for a container that does not
+    exist: the keys of ``summarize`` with nothing known but the name (and the
+    slot it was asked for)."""
+    return {
+        "id": None,
+        "name": name,
+        "status": "absent",
+        "running": False,
+        "image": None,
+        "image_id": None,
+        "slot": slot,
+        "version": None,
+        "port": None,
+        "started_at": None,
+        "restart_count": None,
+        "exit_code": None,
+    }
+
+
+def validate_container_name(name):
+    if not CONTAINER_NAME_RE.match(name or ""):
+        raise DockerModuleError(
+            "name '%s' is not a valid container name; use at least two letters, digits, '_', '.' or '-', "
+            "starting with a letter or digit" % name
+        )
+
+
+class SlotQuery:
+    """The validated question of app_slot_info: which containers, how many log lines.
+
+    ``targets`` lists ``(container name, slot or None)`` in the order asked: the
+    one ``name``, or ``<app_name>-<slot>`` for each of ``slots`` (repeats dropped).
+    """
+
+    def __init__(self, params):
+        self.name = params.get("name")
+        self.app_name = params.get("app_name") or "unitehub"
+        self.slots = params.get("slots")
+        if self.slots is None:
+            self.slots = list(SLOTS)
+        self.log_lines = params.get("log_lines") or 0
+        if self.log_lines < 0:
+            raise DockerModuleError("log_lines %s is negative; give 0 for no logs" % self.log_lines)
+        if self.name is not None:
+            validate_container_name(self.name)
+            self.targets = [(self.name, None)]
+        else:
+            self.targets = self._slot_targets()
+
+    def _slot_targets(self):
+        if not self.slots:
+            raise DockerModuleError("slots is empty; give blue, green or both, or one container in name")
+        targets = []
+        for slot in self.slots:
+            if slot not in SLOTS:
+                raise DockerModuleError("slot '%s' in slots is not one of %s" % (slot, ", ".join(SLOTS)))
+            name = default_container_name(self.app_name, slot)
+            if (name, slot) not in targets:
+                targets.append((name, slot))
+        if not CONTAINER_NAME_RE.match(targets[0][0]):
+            raise DockerModuleError(
+                "app_name '%s' gives the container name '%s', which Docker does not accept; "
+                "use letters, digits, '_', '.' or '-' in app_name, starting with a letter or digit"
+                % (self.app_name, targets[0][0])
+            )
+        return targets
+
+    @property
+    def single(self):
+        """Asked for one container by ``name``: the result also carries ``container`` and ``exists``."""
+        return self.name is not None
+
+
+def slot_info(api, query):
+    """What app_slot_info returns: ``containers``, one entry per target in order,
+    each ``summarize`` (or ``absent_summary``) plus ``exists`` and, with
+    ``log_lines``, ``logs``; for a single ``name`` also ``container`` and ``exists``.
+    Reads only."""
+    containers = []
+    for name, slot in query.targets:
+        try:
+            attrs = inspect_container_or_none(api, name)
+        except CALL_ERRORS as exc:
+            raise DockerModuleError("cannot inspect container %s: %s" % (name, api_error_text(exc))) from exc
+        entry = summarize(attrs) if attrs else absent_summary(name, slot)
+        entry["exists"] = bool(attrs)
+        if query.log_lines:
+            entry["logs"] = container_logs(api, attrs["Id"], query.log_lines, name=name) if attrs else []
+        containers.append(entry)
+    result = {"changed": False, "containers": containers}
+    if query.single:
+        result.update(container=containers[0], exists=containers[0]["exists"])
+    return result
+
+
 def _is_active(container_attrs):
     state = container_attrs.get("State") or {}
     return bool(state.get("Running") or state.get("Restarting"))
@@ -391,12 +508,4 @@ class SlotManager:
         return result
 
     def logs(self, container_id, lines):
-        try:
-            raw = self.api.logs(container_id, stdout=True, stderr=True, tail=lines, timestamps=False)
-        except CALL_ERRORS as exc:
-            raise DockerModuleError(
-                "cannot read the logs of container %s: %s" % (container_id, api_error_text(exc))
-            ) from exc
-        if isinstance(raw, bytes):
-            raw = raw.decode("utf-8", "replace")
-        return raw.splitlines()[-lines:]
+        return container_logs(self.api, container_id, lines)

@@ -51,14 +51,18 @@ def validate_servers(servers):
     return problems
 
 
-def render_upstream(slot, servers):
+def render_upstream(slot, servers, backup_servers=()):
     """The include file's text: one ``server`` line per app host of the slot.
 
-    max_fails=0 keeps nginx from ever marking the only server of a slot down,
-    which would turn a brief blip into 502s for fail_timeout seconds.
+    max_fails=0 keeps nginx from ever marking a server of the live slot down,
+    which would turn a brief blip into 502s for fail_timeout seconds. The other
+    slot, when given, is a ``backup``: nginx sends a request there only when the
+    live slot refused or dropped it, so a crash of the new slot inside the
+    stability window costs no request while the revert is on its way.
     """
     lines = [_HEADER, "# slot: %s\n" % slot]
     lines.extend("server %s max_fails=0;\n" % server for server in servers)
+    lines.extend("server %s backup max_fails=0;\n" % server for server in backup_servers)
     return "".join(lines)
 
 
@@ -107,7 +111,7 @@ def _describe(observation):
 
 
 def switch(path, slot, servers, fetch, expect_version=None, verify_timeout=10.0, consecutive=3,
-           nginx_bin="nginx", pidfile="/run/nginx.pid", check_mode=False):
+           nginx_bin="nginx", pidfile="/run/nginx.pid", check_mode=False, backup_servers=()):
     """Make ``path`` route to ``servers`` of ``slot`` and prove it through ``fetch``.
 
     Returns a dict: changed, previous_slot, slot, before, after, switch_seconds.
@@ -115,12 +119,15 @@ def switch(path, slot, servers, fetch, expect_version=None, verify_timeout=10.0,
     if slot not in SLOTS:
         raise SwitchError("slot %r is not one of %s" % (slot, ", ".join(SLOTS)))
     problems = validate_servers(servers)
+    if backup_servers:
+        problems.extend(validate_servers(backup_servers))
+        problems.extend("server %s is both live and backup" % server for server in set(servers) & set(backup_servers))
     if problems:
         raise SwitchError("; ".join(problems))
 
     previous_text = read_text(path)
     previous_slot = current_slot(path)
-    content = render_upstream(slot, servers)
+    content = render_upstream(slot, servers, backup_servers)
     result = {
         "changed": previous_text != content,
         "previous_slot": previous_slot,

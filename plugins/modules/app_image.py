@@ -12,8 +12,10 @@ short_description: Build or pull the app image for a version, remove it, prune o
 version_added: "0.1.0"
 description:
   - Makes C(<image>:<version>) present on the Docker host, by building it from O(build_context) (with the
-    build argument C(BASE_IMAGE) and host networking) or, without O(build_context), by pulling it.
-  - An image that is already present is left alone unless O(force_rebuild) is set.
+    build arguments C(APP_VERSION) and C(BASE_IMAGE) and host networking) or, without O(build_context), by
+    pulling it.
+  - An image that is already present is left alone unless O(force_rebuild) is set, so a tag built before
+    keeps the labels it was built with.
   - With O(state=absent) removes the tag; refuses when a container still uses the image.
   - With O(prune=true) also removes every other C(<image>:<tag>) whose tag is not in O(keep). Images used by a
     container (running or stopped) are never removed, only reported in RV(skipped). Pass the versions the
@@ -32,6 +34,8 @@ options:
   version:
     description:
       - The tag to build, pull or remove.
+      - A build gets it as build argument C(APP_VERSION); the app's Dockerfile puts it into the
+        C(io.unitehub.version) label and the C(APP_VERSION) environment variable of the image.
     type: str
     required: true
   state:
@@ -58,7 +62,8 @@ options:
     type: str
   build_args:
     description:
-      - Further build arguments. C(BASE_IMAGE) belongs to O(base_image).
+      - Further build arguments. C(BASE_IMAGE) belongs to O(base_image) and C(APP_VERSION) to O(version);
+        repeating either here with another value fails.
     type: dict
     default: {}
   force_rebuild:

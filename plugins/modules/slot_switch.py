@@ -32,6 +32,14 @@ options:
     type: list
     elements: str
     required: true
+  backup_servers:
+    description:
+      - The C(host:port) of the other slot, listed as C(backup) servers. nginx uses them only
+        when the live slot refused or dropped a request, so a crash of a freshly switched slot
+        costs no request while it is being reverted.
+    type: list
+    elements: str
+    default: []
   upstream_file:
     description: The include file the nginx site's C(upstream) block includes.
     type: path
@@ -82,6 +90,9 @@ EXAMPLES = r"""
     servers:
       - 10.0.1.11:3009
       - 10.0.1.12:3009
+    backup_servers:
+      - 10.0.1.11:3008
+      - 10.0.1.12:3008
     expect_version: v2.3.1
 
 - name: Show what a switch back to blue would change
@@ -150,6 +161,7 @@ def main():
         argument_spec=dict(
             slot=dict(type="str", required=True, choices=["blue", "green"]),
             servers=dict(type="list", elements="str", required=True),
+            backup_servers=dict(type="list", elements="str", default=[]),
             upstream_file=dict(type="path", default="/etc/nginx/unitehub/unitehub-upstream.conf"),
             verify_url=dict(type="str", default="http://127.0.0.1:8080/api/version"),
             expect_version=dict(type="str"),
@@ -173,6 +185,7 @@ def main():
             nginx_bin=params["nginx_binary"],
             pidfile=params["nginx_pidfile"],
             check_mode=module.check_mode,
+            backup_servers=params["backup_servers"],
         )
     except SwitchError as exc:
         module.fail_json(msg=str(exc), slot=params["slot"], **exc.details)

@@ -79,6 +79,8 @@ def test_app_image_is_idempotent_and_prunes_only_unkept_unused_tags(client, repo
     args = {"image": repository, "version": "v1", "build_context": SLOT_APP_CONTEXT, "base_image": BASE_IMAGE}
     again, output = run_module(tmp_path, "unitehub.platform.app_image", args)
     assert again["changed"] is False and again["actions"] == [], output
+    # The build got APP_VERSION=<version>, which the Dockerfile turns into the label.
+    assert client.images.get(repository + ":v1").labels["io.unitehub.version"] == "v1"
 
     image = client.images.get(repository + ":v1")
     image.tag(repository, "keepme")
@@ -200,3 +202,39 @@ def test_missing_image_fails_with_a_clear_message(client, repository, slot, tmp_
     assert result["msg"].startswith("image %s:v404 is not present on this Docker host" % repository)
     assert "unitehub.platform.app_image" in result["msg"]
     assert not client.containers.list(all=True, filters={"name": slot["app_name"]})
+
+
+def test_slot_info_reports_running_stopped_and_absent(client, repository, slot, tmp_path):
+    args = slot_args(repository, slot, log_lines=0)
+    run_module(tmp_path, "unitehub.platform.app_slot", args)
+    http_get_json(slot["port"])
+    blue_name, green_name = slot["app_name"] + "-blue", slot["app_name"] + "-green"
+    blue_id = client.containers.get(blue_name).id
+
+    both, output = run_module(
+        tmp_path, "unitehub.platform.app_slot_info", {"app_name": slot["app_name"], "log_lines": 20}, check=True
+    )
+
+    assert not both.get("failed"), output
+    assert both["changed"] is False and "container" not in both
+    blue, green = both["containers"]
+    assert (blue["name"], blue["exists"], blue["running"], blue["status"]) == (blue_name, True, True, "running")
+    assert (blue["id"], blue["slot"], blue["version"], blue["port"]) == (blue_id, "blue", "v1", slot["port"])
+    assert blue["image"] == repository + ":v1" and blue["image_id"] == client.images.get(repository + ":v1").id
+    assert blue["exit_code"] == 0 and blue["restart_count"] == 0
+    assert "listening on 127.0.0.1:%d" % slot["port"] in blue["logs"]
+    assert (green["name"], green["exists"], green["running"], green["status"]) == (green_name, False, False, "absent")
+    assert green["slot"] == "green" and green["logs"] == []
+    assert SECRET not in output and SECRET not in str(both)
+
+    run_module(tmp_path, "unitehub.platform.app_slot", dict(args, state="stopped"))
+    stopped, output = run_module(tmp_path, "unitehub.platform.app_slot_info", {"name": blue_name})
+    assert stopped["exists"] is True, output
+    assert stopped["container"]["running"] is False and stopped["container"]["status"] == "exited"
+    assert stopped["container"]["id"] == blue_id and stopped["containers"] == [stopped["container"]]
+    assert client.containers.get(blue_name).status == "exited"  # reading did not start it
+
+    absent, output = run_module(tmp_path, "unitehub.platform.app_slot_info", {"name": green_name})
+    assert absent["exists"] is False, output
+    assert absent["container"]["status"] == "absent" and absent["container"]["running"] is False
+    assert not client.containers.list(all=True, filters={"name": green_name})

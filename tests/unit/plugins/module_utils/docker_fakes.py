@@ -138,7 +138,7 @@ class FakeDockerAPI:
         ]
 
     def inspect_container(self, name_or_id):
-        self.calls.append(("inspect_container", (name_or_id,), {}))
+        self._record("inspect_container", name_or_id)
         return copy.deepcopy(self.container(name_or_id))
 
     @staticmethod
@@ -204,7 +204,7 @@ class FakeDockerAPI:
         del self.containers_by_id[attrs["Id"]]
 
     def logs(self, container, stdout=True, stderr=True, tail="all", timestamps=False):
-        self.calls.append(("logs", (container,), {"tail": tail}))
+        self._record("logs", container, tail=tail)
         lines = self.log_lines.get(self.container(container)["Name"].lstrip("/"), [])
         if tail != "all":
             lines = lines[-tail:] if tail else []

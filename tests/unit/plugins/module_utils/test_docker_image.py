@@ -41,12 +41,29 @@ def test_builds_a_missing_tag_with_base_image_and_host_network(api, context):
     assert result["changed"] is True and result["actions"] == ["build"]
     build = api.mutating_calls()[0][2]
     assert build["path"] == context and build["tag"] == "unitehub/app:v1"
-    assert build["buildargs"] == {"PIP_INDEX": "x", "BASE_IMAGE": BASE}
+    assert build["buildargs"] == {"PIP_INDEX": "x", "BASE_IMAGE": BASE, "APP_VERSION": "v1"}
     assert build["network_mode"] == "host" and build["pull"] is False
     assert result["image"]["id"] == api.tags["unitehub/app:v1"]
     assert result["image"]["tags"] == ["unitehub/app:v1"]
     assert "Successfully tagged unitehub/app:v1" in result["build_log"]
     assert result["diff"] == {"before": {"tags": []}, "after": {"tags": ["v1"]}}
+
+
+def test_the_version_is_the_build_argument_app_version(api, context):
+    ensure(api, build_context=context, version="2.4.0-rc1", build_args={"APP_VERSION": "2.4.0-rc1"})
+    assert api.mutating_calls()[0][2]["buildargs"] == {"APP_VERSION": "2.4.0-rc1"}
+
+
+def test_a_force_rebuild_passes_app_version_again_and_stays_unchanged_on_a_cache_hit(api, context):
+    ensure(api, build_context=context, version="v2")
+    image_id = api.tags["unitehub/app:v2"]
+    api.build_stream = [{"stream": "Successfully built %s\n" % image_id[7:19]}]
+    api.calls.clear()
+
+    result = ensure(api, build_context=context, version="v2", force_rebuild=True)
+
+    assert api.mutating_calls()[0][2]["buildargs"] == {"APP_VERSION": "v2"}
+    assert result["changed"] is False and result["image"]["id"] == image_id
 
 
 def test_present_tag_is_left_alone(api, context):
@@ -100,6 +117,10 @@ def test_build_error_carries_the_message_and_the_log_tail(api, context):
         ({"build_context": "/nonexistent/ctx"}, "build_context '/nonexistent/ctx' is not a directory"),
         ({"dockerfile": "Dockerfile.prod"}, "no Dockerfile.prod in build_context"),
         ({"build_args": {"BASE_IMAGE": "x:y"}, "base_image": BASE}, "build_args BASE_IMAGE 'x:y' contradicts"),
+        (
+            {"build_args": {"APP_VERSION": "v0"}},
+            "build_args APP_VERSION 'v0' contradicts version 'v1'; give it in version only",
+        ),
         ({"version": "-bad"}, "version '-bad' is not a valid image tag"),
         ({"keep": ["ok", "not ok"]}, "keep entry 'not ok' is not a valid image tag"),
     ],

@@ -15,8 +15,10 @@ from ansible_collections.unitehub.platform.plugins.module_utils.docker_slot impo
     SECRET_CHANGED,
     SECRET_MASK,
     SlotManager,
+    SlotQuery,
     SlotSpec,
     env_list_to_dict,
+    slot_info,
 )
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import (
     FakeDockerAPI,
@@ -405,3 +407,156 @@ def test_check_mode_still_reads_the_logs_of_the_current_container(api):
     result = ensure(api, check_mode=True, state="absent", log_lines=5)
     assert result["logs"] == ["crashed: boom"]
     assert result["actions"] == ["stop", "remove"] and api.mutating_calls() == []
+
+
+# -- slot_info (app_slot_info) ----------------------------------------------------------------
+
+SUMMARY_KEYS = {
+    "id",
+    "name",
+    "status",
+    "running",
+    "image",
+    "image_id",
+    "slot",
+    "version",
+    "port",
+    "started_at",
+    "restart_count",
+    "exit_code",
+}
+
+
+def info(api, **params):
+    return slot_info(api, SlotQuery(params))
+
+
+def test_info_by_slots_reports_present_and_absent_in_order(api):
+    ensure(api)  # unitehub-blue runs, unitehub-green does not exist
+    api.calls.clear()
+
+    result = info(api, slots=["green", "blue"])
+
+    assert result["changed"] is False
+    assert "container" not in result and "exists" not in result
+    green, blue = result["containers"]
+    assert green == {
+        "exists": False,
+        "id": None,
+        "name": "unitehub-green",
+        "status": "absent",
+        "running": False,
+        "image": None,
+        "image_id": None,
+        "slot": "green",
+        "version": None,
+        "port": None,
+        "started_at": None,
+        "restart_count": None,
+        "exit_code": None,
+    }
+    assert blue["exists"] is True
+    assert (blue["name"], blue["status"], blue["running"]) == ("unitehub-blue", "running", True)
+    assert (blue["slot"], blue["version"], blue["port"], blue["image"]) == ("blue", "v1", 3008, "unitehub/app:v1")
+    assert blue["image_id"] == api.tags["unitehub/app:v1"]
+    assert set(blue) == set(green) == SUMMARY_KEYS | {"exists"}
+    assert [c[0] for c in api.calls] == ["inspect_container", "inspect_container"]
+
+
+def test_info_entry_is_what_app_slot_reports_plus_exists(api):
+    started = ensure(api)
+    blue = info(api, slots=["blue"])["containers"][0]
+    assert {k: v for k, v in blue.items() if k != "exists"} == started["container"]
+
+
+def test_info_defaults_to_both_slots_of_the_app_name(api):
+    result = info(api, app_name="shop")
+    assert [c["name"] for c in result["containers"]] == ["shop-blue", "shop-green"]
+    assert [c["slot"] for c in result["containers"]] == ["blue", "green"]
+
+
+def test_info_drops_a_repeated_slot(api):
+    assert [c["name"] for c in info(api, slots=["blue", "blue"])["containers"]] == ["unitehub-blue"]
+
+
+def test_info_by_name_also_returns_container_and_exists(api):
+    ensure(api)
+    ensure(api, state="stopped")
+    api.container("unitehub-blue")["State"]["ExitCode"] = 137
+
+    result = info(api, name="unitehub-blue")
+
+    assert result["exists"] is True
+    assert result["container"] is result["containers"][0]
+    assert (result["container"]["status"], result["container"]["running"]) == ("exited", False)
+    assert result["container"]["exit_code"] == 137
+
+
+def test_info_by_name_of_a_missing_container_reports_absent(api):
+    result = info(api, name="unitehub-purple")
+    assert result["exists"] is False
+    assert result["container"]["status"] == "absent" and result["container"]["running"] is False
+    assert result["container"]["name"] == "unitehub-purple" and result["container"]["slot"] is None
+
+
+def test_info_reports_a_foreign_container_without_slot_or_version(api):
+    api.create_container("unitehub/app:v1", name="unitehub-blue", environment={}, labels={}, host_config={})
+    blue = info(api, name="unitehub-blue")["container"]
+    assert blue["exists"] is True and blue["status"] == "created"
+    assert blue["slot"] is None and blue["version"] is None and blue["port"] is None
+
+
+def test_info_logs_per_container_and_empty_for_an_absent_one(api):
+    ensure(api)
+    api.log_lines["unitehub-blue"] = ["line %d" % i for i in range(6)]
+
+    blue, green = info(api, log_lines=2)["containers"]
+
+    assert blue["logs"] == ["line 4", "line 5"]
+    assert green["logs"] == []
+    assert all("logs" not in c for c in info(api)["containers"])
+
+
+def test_info_never_calls_anything_that_changes_docker(api):
+    ensure(api)
+    api.calls.clear()
+    info(api, log_lines=10)
+    info(api, name="unitehub-blue", log_lines=1)
+    assert api.mutating_calls() == []
+
+
+def test_info_does_not_reveal_secret_environment_values(api):
+    ensure(api)
+    assert SECRET not in json.dumps(info(api, name="unitehub-blue", log_lines=5))
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"name": "unitehub blue"}, "name 'unitehub blue' is not a valid container name"),
+        ({"name": "/unitehub-blue"}, "name '/unitehub-blue' is not a valid container name"),
+        ({"slots": []}, "slots is empty; give blue, green or both"),
+        ({"slots": ["blue", "purple"]}, "slot 'purple' in slots is not one of blue, green"),
+        ({"app_name": "my app"}, "app_name 'my app' gives the container name 'my app-blue'"),
+        ({"log_lines": -1}, "log_lines -1 is negative; give 0 for no logs"),
+    ],
+)
+def test_info_rejects_bad_input_naming_the_value(params, message):
+    with pytest.raises(DockerModuleError) as err:
+        SlotQuery(params)
+    assert message in err.value.msg
+
+
+def test_info_reports_a_failed_inspect_with_the_container(api):
+    api.fail_on["inspect_container"] = APIError("500", response=FakeResponse(500), explanation="daemon busy")
+    with pytest.raises(DockerModuleError) as err:
+        info(api)
+    assert err.value.msg == "cannot inspect container unitehub-blue: daemon busy"
+
+
+def test_info_reports_unreadable_logs_with_the_container_name(api):
+    ensure(api)
+    api.fail_on["logs"] = APIError("500", response=FakeResponse(500), explanation="log driver none")
+    with pytest.raises(DockerModuleError) as err:
+        info(api, name="unitehub-blue", log_lines=3)
+    assert err.value.msg == "cannot read the logs of container unitehub-blue: log driver none"

@@ -135,3 +135,14 @@ def test_wait_for_slot_reports_last_error_on_deadline():
     with pytest.raises(sw.SwitchError, match="connection refused"):
         sw.wait_for_slot(answers((None, None, "connection refused")), "green", None, timeout=3, consecutive=1,
                          clock=lambda: next(ticks), sleep=lambda s: None)
+
+
+def test_backup_servers_are_rendered_as_backup():
+    text = sw.render_upstream("green", ["127.0.0.1:3009"], ["127.0.0.1:3008"])
+    assert "server 127.0.0.1:3009 max_fails=0;" in text
+    assert "server 127.0.0.1:3008 backup max_fails=0;" in text
+
+
+def test_a_server_cannot_be_live_and_backup(tmp_path, fake_nginx):
+    with pytest.raises(sw.SwitchError, match="both live and backup"):
+        do_switch(tmp_path / "u.conf", fake_nginx, backup_servers=["127.0.0.1:3009"])

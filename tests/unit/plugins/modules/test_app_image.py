@@ -40,9 +40,12 @@ def test_build_then_no_op(api, tmp_path, capsys):
     assert first["changed"] is True and first["actions"] == ["build"]
     assert first["image"]["tags"] == ["unitehub/app:v1"]
     assert first["diff"] == {"before": {"tags": []}, "after": {"tags": ["v1"]}}
+    assert api.mutating_calls()[0][2]["buildargs"] == {"BASE_IMAGE": "unitehub/base:bookworm", "APP_VERSION": "v1"}
 
+    api.calls.clear()
     second = run(capsys, args)
     assert second["changed"] is False and "diff" not in second
+    assert api.mutating_calls() == []
 
 
 def test_prune_needs_no_build_context(api, capsys):

@@ -1,0 +1,242 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: app_slot_info
+short_description: Read the state of the app's blue/green slot containers
+version_added: "0.1.0"
+description:
+  - Reports the Docker containers of the app's slots, or one container by name, with the same facts
+    M(unitehub.platform.app_slot) returns in its RV(unitehub.platform.app_slot#module:container) (status,
+    image, version, port, restart count, exit code, ...).
+  - A container that does not exist is reported too, with RV(containers[].exists=false) and
+    RV(containers[].status=absent); it does not fail the task.
+  - Optionally returns each container's last log lines.
+  - Reads only; never changes a container.
+author:
+  - unitehub platform team
+requirements:
+  - docker (the Python Docker SDK) >= 5.0 on the managed host
+  - a Docker daemon the SDK can reach
+options:
+  name:
+    description:
+      - One container to report, by name (or id), for example C(unitehub-blue).
+      - The result then also carries RV(container) and RV(exists).
+      - Mutually exclusive with O(app_name) and O(slots).
+    type: str
+  app_name:
+    description:
+      - Name of the app whose slot containers to report; they are named C(<app_name>-<slot>).
+      - Used when O(name) is not given.
+    type: str
+    default: unitehub
+  slots:
+    description:
+      - The slots to report, in this order. Used when O(name) is not given.
+    type: list
+    elements: str
+    choices: [blue, green]
+    default: [blue, green]
+  log_lines:
+    description:
+      - How many of each container's last log lines (stdout and stderr) to return in RV(containers[].logs).
+        V(0) returns none.
+    type: int
+    default: 0
+  docker_host:
+    description:
+      - Docker daemon to talk to, for example C(unix:///run/docker.sock) or C(tcp://127.0.0.1:2375).
+      - Defaults to C(DOCKER_HOST) from the environment, else the local socket.
+    type: str
+  timeout:
+    description:
+      - Seconds to wait for one Docker API call.
+    type: int
+    default: 60
+attributes:
+  check_mode:
+    support: full
+    description: Reads only, so it runs and reports the same in check mode.
+  diff_mode:
+    support: none
+    description: Changes nothing, so there is nothing to show.
+notes:
+  - A container that exists but has no C(io.unitehub.*) labels (not made by M(unitehub.platform.app_slot)) is
+    reported like any other; its RV(containers[].slot) and RV(containers[].version) are V(null).
+seealso:
+  - module: unitehub.platform.app_slot
+"""
+
+EXAMPLES = r"""
+- name: Read both slots of the app
+  unitehub.platform.app_slot_info:
+    app_name: unitehub
+  register: slots
+
+- name: Show what each slot runs
+  ansible.builtin.debug:
+    msg: "{{ item.name }}: {{ item.status }} {{ item.version | default('-', true) }}"
+  loop: "{{ slots.containers }}"
+  loop_control:
+    label: "{{ item.name }}"
+
+- name: Read one container with its last 50 log lines
+  unitehub.platform.app_slot_info:
+    name: unitehub-green
+    log_lines: 50
+  register: green
+
+- name: Fail when the green slot is not running, showing its logs
+  ansible.builtin.assert:
+    that: green.container.running
+    fail_msg: "{{ green.container.name }} is {{ green.container.status }}: {{ green.container.logs | join('\n') }}"
+"""
+
+RETURN = r"""
+containers:
+  description:
+    - One entry per container asked for, in the order asked (O(name), or C(<app_name>-<slot>) for each of
+      O(slots)), also for a container that does not exist.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    exists:
+      description: Whether the container exists.
+      type: bool
+      sample: true
+    id:
+      description: Container id; V(null) when it does not exist.
+      type: str
+      sample: 3f4e1c0a9b7d...
+    name:
+      description: Container name.
+      type: str
+      sample: unitehub-green
+    status:
+      description: Docker status (created, running, restarting, exited, ...), or V(absent) when it does not exist.
+      type: str
+      sample: running
+    running:
+      description: Whether the container's process runs.
+      type: bool
+      sample: true
+    image:
+      description: Image reference the container was created from.
+      type: str
+      sample: unitehub/app:v2
+    image_id:
+      description: Id of that image.
+      type: str
+      sample: sha256:9a0b...
+    slot:
+      description:
+        - Value of the C(io.unitehub.slot) label.
+        - For a container asked for by slot that does not exist, that slot.
+      type: str
+      sample: green
+    version:
+      description: Value of the C(io.unitehub.version) label.
+      type: str
+      sample: v2
+    port:
+      description: C(PORT) in the container's environment.
+      type: int
+      sample: 3009
+    started_at:
+      description: When the process last started (RFC 3339).
+      type: str
+      sample: "2026-11-29T08:00:00.123456789Z"
+    restart_count:
+      description: How many times Docker restarted the process under the restart policy.
+      type: int
+      sample: 0
+    exit_code:
+      description: Exit code of the last run (0 while running).
+      type: int
+      sample: 0
+    logs:
+      description: The container's last O(log_lines) log lines; V([]) when it does not exist.
+      returned: when O(log_lines) > 0
+      type: list
+      elements: str
+      sample: ["listening on 127.0.0.1:3009"]
+container:
+  description: The one entry of RV(containers), for a single O(name).
+  returned: when O(name) is given
+  type: dict
+  sample:
+    exists: true
+    id: 3f4e1c0a9b7d...
+    name: unitehub-blue
+    status: running
+    running: true
+    image: unitehub/app:v1
+    image_id: sha256:9a0b...
+    slot: blue
+    version: v1
+    port: 3008
+    started_at: "2026-11-29T08:00:00.123456789Z"
+    restart_count: 0
+    exit_code: 0
+exists:
+  description: Whether the container named by O(name) exists.
+  returned: when O(name) is given
+  type: bool
+  sample: true
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
+    DOCKER_COMMON_ARGS,
+    DOCKER_IMPORT_ERROR,
+    HAS_DOCKER,
+    DockerModuleError,
+    docker_api_client,
+)
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_slot import (
+    SLOTS,
+    SlotQuery,
+    slot_info,
+)
+
+
+def argument_spec():
+    spec = dict(
+        name=dict(type="str"),
+        app_name=dict(type="str", default="unitehub"),
+        slots=dict(type="list", elements="str", choices=list(SLOTS), default=list(SLOTS)),
+        log_lines=dict(type="int", default=0),
+    )
+    spec.update(DOCKER_COMMON_ARGS)
+    return spec
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[("name", "app_name"), ("name", "slots")],
+        supports_check_mode=True,
+    )
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+
+    try:
+        query = SlotQuery(module.params)
+        api = docker_api_client(module.params["docker_host"], module.params["timeout"])
+        result = slot_info(api, query)
+    except DockerModuleError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,246 @@
+"""Blue-green deploys and rollbacks against the real local stack: nginx on
+127.0.0.1:8080, the slots as Docker containers, the deploy state on disk.
+
+Every scenario starts from a known live release and leaves one behind. Load is
+bounded in time and count and goes to loopback only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+import docker
+import pytest
+
+from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT, run_playbook
+from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic
+
+pytestmark = pytest.mark.integration
+
+DEPLOY = os.path.join(REPO_ROOT, "playbooks", "deploy.yml")
+ROLLBACK = os.path.join(REPO_ROOT, "playbooks", "rollback.yml")
+STATE_DIR = "/var/lib/unitehub/deploy"
+STATE_FILE = os.path.join(STATE_DIR, "state.json")
+LOCK_FILE = os.path.join(STATE_DIR, "deploy.lock")
+AUDIT_LOG = "/var/log/unitehub/deploy-audit.jsonl"
+UPSTREAM = "/etc/nginx/unitehub/unitehub-upstream.conf"
+LB = "http://127.0.0.1:8080"
+# Fast but real: every gate and watch still probes the real slots.
+FAST = {"health_interval": 1, "stability_window": 3, "drain_seconds": 1}
+
+
+def lb_version():
+    with urllib.request.urlopen(LB + "/api/version", timeout=5) as response:
+        body = json.load(response)
+        return body["slot"], body["version"]
+
+
+def read_state():
+    with open(STATE_FILE, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def audit_lines():
+    if not os.path.exists(AUDIT_LOG):
+        return []
+    with open(AUDIT_LOG, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def deploy(version, slot="auto", **extra):
+    return run_playbook(DEPLOY, extra_vars=dict(FAST, version=version, slot=slot, **extra))
+
+
+def ensure_live(version):
+    """A known starting point: ``version`` live and healthy through nginx."""
+    result = deploy(version)
+    assert result.rc == 0, result.output[-6000:]
+    assert lb_version()[1] == version
+    return lb_version()[0]
+
+
+def assert_no_loss(reports, new_version):
+    for kind, report in reports.items():
+        summary = report.summary()
+        assert report.failures == [], "%s clients lost requests: %s" % (kind, summary)
+        flaps = report.versions_after_first(new_version)
+        assert flaps is not None, "%s clients never saw %s: %s" % (kind, new_version, summary)
+        assert flaps == [], "%s clients saw the old version again after %s: %d requests" % (kind, new_version, len(flaps))
+    total_rate = sum(report.rate for report in reports.values())
+    assert total_rate >= 100, "load was only %.1f requests/s" % total_rate
+
+
+@pytest.fixture(scope="module")
+def base_release():
+    return "it-base"
+
+
+def test_deploy_and_rollback_under_load_lose_no_request(base_release):
+    old_slot = ensure_live(base_release)
+
+    with Traffic(fresh_rps=80, keepalive_rps=40, max_seconds=240) as traffic:
+        time.sleep(1)
+        result = deploy("it-next")
+        time.sleep(1)
+    reports = traffic.stop()
+    assert result.rc == 0, result.output[-6000:]
+    assert_no_loss(reports, "it-next")
+    new_slot, version = lb_version()
+    assert (new_slot, version) == ("green" if old_slot == "blue" else "blue", "it-next")
+    state = read_state()
+    assert state["active_slot"] == new_slot and state["previous_slot"] == old_slot
+    assert state["slots"][new_slot]["version"] == "it-next"
+
+    with Traffic(fresh_rps=80, keepalive_rps=40, max_seconds=240) as traffic:
+        time.sleep(1)
+        result = run_playbook(ROLLBACK, extra_vars={"stability_window": 2, "drain_seconds": 1})
+        time.sleep(1)
+    reports = traffic.stop()
+    assert result.rc == 0, result.output[-6000:]
+    assert_no_loss(reports, base_release)
+    assert lb_version() == (old_slot, base_release)
+    events = [e["event"] for e in audit_lines()[-6:]]
+    assert "rollback" in events
+
+
+def test_redeploying_the_live_version_changes_nothing(base_release):
+    ensure_live(base_release)
+    again = deploy(base_release)
+    assert again.rc == 0, again.output[-4000:]
+    assert again.counts()["changed"] == 0, again.output[-4000:]
+    assert "already live" in again.stdout
+
+
+def test_failing_health_never_receives_traffic(base_release):
+    live_slot = ensure_live(base_release)
+    before = read_state()
+    with Traffic(fresh_rps=60, keepalive_rps=0, max_seconds=120) as traffic:
+        result = deploy("it-sick", app_env={"APP_FAULT_HEALTH": "fail"}, health_timeout=6)
+    reports = traffic.stop()
+    assert result.rc != 0
+    assert "fault:injected" in result.output, result.output[-6000:]
+    assert "stayed on slot %s" % live_slot in result.output
+    assert reports["fresh"].failures == []
+    assert {s.version for s in reports["fresh"].samples} == {base_release}
+    assert lb_version() == (live_slot, base_release)
+    after = read_state()
+    assert after["active_slot"] == before["active_slot"]
+    idle = "green" if live_slot == "blue" else "blue"
+    assert after["slots"][idle]["status"] == "failed"
+    assert audit_lines()[-1]["event"] == "failure"
+    assert not os.path.exists(LOCK_FILE)
+
+
+def test_crash_inside_the_stability_window_reverts_without_losing_requests(base_release):
+    live_slot = ensure_live(base_release)
+    with Traffic(fresh_rps=60, keepalive_rps=40, max_seconds=120) as traffic:
+        result = deploy("it-crash", app_env={"APP_FAULT_CRASH_AFTER": "5"}, stability_window=20,
+                        health_consecutive=2)
+        time.sleep(1)
+    reports = traffic.stop()
+    assert result.rc != 0
+    assert "switched back to slot %s" % live_slot in result.output, result.output[-6000:]
+    for kind, report in reports.items():
+        assert report.failures == [], "%s: %s" % (kind, report.summary())
+    assert lb_version() == (live_slot, base_release)
+    events = [e["event"] for e in audit_lines()[-4:]]
+    assert "auto_revert" in events and events[-1] == "failure"
+    assert read_state()["active_slot"] == live_slot
+
+
+def test_nginx_config_broken_by_someone_else_refuses_the_switch(base_release):
+    live_slot = ensure_live(base_release)
+    upstream_before = open(UPSTREAM, encoding="utf-8").read()
+    broken = "/etc/nginx/conf.d/zz-someone-else.conf"
+    with open(broken, "w", encoding="utf-8") as handle:
+        handle.write("server { listen 127.0.0.1:8099; this_is_not_a_directive; }\n")
+    try:
+        result = deploy("it-next")
+    finally:
+        os.unlink(broken)
+    assert result.rc != 0
+    assert "nginx -t" in result.output or "this_is_not_a_directive" in result.output, result.output[-6000:]
+    assert open(UPSTREAM, encoding="utf-8").read() == upstream_before
+    assert lb_version() == (live_slot, base_release)
+    assert read_state()["active_slot"] == live_slot
+
+
+def _start_deploy_in_background(version, **extra):
+    vars_file = "/tmp/unitehub-it-%s.json" % version
+    with open(vars_file, "w", encoding="utf-8") as handle:
+        json.dump(dict(FAST, version=version, **extra), handle)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    ansible = os.path.join(os.path.dirname(os.sys.executable), "ansible-playbook")
+    return subprocess.Popen([ansible, DEPLOY, "-e", "@" + vars_file], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out after %s s waiting for %s" % (timeout, what))
+
+
+def test_second_deploy_is_refused_naming_the_holder(base_release):
+    ensure_live(base_release)
+    first = _start_deploy_in_background("it-next", stability_window=8)
+    try:
+        _wait_for(lambda: os.path.exists(LOCK_FILE), 120, "the first deploy to take the lock")
+        holder = json.load(open(LOCK_FILE, encoding="utf-8"))
+        second = deploy("it-other")
+        assert second.rc != 0
+        assert "pid %s" % holder["pid"] in second.output or str(holder["pid"]) in second.output, second.output[-4000:]
+        assert holder["owner"] in second.output
+    finally:
+        out, _ = first.communicate(timeout=300)
+    assert first.returncode == 0, out[-6000:]
+    assert lb_version()[1] == "it-next"
+
+
+def test_deploy_killed_half_way_leaves_valid_state_and_force_recovers(base_release):
+    live_slot = ensure_live(base_release)
+    run = _start_deploy_in_background("it-next", stability_window=30)
+    try:
+        _wait_for(lambda: lb_version()[1] == "it-next", 180, "the switch to it-next")
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.communicate(timeout=30)
+    state = read_state()  # parses: the state file is never torn
+    assert state["active_slot"] == live_slot  # the run died before recording
+    assert os.path.exists(LOCK_FILE)
+
+    refused = deploy("it-next")
+    assert refused.rc != 0 and "force" in refused.output, refused.output[-4000:]
+
+    recovered = deploy("it-next", force=True)
+    assert recovered.rc == 0, recovered.output[-6000:]
+    assert lb_version()[1] == "it-next"
+    assert read_state()["slots"][read_state()["active_slot"]]["version"] == "it-next"
+    assert not os.path.exists(LOCK_FILE)
+
+
+def test_check_mode_changes_nothing_and_shows_the_upstream_diff(base_release):
+    ensure_live(base_release)
+    client = docker.from_env()
+    containers_before = sorted((c.name, c.id, c.status) for c in client.containers.list(all=True)
+                               if c.name.startswith("unitehub-"))
+    files = [UPSTREAM, STATE_FILE, AUDIT_LOG]
+    before = {path: open(path, "rb").read() for path in files}
+
+    result = run_playbook(DEPLOY, extra_vars=dict(FAST, version="it-planned"), check=True, diff=True)
+    assert result.rc == 0, result.output[-6000:]
+    assert "+# slot:" in result.stdout and "-# slot:" in result.stdout, result.stdout[-6000:]
+    assert {path: open(path, "rb").read() for path in files} == before
+    containers_after = sorted((c.name, c.id, c.status) for c in client.containers.list(all=True)
+                              if c.name.startswith("unitehub-"))
+    assert containers_after == containers_before
+    assert not os.path.exists(LOCK_FILE)
+    assert not client.images.list(name="unitehub/app:it-planned")
