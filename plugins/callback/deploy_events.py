@@ -6,6 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: deploy_events
+author: unitehub platform team (@unitehub)
 type: notification
 short_description: Time blue-green deploy phases and report each deploy as an event
 version_added: 0.1.0

@@ -708,8 +708,7 @@ def _lines_from_end(handle, block=65536):
         pending = handle.read(step) + pending
         lines = pending.split(b"\n")
         pending = lines.pop(0)
-        for line in reversed(lines):
-            yield line
+        yield from reversed(lines)
     yield pending
 
 

@@ -18,7 +18,10 @@ import traceback
 try:
     import docker
     from docker.errors import APIError, DockerException, ImageNotFound, NotFound
-    from requests.exceptions import RequestException
+    # What a call to the daemon can raise: APIError for its refusals, RequestException for
+    # transport errors such as a read timeout. The callers import both from here and catch
+    # ``(APIError, RequestException)``.
+    from requests.exceptions import RequestException  # pylint: disable=unused-import
 
     HAS_DOCKER = True
     DOCKER_IMPORT_ERROR = None
@@ -64,10 +67,6 @@ class DockerModuleError(Exception):
         super().__init__(msg)
         self.msg = msg
         self.details = details
-
-
-# What a call to the daemon can raise: its refusals, and transport errors such as a read timeout.
-CALL_ERRORS = (APIError, RequestException)
 
 
 def api_error_text(exc):

@@ -20,8 +20,9 @@ from __future__ import annotations
 import os
 
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
-    CALL_ERRORS,
+    APIError,
     DockerModuleError,
+    RequestException,
     api_error_text,
     image_reference,
     inspect_image_or_none,
@@ -175,7 +176,7 @@ class ImageManager:
                 decode=True,
             )
             error = self._consume(stream, "build")
-        except CALL_ERRORS as exc:
+        except (APIError, RequestException) as exc:
             error = api_error_text(exc)
         if error:
             raise DockerModuleError(
@@ -189,7 +190,7 @@ class ImageManager:
             return
         try:
             error = self._consume(self.api.pull(spec.image, tag=spec.version, stream=True, decode=True), "pull")
-        except CALL_ERRORS as exc:
+        except (APIError, RequestException) as exc:
             error = api_error_text(exc)
         if error or inspect_image_or_none(self.api, spec.ref) is None:
             raise DockerModuleError(
@@ -204,7 +205,7 @@ class ImageManager:
             return
         try:
             self.api.remove_image(ref, force=False, noprune=False)
-        except CALL_ERRORS as exc:
+        except (APIError, RequestException) as exc:
             raise DockerModuleError("Docker refused to remove %s: %s" % (ref, api_error_text(exc))) from exc
 
     # -- the states ---------------------------------------------------------------------------

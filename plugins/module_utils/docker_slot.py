@@ -22,8 +22,9 @@ from __future__ import annotations
 import re
 
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
-    CALL_ERRORS,
+    APIError,
     DockerModuleError,
+    RequestException,
     api_error_text,
     image_reference,
     inspect_container_or_none,
@@ -281,7 +282,7 @@ def container_logs(api, container_id, lines, name=None):
     """The last ``lines`` lines of a container's stdout and stderr."""
     try:
         raw = api.logs(container_id, stdout=True, stderr=True, tail=lines, timestamps=False)
-    except CALL_ERRORS as exc:
+    except (APIError, RequestException) as exc:
         raise DockerModuleError(
             "cannot read the logs of container %s: %s" % (name or container_id, api_error_text(exc))
         ) from exc
@@ -373,7 +374,7 @@ def slot_info(api, query):
     for name, slot in query.targets:
         try:
             attrs = inspect_container_or_none(api, name)
-        except CALL_ERRORS as exc:
+        except (APIError, RequestException) as exc:
             raise DockerModuleError("cannot inspect container %s: %s" % (name, api_error_text(exc))) from exc
         entry = summarize(attrs) if attrs else absent_summary(name, slot)
         entry["exists"] = bool(attrs)
@@ -407,7 +408,7 @@ class SlotManager:
             return None
         try:
             return func(*args, **kwargs)
-        except CALL_ERRORS as exc:
+        except (APIError, RequestException) as exc:
             raise DockerModuleError(
                 "Docker refused to %s container %s: %s" % (action, what, api_error_text(exc)),
                 actions=list(self.actions),

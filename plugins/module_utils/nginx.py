@@ -73,11 +73,12 @@ def _restore(path, previous, mode):
 def replace_validated(path, content, mode=0o644, nginx_bin="nginx", check_mode=False):
     """Install ``content`` at ``path`` only if nginx accepts the result.
 
-    Returns a dict with ``changed``, ``before`` and ``after``. Raises
+    Returns a dict with ``changed``, ``before``, ``after`` and ``nginx_output``
+    (what ``nginx -t`` printed; empty when it did not run). Raises
     NginxConfigError, with the previous file restored, when ``nginx -t`` fails.
     """
     previous = read_text(path)
-    result = {"changed": previous != content, "before": previous or "", "after": content}
+    result = {"changed": previous != content, "before": previous or "", "after": content, "nginx_output": ""}
     if not result["changed"] or check_mode:
         return result
     atomic_write(path, content, mode)
@@ -88,4 +89,5 @@ def replace_validated(path, content, mode=0o644, nginx_bin="nginx", check_mode=F
             "nginx -t rejected the configuration with %s in place; the previous file was restored" % path,
             output,
         )
+    result["nginx_output"] = output
     return result

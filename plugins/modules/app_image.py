@@ -21,7 +21,7 @@ description:
     container (running or stopped) are never removed, only reported in RV(skipped). Pass the versions the
     deploy state names in O(keep) so a rollback target is never pruned.
 author:
-  - unitehub platform team
+  - unitehub platform team (@unitehub)
 requirements:
   - docker (the Python Docker SDK) >= 5.0 on the managed host
   - a Docker daemon the SDK can reach
@@ -102,15 +102,19 @@ options:
       - Seconds to wait for one Docker API call other than a build or pull.
     type: int
     default: 60
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    description:
+    details:
       - Reports what it would build, pull or remove and changes nothing.
       - With O(force_rebuild) it reports a change, since only a real build shows whether the id changes.
   diff_mode:
     support: full
-    description: Shows the repository's tags before and after.
+    details: Shows the repository's tags before and after.
+  platform:
+    platforms: posix
 seealso:
   - module: unitehub.platform.app_slot
 """

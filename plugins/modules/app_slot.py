@@ -21,7 +21,7 @@ description:
     This module never pulls.
   - Stopping gives the app O(stop_grace_period) seconds after C(SIGTERM) to finish its in-flight requests.
 author:
-  - unitehub platform team
+  - unitehub platform team (@unitehub)
 requirements:
   - docker (the Python Docker SDK) >= 5.0 on the managed host
   - a Docker daemon the SDK can reach
@@ -115,15 +115,19 @@ options:
       - Seconds to wait for one Docker API call (a stop waits O(stop_grace_period) longer).
     type: int
     default: 60
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: Reports the actions it would take (RV(actions)) and changes nothing.
+    details: Reports the actions it would take (RV(actions)) and changes nothing.
   diff_mode:
     support: full
-    description:
+    details:
       - Shows state, image, image id, version and environment before and after.
       - Secret values are never shown, only V((secret)) or V((changed)).
+  platform:
+    platforms: posix
 notes:
   - The container always uses host networking; the app must bind to O(bind_address) and O(port) itself.
   - A container with the wanted name that has no C(io.unitehub.app) label was not created by this module;

@@ -19,7 +19,7 @@ description:
   - Optionally returns each container's last log lines.
   - Reads only; never changes a container.
 author:
-  - unitehub platform team
+  - unitehub platform team (@unitehub)
 requirements:
   - docker (the Python Docker SDK) >= 5.0 on the managed host
   - a Docker daemon the SDK can reach
@@ -59,13 +59,17 @@ options:
       - Seconds to wait for one Docker API call.
     type: int
     default: 60
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
-    description: Reads only, so it runs and reports the same in check mode.
+    details: Reads only, so it runs and reports the same in check mode.
   diff_mode:
     support: none
-    description: Changes nothing, so there is nothing to show.
+    details: Changes nothing, so there is nothing to show.
+  platform:
+    platforms: posix
 notes:
   - A container that exists but has no C(io.unitehub.*) labels (not made by M(unitehub.platform.app_slot)) is
     reported like any other; its RV(containers[].slot) and RV(containers[].version) are V(null).

@@ -16,7 +16,7 @@ description:
   - Idempotent. Each slot's breaker is read first; a reset of a C(CLOSED) breaker with no
     counted failures, or an open of an C(OPEN) breaker, sends nothing and reports no change.
 author:
-  - unitehub platform team
+  - unitehub platform team (@unitehub)
 options:
   name:
     description: The breaker, as the app names it, for example C(redis) or C(database).
@@ -62,6 +62,8 @@ options:
     description: Verify TLS certificates of C(https) endpoints.
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -69,6 +71,8 @@ attributes:
   diff_mode:
     support: full
     details: Shows each slot's breaker state before and after.
+  platform:
+    platforms: posix
 notes:
   - Requests go to the slots directly; proxy environment variables are ignored.
 seealso:

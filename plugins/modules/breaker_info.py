@@ -18,7 +18,7 @@ description:
   - Summarises the fleet as RV(open), the breakers that are not C(CLOSED), and
     RV(all_closed), which the deploy health gate asserts.
 author:
-  - unitehub platform team
+  - unitehub platform team (@unitehub)
 options:
   endpoints:
     description:
@@ -48,12 +48,16 @@ options:
     description: Verify TLS certificates of C(https) endpoints.
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 notes:
   - Requests go to the slots directly; proxy environment variables are ignored.
 seealso:

@@ -22,7 +22,7 @@ description:
   - The state is replaced atomically (temp file, fsync, rename); the lock is created with
     C(O_CREAT|O_EXCL), so of two concurrent runs exactly one wins.
 author:
-  - unitehub platform team
+  - unitehub platform team (@unitehub)
 options:
   action:
     description: What to do.
@@ -124,6 +124,8 @@ options:
     description: I(action=read) how many of the latest audit events to return.
     type: int
     default: 10
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -133,6 +135,8 @@ attributes:
   diff_mode:
     support: full
     details: I(action=record) shows the state document before and after.
+  platform:
+    platforms: posix
 notes:
   - Run it on the load balancer host, where the state lives.
   - Identify the run once, on the controller, and pass the same values to every call, for

@@ -27,7 +27,7 @@ description:
   - When a target stays unhealthy the failure message names the failing checks and their output,
     for example C(database:responseTime fail (connection refused)).
 author:
-  - unitehub platform team
+  - unitehub platform team (@unitehub)
 options:
   type:
     description:
@@ -186,12 +186,16 @@ options:
       - V(false) reports the result without failing, for status pages and summaries.
     type: bool
     default: true
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
     details: The module only reads, so it probes in check mode too and never reports a change.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
 requirements:
   - psycopg >= 3.1 for the C(postgres) and C(pgbouncer) types
   - docker (the Docker SDK for Python) for O(container)

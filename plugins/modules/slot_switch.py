@@ -19,7 +19,7 @@ description:
     traffic never stays on an unverified slot.
   - In-flight requests finish on the old workers; nothing is dropped by the reload.
 author:
-  - unitehub platform team
+  - unitehub platform team (@unitehub)
 options:
   slot:
     description: The slot to route traffic to.
@@ -69,6 +69,8 @@ options:
     description: The nginx master's pid file.
     type: path
     default: /run/nginx.pid
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
@@ -76,8 +78,12 @@ attributes:
   diff_mode:
     support: full
     details: Shows the upstream include file before and after.
+  platform:
+    platforms: posix
 notes:
   - Run it on the load balancer host. The verification requests go to I(verify_url).
+  - The verification requests ignore proxy environment variables, so the answers come from
+    the load balancer that I(verify_url) names.
 seealso:
   - module: unitehub.platform.deploy_state
   - module: unitehub.platform.health_probe
@@ -134,24 +140,29 @@ nginx_output:
   type: str
 """
 
+import http.client
 import urllib.error
-import urllib.request
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
 
 from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import SwitchError, switch
 
 
 def make_fetch(url, timeout=2.0):
-    """One GET through the load balancer -> (slot, version, error)."""
+    """One GET through the load balancer -> (slot, version, error).
+
+    Proxies from the environment are not used: the answer must come from the
+    load balancer that I(verify_url) names.
+    """
     def fetch():
-        request = urllib.request.Request(url, headers={"Connection": "close", "User-Agent": "unitehub-slot-switch"})
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
+            with open_url(url, method="GET", headers={"Connection": "close"}, timeout=timeout,
+                          use_proxy=False, http_agent="unitehub-slot-switch") as response:
                 return response.headers.get("X-App-Slot"), response.headers.get("X-App-Version"), None
         except urllib.error.HTTPError as exc:
             return exc.headers.get("X-App-Slot"), exc.headers.get("X-App-Version"), "HTTP %d" % exc.code
-        except (urllib.error.URLError, OSError) as exc:
+        except (urllib.error.URLError, OSError, http.client.HTTPException, UrlsConnectionError) as exc:
             return None, None, "%s: %s" % (url, getattr(exc, "reason", exc))
     return fetch
 

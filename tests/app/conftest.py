@@ -195,7 +195,7 @@ class HangingServer:
     def _run(self):
         while not self._stop.is_set():
             try:
-                conn, _ = self.sock.accept()
+                conn, _unused = self.sock.accept()
             except (TimeoutError, OSError):
                 continue
             self.accepted.append(conn)
@@ -301,7 +301,8 @@ def postgres_server():
             if proc.poll() is not None:
                 raise AssertionError(f"postgres exited with {proc.returncode}")
             return subprocess.run(
-                [os.path.join(bindir, "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"], timeout=5
+                [os.path.join(bindir, "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q"], timeout=5,
+                check=False,
             ).returncode == 0
 
         wait_until(ready, 30, interval=0.1, what="the private PostgreSQL server")
@@ -337,7 +338,7 @@ class Collector:
         self.thread.start()
 
     def spans(self) -> list[dict]:
-        return [s for _, _, body, _ in self.received for rs in body["resourceSpans"]
+        return [s for _unused, _unused, body, _unused in self.received for rs in body["resourceSpans"]
                 for ss in rs["scopeSpans"] for s in ss["spans"]]
 
     def close(self):

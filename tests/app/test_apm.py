@@ -68,7 +68,7 @@ def test_sampling_follows_the_sample_rate(rate, draws, expected):
     exporter = CapturingExporter()
     values = iter(draws)
     recorder = Recorder(new_metrics(), exporter, sample_rate=rate, rng=lambda: next(values))
-    for _ in draws:
+    for _unused in draws:
         recorder.finish_http(recorder.start_http("GET"), "/", 200)
     assert len(exporter.spans) == expected
 
@@ -78,7 +78,7 @@ def test_db_and_ai_tracking():
     recorder = Recorder(metrics)
     assert recorder.track_db_query("SELECT", "contacts", lambda: [1]) == [1]
     with pytest.raises(ValueError):
-        recorder.track_db_query("INSERT", "contacts", lambda: (_ for _ in ()).throw(ValueError("x")))
+        recorder.track_db_query("INSERT", "contacts", lambda: (_unused for _unused in ()).throw(ValueError("x")))
     assert metrics.db_duration.count(operation="SELECT", table="contacts", outcome="ok") == 1
     assert metrics.db_duration.count(operation="INSERT", table="contacts", outcome="error") == 1
     assert metrics.errors.value(type="database") == 1
@@ -90,7 +90,7 @@ def test_db_and_ai_tracking():
     assert metrics.ai_tokens.value(model="claude-sonnet-4-5", direction="output") == 2000
     assert metrics.ai_cost.value(model="claude-sonnet-4-5") == pytest.approx((1000 * 3 + 2000 * 15) / 1e6)
     with pytest.raises(TimeoutError):
-        recorder.track_ai_call("claude-sonnet-4-5", "content-gen", lambda: (_ for _ in ()).throw(TimeoutError()))
+        recorder.track_ai_call("claude-sonnet-4-5", "content-gen", lambda: (_unused for _unused in ()).throw(TimeoutError()))
     assert metrics.ai_calls.value(model="claude-sonnet-4-5", operation="content-gen", outcome="error") == 1
     families = {f.name: f for f in text_string_to_metric_families(metrics.render())}
     assert families["unitehub_ai_calls"].samples
@@ -134,7 +134,7 @@ def test_a_collector_outage_is_logged_once_and_its_end_once():
     log = io.StringIO()
     port = free_port()  # nothing listens here yet
     exporter = make_exporter(f"http://user:pw-in-url@127.0.0.1:{port}", log, metrics, batch_size=1)
-    for _ in range(3):
+    for _unused in range(3):
         for i in range(2):
             exporter.submit({"spanId": str(i)})
         exporter.flush()
@@ -154,7 +154,7 @@ def test_a_collector_outage_is_logged_once_and_its_end_once():
     assert events == ["apm_export_failed", "apm_export_recovered"]
     assert len(collector.spans()) == 4
     # credentials in the endpoint URL travel as a Basic header, never in the logged URL
-    assert {auth for *_, auth in collector.received} == {"Basic " + base64.b64encode(b"user:pw-in-url").decode()}
+    assert {auth for *_unused, auth in collector.received} == {"Basic " + base64.b64encode(b"user:pw-in-url").decode()}
 
 
 def test_the_background_thread_flushes_every_interval_and_on_stop(collector):

@@ -31,7 +31,7 @@ def make_app(**env) -> tuple[Application, io.StringIO]:
     ],
 )
 def test_routes_resolve_to_bounded_labels(method, path, route, allowed):
-    app, _ = make_app()
+    app, _unused = make_app()
     request = Request(method, path + "?q=1", {})
     label, handler, methods = app.resolve(request)
     assert (label, methods) == (route, allowed)
@@ -39,7 +39,7 @@ def test_routes_resolve_to_bounded_labels(method, path, route, allowed):
 
 
 def test_debug_routes_only_when_enabled():
-    app, _ = make_app(APP_DEBUG_ROUTES="true")
+    app, _unused = make_app(APP_DEBUG_ROUTES="true")
     assert app.resolve(Request("GET", "/api/debug/sleep?ms=1", {}))[1] is not None
     response = app.debug_sleep(Request("GET", "/api/debug/sleep?ms=abc", {}))
     assert response.status == 400
@@ -59,17 +59,17 @@ def test_debug_routes_only_when_enabled():
     ],
 )
 def test_admin_authorisation(header, expected):
-    app, _ = make_app(APP_ADMIN_TOKEN="s3cret-admin-token")
+    app, _unused = make_app(APP_ADMIN_TOKEN="s3cret-admin-token")
     assert app.authorized(Request("POST", "/", {"authorization": header})) is expected
 
 
 def test_no_token_configured_refuses_even_an_empty_bearer():
-    app, _ = make_app()
+    app, _unused = make_app()
     assert app.authorized(Request("POST", "/", {"authorization": "Bearer "})) is False
 
 
 def test_the_index_page_degrades_without_dependencies():
-    app, _ = make_app()
+    app, _unused = make_app()
     response = app.index(Request("GET", "/", {}))
     body = json.loads(response.body)
     assert response.status == 200
@@ -83,12 +83,12 @@ def test_apm_export_is_wired_only_for_opentelemetry():
     [event] = [json.loads(line) for line in log.getvalue().splitlines()]
     assert event["event"] == "apm_local_only" and event["provider"] == "datadog"
 
-    app, _ = make_app(ENABLE_APM="true", APM_PROVIDER="opentelemetry",
+    app, _unused = make_app(ENABLE_APM="true", APM_PROVIDER="opentelemetry",
                       OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", APM_FLUSH_INTERVAL="250")
     assert app.exporter is not None and app.exporter.url == "http://127.0.0.1:4318/v1/traces"
     assert app.exporter.flush_interval == 0.25
 
-    app, _ = make_app(APM_PROVIDER="opentelemetry")
+    app, _unused = make_app(APM_PROVIDER="opentelemetry")
     assert app.exporter is None  # ENABLE_APM defaults to false
 
 

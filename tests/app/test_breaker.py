@@ -39,7 +39,7 @@ def make(clock=None, **kwargs) -> CircuitBreaker:
 
 
 def trip(breaker: CircuitBreaker) -> None:
-    for _ in range(breaker.failure_threshold):
+    for _unused in range(breaker.failure_threshold):
         with pytest.raises(Boom):
             breaker.call(fail)
     assert breaker.state == OPEN
@@ -55,13 +55,13 @@ def test_defaults_match_the_seed():
 
 def test_closed_passes_calls_and_a_success_resets_the_failure_count():
     breaker = make()
-    for _ in range(4):
+    for _unused in range(4):
         with pytest.raises(Boom):
             breaker.call(fail)
     assert breaker.stats()["failures"] == 4
     assert breaker.call(ok) == "ok"
     assert breaker.stats()["failures"] == 0
-    for _ in range(4):
+    for _unused in range(4):
         with pytest.raises(Boom):
             breaker.call(fail)
     assert breaker.state == CLOSED  # 4 + 4 failures, never 5 in a row
@@ -182,7 +182,7 @@ def test_half_open_max_calls_bounds_concurrent_trials():
         assert release.wait(5)
         return "trial"
 
-    workers = [threading.Thread(target=lambda: results.append(breaker.call(trial))) for _ in range(2)]
+    workers = [threading.Thread(target=lambda: results.append(breaker.call(trial))) for _unused in range(2)]
     for worker in workers:
         worker.start()
     assert entered.acquire(timeout=5) and entered.acquire(timeout=5)
@@ -295,7 +295,7 @@ def test_concurrent_failures_trip_exactly_once():
         barrier.wait(5)
         breaker.call_with_fallback(fail, lambda exc: None)
 
-    threads = [threading.Thread(target=worker) for _ in range(40)]
+    threads = [threading.Thread(target=worker) for _unused in range(40)]
     for thread in threads:
         thread.start()
     for thread in threads:

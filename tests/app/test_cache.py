@@ -24,19 +24,19 @@ def misses(metrics: AppMetrics) -> dict:
 
 
 def test_hits_misses_and_counters(redis_server):
-    cache, metrics, _ = make_cache(redis_server.url)
+    cache, metrics, _unused = make_cache(redis_server.url)
     assert cache.get("greeting") is None
     assert cache.set("greeting", "hello", ttl=30) is True
     assert cache.get("greeting") == "hello"
     assert cache.set_json("facts", {"n": 1}, ttl=30) and cache.get_json("facts") == {"n": 1}
-    assert [cache.incr("hits") for _ in range(3)] == [1, 2, 3]
+    assert [cache.incr("hits") for _unused in range(3)] == [1, 2, 3]
     assert metrics.cache_hits.value() == 2
     assert misses(metrics) == {"absent": 1, "error": 0, "breaker_open": 0, "unavailable": 0}
     assert cache.ping() >= 0
 
 
 def test_keys_are_namespaced(redis_server):
-    cache, _, _ = make_cache(redis_server.url)
+    cache, _unused, _unused = make_cache(redis_server.url)
     cache.set("k", "v", ttl=30)
     assert redis.Redis.from_url(redis_server.url).get("unitehub-test:k") == b"v"
 

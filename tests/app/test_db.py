@@ -57,7 +57,7 @@ def test_connections_are_reused_most_recent_first():
 
 def test_the_pool_is_bounded():
     p = pool(Clock(), size=1)
-    entry, _ = p.acquire(1)
+    entry, _unused = p.acquire(1)
     start = time.monotonic()
     with pytest.raises(PoolTimeout, match="all 1 database connections are busy"):
         p.acquire(0.1)
@@ -69,10 +69,10 @@ def test_the_pool_is_bounded():
 def test_idle_timeout_and_max_lifetime_close_connections():
     clock = Clock()
     p = pool(clock, idle_timeout=600, max_lifetime=3600)
-    entry, _ = p.acquire(1)
+    entry, _unused = p.acquire(1)
     p.release(entry)
     clock.now = 599.5
-    same, _ = p.acquire(1)
+    same, _unused = p.acquire(1)
     assert same is entry
     p.release(same)  # last used at 599.5
     clock.now = 599.5 + 600
@@ -81,7 +81,7 @@ def test_idle_timeout_and_max_lifetime_close_connections():
     clock.now = 599.5 + 600 + 3599.5
     p.release(newer)
     assert not newer.conn.closed  # 3599.5 s old: still kept
-    again, _ = p.acquire(1)
+    again, _unused = p.acquire(1)
     assert again is newer
     clock.now = 599.5 + 600 + 3600
     p.release(again)  # too old to keep
@@ -90,8 +90,8 @@ def test_idle_timeout_and_max_lifetime_close_connections():
 
 def test_broken_connections_are_not_reused_and_close_empties_the_pool():
     p = pool(Clock())
-    a, _ = p.acquire(1)
-    b, _ = p.acquire(1)
+    a, _unused = p.acquire(1)
+    b, _unused = p.acquire(1)
     p.release(a, broken=True)
     p.release(b)
     assert a.conn.closed and not b.conn.closed
@@ -110,7 +110,7 @@ def test_a_failed_connect_gives_its_slot_back():
         raise ConnectionRefusedError("no")
 
     p = ConnectionPool(refuse, size=1, idle_timeout=600, max_lifetime=3600)
-    for _ in range(3):
+    for _unused in range(3):
         with pytest.raises(ConnectionRefusedError):
             p.acquire(0.1)
     assert p.stats()["in_use"] == 0
@@ -124,7 +124,7 @@ def database(url: str, **env) -> tuple[Database, AppMetrics, CircuitBreaker]:
 
 
 def test_queries_run_on_a_real_server(postgres_server):
-    db, metrics, _ = database(postgres_server.url())
+    db, metrics, _unused = database(postgres_server.url())
     try:
         rows = db.query("SELECT current_database(), %s::int + 1", (41,), operation="SELECT", table="-")
         assert rows == [("postgres", 42)]
@@ -138,11 +138,11 @@ def test_queries_run_on_a_real_server(postgres_server):
 
 @pytest.mark.parametrize("mode, threshold", [("transaction", None), ("session", 5)])
 def test_transaction_pooling_disables_prepared_statements(postgres_server, mode, threshold):
-    db, _, _ = database(postgres_server.url(), DB_POOLER_MODE=mode, ENABLE_DB_POOLER="true")
+    db, _unused, _unused = database(postgres_server.url(), DB_POOLER_MODE=mode, ENABLE_DB_POOLER="true")
     try:
-        for _ in range(8):  # psycopg prepares a statement after 5 runs unless disabled
+        for _unused in range(8):  # psycopg prepares a statement after 5 runs unless disabled
             db.query("SELECT 1", operation="SELECT", table="-")
-        entry, _ = db.pool.acquire(1)
+        entry, _unused = db.pool.acquire(1)
         try:
             assert entry.conn.prepare_threshold == threshold
             prepared = entry.conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()[0]
@@ -156,7 +156,7 @@ def test_transaction_pooling_disables_prepared_statements(postgres_server, mode,
 
 
 def test_a_reused_connection_killed_by_the_server_is_retried_once(postgres_server):
-    db, _, breaker = database(postgres_server.url())
+    db, _unused, breaker = database(postgres_server.url())
     try:
         [(pid,)] = db.query("SELECT pg_backend_pid()", operation="SELECT", table="-")
         with psycopg.connect(postgres_server.url(), autocommit=True) as admin:
@@ -170,7 +170,7 @@ def test_a_reused_connection_killed_by_the_server_is_retried_once(postgres_serve
 
 def test_a_closed_port_fails_and_feeds_the_breaker():
     db, metrics, breaker = database(f"postgresql://app:pw@127.0.0.1:{free_port()}/app")
-    for _ in range(2):
+    for _unused in range(2):
         with pytest.raises(psycopg.OperationalError):
             db.query("SELECT 1", operation="SELECT", table="-")
     assert breaker.state == OPEN
@@ -179,7 +179,7 @@ def test_a_closed_port_fails_and_feeds_the_breaker():
 
 
 def test_a_hanging_server_is_cut_off_at_the_deadline(hanging_server):
-    db, _, breaker = database(f"postgresql://app:pw@127.0.0.1:{hanging_server.port}/app")
+    db, _unused, breaker = database(f"postgresql://app:pw@127.0.0.1:{hanging_server.port}/app")
     start = time.monotonic()
     with pytest.raises(DeadlineExceeded):
         db.query("SELECT 1", operation="SELECT", table="-")
@@ -189,7 +189,7 @@ def test_a_hanging_server_is_cut_off_at_the_deadline(hanging_server):
 
 
 def test_without_psycopg_settings_the_database_reports_why():
-    db, _, _ = database("")
+    db, _unused, _unused = database("")
     assert not db.configured and db.unavailable_reason == "DATABASE_URL is not set"
     with pytest.raises(RuntimeError, match="DATABASE_URL is not set"):
         db.query("SELECT 1", operation="SELECT", table="-")

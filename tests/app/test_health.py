@@ -176,7 +176,7 @@ def test_probes_run_in_parallel():
 
     checks = [IoCheck(f"c{i}:responseTime", False, "component", slow) for i in range(3)]
     start = time.monotonic()
-    status, _ = service(checks=checks).report()
+    status, _unused = service(checks=checks).report()
     elapsed = time.monotonic() - start
     assert status == 200
     assert elapsed < 0.45  # three 200 ms probes, one after the other, would take 600 ms

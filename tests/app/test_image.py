@@ -32,7 +32,7 @@ def client():
 def image(client):
     client.images.get(BASE_IMAGE)  # a clear ImageNotFound when the base image is missing
     tag = f"unitehub-apptest/app:{uuid.uuid4().hex[:12]}"
-    built, _ = client.images.build(
+    built, _unused = client.images.build(
         path=APP_DIR, tag=tag, rm=True, forcerm=True, network_mode="none",
         buildargs={"BASE_IMAGE": BASE_IMAGE, "APP_VERSION": "v7.0.0-img"},
     )

@@ -96,7 +96,7 @@ def test_keep_alive_serves_several_requests_on_one_connection(start_app):
     app = start_app()
     conn = http.client.HTTPConnection("127.0.0.1", app.port, timeout=5)
     try:
-        for _ in range(3):
+        for _unused in range(3):
             conn.request("GET", "/api/version")
             response = conn.getresponse()
             response.read()
@@ -231,7 +231,7 @@ def test_stopping_redis_degrades_to_206_and_the_page_keeps_serving(start_app, po
         assert app.get("/").json()["hits"] == 1
         redis.stop()
 
-        pages = [app.get("/") for _ in range(3)]
+        pages = [app.get("/") for _unused in range(3)]
         assert [p.status for p in pages] == [200, 200, 200]
         assert all(p.json()["hits"] is None and p.json()["cache"] == "degraded" for p in pages)
         assert all(p.json()["database"]["status"] == "ok" for p in pages)
@@ -266,7 +266,7 @@ def test_hanging_dependencies_still_answer_within_one_second(start_app, hanging_
     url_db = f"postgresql://app:hang-secret@127.0.0.1:{hanging_server.port}/app"
     url_redis = f"redis://:hang-secret@127.0.0.1:{hanging_server.port}/0"
     app = start_app({"DATABASE_URL": url_db, "REDIS_URL": url_redis, "ANTHROPIC_API_KEY": "k"})
-    for _ in range(3):
+    for _unused in range(3):
         result = app.get("/api/health/system", timeout=5)
         assert result.elapsed < 1.0, result.elapsed
         assert result.status == 503
@@ -324,7 +324,7 @@ def test_the_fault_hook_fails_health(start_app, redis_server, postgres_server):
 
 def test_metrics_move_with_traffic(start_app, redis_server):
     app = start_app({"REDIS_URL": redis_server.url})
-    for _ in range(3):
+    for _unused in range(3):
         app.get("/api/version")
     app.get("/nowhere")
     app.get("/nowhere/else")
@@ -352,7 +352,7 @@ def test_metrics_move_with_traffic(start_app, redis_server):
 
 def test_database_queries_and_cache_hits_are_measured(start_app, redis_server, postgres_server):
     app = start_app({"REDIS_URL": redis_server.url, "DATABASE_URL": postgres_server.url()})
-    for _ in range(3):
+    for _unused in range(3):
         assert app.get("/").status == 200
     samples = metric_samples(app.get("/metrics").text)
     query = (("operation", "SELECT"), ("outcome", "ok"), ("table", "pg_settings"))
@@ -368,7 +368,7 @@ def test_spans_reach_an_otlp_collector_and_an_outage_is_logged_once(start_app):
     port = free_port()
     app = start_app({"ENABLE_APM": "true", "APM_PROVIDER": "opentelemetry", "APM_SERVICE_NAME": "unite-hub-test",
                      "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "APM_FLUSH_INTERVAL": "100"})
-    for _ in range(3):  # three flush rounds against a closed port
+    for _unused in range(3):  # three flush rounds against a closed port
         app.get("/api/version")
         time.sleep(0.15)
     wait_until(lambda: app.events("apm_export_failed"), 5, what="the export failure log line")

@@ -97,7 +97,7 @@ def http_get_json(port, path="/api/version", attempts=50, delay=0.2):
     """GET http://127.0.0.1:<port><path>, retrying a bounded number of times
     while the app starts. Returns the decoded JSON body."""
     last_error = None
-    for _ in range(attempts):
+    for _unused in range(attempts):
         try:
             with urllib.request.urlopen("http://127.0.0.1:%d%s" % (port, path), timeout=2) as response:
                 return json.loads(response.read().decode())

@@ -27,7 +27,7 @@ def client():
 
 
 @pytest.fixture
-def app(client):
+def app(client, tmp_path):
     """Role variables for a throwaway app; its containers and images are removed afterwards."""
     name = unique("uhrole")
     variables = {
@@ -40,6 +40,7 @@ def app(client):
         "app_base_image": BASE_IMAGE,
         "app_secret_env": {"APP_ADMIN_TOKEN": "role-secret-91b2"},
         "app_stop_grace_period": 5,
+        "app_env_dir": str(tmp_path / "etc-unitehub"),
     }
     yield variables
     remove_containers(client, name + "-blue", name + "-green")
@@ -98,7 +99,8 @@ def test_missing_base_image_fails_cleanly(client, app, tmp_path):
 def test_role_runs_the_slot_idempotently_and_check_mode_changes_nothing(client, app, tmp_path):
     first = playbook(tmp_path, role_play(app))
     assert recap(first)["failed"] == 0, first.stdout
-    assert recap(first)["changed"] == 2  # image built, container created and started
+    # image built, env directory and 0600 secret env file written, container created and started
+    assert recap(first)["changed"] == 4
     port = app["app_slot_ports"]["green"]
     assert http_get_json(port) == {"version": "v1", "slot": "green"}
     assert "role-secret-91b2" not in first.stdout
@@ -116,5 +118,6 @@ def test_role_runs_the_slot_idempotently_and_check_mode_changes_nothing(client, 
     assert client.images.list(name=app["app_image"])[0].tags == [app["app_image"] + ":v1"]
 
     stopped = playbook(tmp_path, role_play(dict(app, app_state="absent")))
-    assert recap(stopped)["changed"] == 1 and recap(stopped)["failed"] == 0, stopped.stdout
+    # container and secret env file removed
+    assert recap(stopped)["changed"] == 2 and recap(stopped)["failed"] == 0, stopped.stdout
     assert containers_of(client, app["app_name"]) == []

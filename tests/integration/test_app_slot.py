@@ -26,7 +26,7 @@ SECRET = "integration-secret-7f3a9c"
 @pytest.fixture(scope="module")
 def client():
     client = docker_client()
-    if not client.images.list(name=BASE_IMAGE.split(":")[0]):
+    if not client.images.list(name=BASE_IMAGE.split(":", maxsplit=1)[0]):
         pytest.fail("%s is missing: run the unitehub.platform.base_image role first" % BASE_IMAGE)
     return client
 
@@ -86,13 +86,13 @@ def test_app_image_is_idempotent_and_prunes_only_unkept_unused_tags(client, repo
     image.tag(repository, "keepme")
     image.tag(repository, "old")
 
-    planned, _ = run_module(
+    planned, _unused = run_module(
         tmp_path, "unitehub.platform.app_image", dict(args, prune=True, keep=["keepme"]), check=True
     )
     assert planned["changed"] is True and planned["removed"] == ["old"]
     assert repository + ":old" in client.images.get(repository + ":v1").tags
 
-    pruned, _ = run_module(tmp_path, "unitehub.platform.app_image", dict(args, prune=True, keep=["keepme"]))
+    pruned, _unused = run_module(tmp_path, "unitehub.platform.app_image", dict(args, prune=True, keep=["keepme"]))
     assert pruned["changed"] is True and pruned["removed"] == ["old"]
     assert sorted(client.images.get(repository + ":v1").tags) == [repository + ":keepme", repository + ":v1"]
 
@@ -126,7 +126,7 @@ def test_started_serves_on_loopback_and_second_run_changes_nothing(client, repos
 
 
 def test_check_mode_plans_but_changes_nothing(client, repository, slot, tmp_path):
-    planned, _ = run_module(tmp_path, "unitehub.platform.app_slot", slot_args(repository, slot), check=True)
+    planned, _unused = run_module(tmp_path, "unitehub.platform.app_slot", slot_args(repository, slot), check=True)
     assert planned["changed"] is True and planned["actions"] == ["create", "start"]
     assert not client.containers.list(all=True, filters={"name": slot["app_name"]})
 
@@ -174,14 +174,14 @@ def test_stopped_started_and_absent(client, repository, slot, tmp_path):
     assert stopped["changed"] is True and stopped["actions"] == ["stop"], output
     assert stopped["container"]["running"] is False and stopped["container"]["status"] == "exited"
     assert port_is_closed(slot["port"])
-    again, _ = run_module(tmp_path, "unitehub.platform.app_slot", dict(args, state="stopped"))
+    again, _unused = run_module(tmp_path, "unitehub.platform.app_slot", dict(args, state="stopped"))
     assert again["changed"] is False
 
-    restarted, _ = run_module(tmp_path, "unitehub.platform.app_slot", args)
+    restarted, _unused = run_module(tmp_path, "unitehub.platform.app_slot", args)
     assert restarted["actions"] == ["start"] and restarted["container"]["id"] == container_id
     assert http_get_json(slot["port"]) == {"version": "v1", "slot": "blue"}
 
-    removed, _ = run_module(
+    removed, _unused = run_module(
         tmp_path,
         "unitehub.platform.app_slot",
         {"name": slot["app_name"] + "-blue", "state": "absent", "stop_grace_period": 5},
@@ -189,14 +189,14 @@ def test_stopped_started_and_absent(client, repository, slot, tmp_path):
     assert removed["changed"] is True and removed["actions"] == ["stop", "remove"]
     assert removed["container"] == {}
     assert not client.containers.list(all=True, filters={"name": slot["app_name"]})
-    gone, _ = run_module(
+    gone, _unused = run_module(
         tmp_path, "unitehub.platform.app_slot", {"name": slot["app_name"] + "-blue", "state": "absent"}
     )
     assert gone["changed"] is False
 
 
 def test_missing_image_fails_with_a_clear_message(client, repository, slot, tmp_path):
-    result, _ = run_module(tmp_path, "unitehub.platform.app_slot", slot_args(repository, slot, version="v404"))
+    result, _unused = run_module(tmp_path, "unitehub.platform.app_slot", slot_args(repository, slot, version="v404"))
 
     assert result["failed"] is True
     assert result["msg"].startswith("image %s:v404 is not present on this Docker host" % repository)

@@ -200,7 +200,7 @@ def test_second_deploy_is_refused_naming_the_holder(base_release):
         assert "pid %s" % holder["pid"] in second.output or str(holder["pid"]) in second.output, second.output[-4000:]
         assert holder["owner"] in second.output
     finally:
-        out, _ = first.communicate(timeout=300)
+        out, _unused = first.communicate(timeout=300)
     assert first.returncode == 0, out[-6000:]
     assert lb_version()[1] == "it-next"
 

@@ -164,7 +164,7 @@ class Traffic:
             if rps <= 0:
                 continue
             interval = self._threads_per_kind / float(rps)
-            for _ in range(self._threads_per_kind):
+            for _unused in range(self._threads_per_kind):
                 thread = threading.Thread(
                     target=_worker,
                     args=(kind, host, port, path, interval, self._deadline, self._cap, self._samples[kind],

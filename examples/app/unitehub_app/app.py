@@ -269,7 +269,7 @@ class Application:
     def authorized(self, request: Request) -> bool:
         expected = self.config.admin_token
         header = request.headers.get("authorization", "")
-        scheme, _, given = header.partition(" ")
+        scheme, _unused, given = header.partition(" ")
         if not expected or scheme.lower() != "bearer":
             return False
         return hmac.compare_digest(given.strip().encode(), expected.encode())

@@ -86,7 +86,8 @@ class CircuitBreaker:
         ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{label} must be a whole number of at least 1, got {value!r}")
-        if not reset_timeout > 0:
+        # Not "<= 0": NaN compares false both ways and must be refused too.
+        if not reset_timeout > 0:  # pylint: disable=unnecessary-negation
             raise ValueError(f"reset_timeout must be a positive number of seconds, got {reset_timeout!r}")
         self.name = name
         self.failure_threshold = failure_threshold

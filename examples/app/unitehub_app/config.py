@@ -185,7 +185,7 @@ class _Reader:
         fix = f"set {name} to a URL like {example}"
         try:
             parts = urllib.parse.urlsplit(value)
-            _ = parts.port  # raises ValueError on a bad port
+            _unused = parts.port  # raises ValueError on a bad port
         except ValueError:
             self._bad(name, value, "is not a valid URL", fix, secret)
             return default

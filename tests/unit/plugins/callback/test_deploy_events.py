@@ -70,8 +70,10 @@ def test_phase_of_reads_the_deploy_phase_variable_then_a_tag():
 def test_info_from_audit_event():
     audited = {"event": "failure", "slot": "green", "from_slot": "blue", "version": "v3",
                "previous_version": "v2", "app": "unitehub", "run_id": "r-1", "outcome": "failed"}
-    assert de.info_from_audit_event(audited) == {"slot": "green", "from_slot": "blue", "to_version": "v3",
-                                                  "from_version": "v2", "app": "unitehub", "run_id": "r-1"}
+    assert de.info_from_audit_event(audited) == {
+        "slot": "green", "from_slot": "blue", "to_version": "v3",
+        "from_version": "v2", "app": "unitehub", "run_id": "r-1",
+    }
     assert de.info_from_audit_event(dict(audited, event="auto_revert")) is None
     assert de.info_from_audit_event(None) is None
 
@@ -146,7 +148,7 @@ def test_datadog_request_builder():
                             "slot:green", "version:v2"]
     assert "From v1 on blue." in body["text"] and "health_gate 11.2s" in body["text"]
     assert "dd-key-123" not in json.dumps(body)
-    _, _, failed = de.build_datadog_request(dict(EVENT, outcome="failed", reason="gate"), "k", "datadoghq.com")
+    _unused, _unused, failed = de.build_datadog_request(dict(EVENT, outcome="failed", reason="gate"), "k", "datadoghq.com")
     assert failed["alert_type"] == "error" and "Reason: gate" in failed["text"]
     with pytest.raises(ValueError, match="datadog_site 'https://datadoghq.com' is not a Datadog site"):
         de.build_datadog_request(EVENT, "k", "https://datadoghq.com")
@@ -252,7 +254,7 @@ def test_playbook_run_writes_the_audit_line_and_sends_the_trace(tmp_path):
     assert 0.3 <= event["phases"]["health_gate"] < event["duration_s"]
     assert [e["source"] for e in ds.read_audit(str(tmp_path / "role-audit.jsonl"))] == ["module"]
     assert len(collector.received) == 1
-    path, _, payload = collector.received[0]
+    path, _unused, payload = collector.received[0]
     spans = payload["resourceSpans"][0]["scopeSpans"][0]["spans"]
     assert path == "/v1/traces"
     assert [s["name"] for s in spans] == ["deploy unitehub", "phase preflight", "phase health_gate", "phase switch",

@@ -119,7 +119,7 @@ def test_sigkill_of_a_writer_never_leaves_a_corrupt_state_file(tmp_path):
     ds.save_state(path, deployed(("blue", "v0")))
     rng = random.Random(20260106)
     versions_seen = set()
-    for _ in range(50):
+    for _unused in range(50):
         proc = FORK.Process(target=_writer, args=(path, 100000))
         proc.start()
         time.sleep(rng.uniform(0.002, 0.03))
@@ -371,7 +371,7 @@ def test_concurrent_processes_exactly_one_wins(tmp_path):
                  for i in range(contenders)]
         for proc in procs:
             proc.start()
-        outcomes = dict(results.get(timeout=30) for _ in procs)
+        outcomes = dict(results.get(timeout=30) for _unused in procs)
         for proc in procs:
             proc.join(10)
         winners = [run for run, outcome in outcomes.items() if outcome == "won"]
@@ -383,9 +383,11 @@ def test_concurrent_processes_exactly_one_wins(tmp_path):
 
 def test_append_audit_writes_one_json_line_per_event(tmp_path):
     log = tmp_path / "log" / "deploy-audit.jsonl"
-    first = ds.append_audit(str(log), {"event": "deploy", "app": APP, "slot": "green", "from_slot": "blue",
-                                        "version": "v2", "previous_version": "v1", "outcome": "success",
-                                        "duration_s": 81.5, "phases": {"health_gate": 12.25}})
+    first = ds.append_audit(str(log), {
+        "event": "deploy", "app": APP, "slot": "green", "from_slot": "blue",
+        "version": "v2", "previous_version": "v1", "outcome": "success",
+        "duration_s": 81.5, "phases": {"health_gate": 12.25},
+    })
     ds.append_audit(str(log), {"event": "rollback", "slot": "blue", "outcome": "success"})
     lines = log.read_text().splitlines()
     assert len(lines) == 2

@@ -682,7 +682,7 @@ class HealthHandler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b'{"status": "pass", "output": "')
             try:
-                for _ in range(64):  # 4 MiB, far past the cap; the client stops reading
+                for _unused in range(64):  # 4 MiB, far past the cap; the client stops reading
                     self.wfile.write(b"x" * 65536)
             except OSError:
                 return

@@ -58,30 +58,30 @@ def test_started_runs_the_container_and_never_prints_the_secret(api, capsys):
     assert SECRET not in out
     assert "APP_ADMIN_TOKEN=%s" % SECRET in api.container("unitehub-blue")["Config"]["Env"]
 
-    again, _ = run(capsys, BLUE)
+    again, _unused = run(capsys, BLUE)
     assert again["changed"] is False
 
 
 def test_diff_is_returned_only_in_diff_mode(api, capsys):
-    result, _ = run(capsys, BLUE)
+    result, _unused = run(capsys, BLUE)
     assert "diff" not in result
 
 
 def test_check_mode_changes_nothing(api, capsys):
-    result, _ = run(capsys, BLUE, check_mode=True)
+    result, _unused = run(capsys, BLUE, check_mode=True)
     assert result["changed"] is True and result["actions"] == ["create", "start"]
     assert api.containers_by_id == {}
 
 
 def test_started_without_port_fails_in_argument_validation(api, capsys):
     args = {k: v for k, v in BLUE.items() if k != "port"}
-    result, _ = run(capsys, args)
+    result, _unused = run(capsys, args)
     assert result["failed"] is True
     assert result["msg"] == "state is started but all of the following are missing: port"
 
 
 def test_missing_image_fails_with_the_image_named(api, capsys):
-    result, _ = run(capsys, dict(BLUE, version="v7"))
+    result, _unused = run(capsys, dict(BLUE, version="v7"))
     assert result["failed"] is True
     assert result["msg"].startswith("image unitehub/app:v7 is not present on this Docker host")
     assert result["image"] == "unitehub/app:v7"
@@ -90,7 +90,7 @@ def test_missing_image_fails_with_the_image_named(api, capsys):
 
 def test_stop_by_name_needs_no_image(api, capsys):
     run(capsys, BLUE)
-    result, _ = run(capsys, {"name": "unitehub-blue", "state": "stopped", "stop_grace_period": 7})
+    result, _unused = run(capsys, {"name": "unitehub-blue", "state": "stopped", "stop_grace_period": 7})
     assert result["changed"] is True and result["container"]["running"] is False
     assert [c for c in api.calls if c[0] == "stop"][0][2] == {"timeout": 7}
 
@@ -100,21 +100,21 @@ def test_unreachable_daemon_is_reported(monkeypatch, capsys):
         raise DockerModuleError("cannot reach the Docker daemon at tcp://127.0.0.1:1: refused")
 
     monkeypatch.setattr(app_slot, "docker_api_client", unreachable)
-    result, _ = run(capsys, dict(BLUE, docker_host="tcp://127.0.0.1:1"))
+    result, _unused = run(capsys, dict(BLUE, docker_host="tcp://127.0.0.1:1"))
     assert result["failed"] is True
     assert result["msg"] == "cannot reach the Docker daemon at tcp://127.0.0.1:1: refused"
 
 
 def test_missing_sdk_is_reported_with_missing_required_lib(monkeypatch, capsys):
     monkeypatch.setattr(app_slot, "HAS_DOCKER", False)
-    result, _ = run(capsys, BLUE)
+    result, _unused = run(capsys, BLUE)
     assert result["failed"] is True
     assert "Failed to import the required Python library (docker)" in result["msg"]
 
 
 def test_return_documents_every_returned_key(api, capsys):
     documented = yaml.safe_load(app_slot.RETURN)
-    result, _ = run(capsys, BLUE)
+    result, _unused = run(capsys, BLUE)
     returned = set(result) - {"changed", "invocation"}
     assert returned == set(documented)
     assert set(result["container"]) == set(documented["container"]["contains"])

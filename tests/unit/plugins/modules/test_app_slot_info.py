@@ -70,16 +70,16 @@ def test_both_slots_by_default_one_running_one_absent(api, capsys):
 
 def test_by_name_gives_what_the_status_playbook_reads(api, capsys):
     start_blue(api)
-    running, _ = run(capsys, {"name": "unitehub-blue"})
+    running, _unused = run(capsys, {"name": "unitehub-blue"})
     assert running["exists"] is True
     assert running["container"]["running"] is True and running["container"]["status"] == "running"
     assert running["containers"] == [running["container"]]
 
     SlotManager(api).ensure(SlotSpec({"name": "unitehub-blue", "state": "stopped"}))
-    stopped, _ = run(capsys, {"name": "unitehub-blue"})
+    stopped, _unused = run(capsys, {"name": "unitehub-blue"})
     assert stopped["container"]["running"] is False and stopped["container"]["status"] == "exited"
 
-    absent, _ = run(capsys, {"name": "unitehub-green"})
+    absent, _unused = run(capsys, {"name": "unitehub-green"})
     assert absent["exists"] is False
     assert absent["container"]["running"] is False and absent["container"]["status"] == "absent"
 
@@ -87,8 +87,8 @@ def test_by_name_gives_what_the_status_playbook_reads(api, capsys):
 def test_check_mode_reads_the_same_and_changes_nothing(api, capsys):
     start_blue(api)
     api.calls.clear()
-    normal, _ = run(capsys, {"name": "unitehub-blue"})
-    checked, _ = run(capsys, {"name": "unitehub-blue"}, check_mode=True)
+    normal, _unused = run(capsys, {"name": "unitehub-blue"})
+    checked, _unused = run(capsys, {"name": "unitehub-blue"}, check_mode=True)
     assert checked["containers"] == normal["containers"] and checked["changed"] is False
     assert api.mutating_calls() == []
 
@@ -104,7 +104,7 @@ def test_check_mode_reads_the_same_and_changes_nothing(api, capsys):
     ],
 )
 def test_bad_input_fails_naming_it(api, capsys, args, message):
-    result, _ = run(capsys, args)
+    result, _unused = run(capsys, args)
     assert result["failed"] is True
     assert message in result["msg"]
     assert api.calls == []
@@ -115,14 +115,14 @@ def test_unreachable_daemon_is_reported(monkeypatch, capsys):
         raise DockerModuleError("cannot reach the Docker daemon at tcp://127.0.0.1:1: refused")
 
     monkeypatch.setattr(app_slot_info, "docker_api_client", unreachable)
-    result, _ = run(capsys, {"docker_host": "tcp://127.0.0.1:1"})
+    result, _unused = run(capsys, {"docker_host": "tcp://127.0.0.1:1"})
     assert result["failed"] is True
     assert result["msg"] == "cannot reach the Docker daemon at tcp://127.0.0.1:1: refused"
 
 
 def test_missing_sdk_is_reported_with_missing_required_lib(monkeypatch, capsys):
     monkeypatch.setattr(app_slot_info, "HAS_DOCKER", False)
-    result, _ = run(capsys, {})
+    result, _unused = run(capsys, {})
     assert result["failed"] is True
     assert "Failed to import the required Python library (docker)" in result["msg"]
 
@@ -131,12 +131,12 @@ def test_return_documents_every_returned_key(api, capsys):
     documented = yaml.safe_load(app_slot_info.RETURN)
     start_blue(api)
 
-    result, _ = run(capsys, {"name": "unitehub-blue", "log_lines": 1})
+    result, _unused = run(capsys, {"name": "unitehub-blue", "log_lines": 1})
 
     assert set(result) - {"changed", "invocation"} == set(documented)
     assert set(result["container"]) == set(documented["containers"]["contains"])
     assert set(result["container"]) == set(documented["container"]["sample"]) | {"logs"}
-    listed, _ = run(capsys, {})
+    listed, _unused = run(capsys, {})
     assert set(listed) - {"changed", "invocation"} == {"containers"}
 
 

@@ -131,8 +131,8 @@ def test_examples_use_fqcn_and_parse():
 
 def test_return_documents_every_returned_key(capsys, base_url):
     documented = set(yaml.safe_load(health_probe.RETURN))
-    _, single = run_module(capsys, {"type": "http", "url": base_url + "/ok"})
-    _, many = run_module(capsys, {"targets": [{"type": "http", "url": base_url + "/ok"}]})
+    _unused, single = run_module(capsys, {"type": "http", "url": base_url + "/ok"})
+    _unused, many = run_module(capsys, {"targets": [{"type": "http", "url": base_url + "/ok"}]})
     returned = (set(single) | set(many)) - {"changed", "failed", "invocation", "warnings", "deprecations"}
     assert returned <= documented, returned - documented
     assert set(many["results"][0]) <= documented | {"name", "type"}
@@ -348,7 +348,7 @@ def test_docker_inspector_maps_not_found_to_none(monkeypatch):
     class FakeClient:
         api = FakeApi()
 
-    monkeypatch.setattr(health_probe.docker, "from_env", lambda: FakeClient())
+    monkeypatch.setattr(health_probe.docker, "from_env", FakeClient)
     assert health_probe.docker_inspector("gone")() is None
     assert health_probe.docker_inspector("unitehub-blue")() == {"Name": "/unitehub-blue"}
 

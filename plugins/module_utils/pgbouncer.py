@@ -1,0 +1,259 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""PgBouncer's admin console and PostgreSQL's settings, read with psycopg 3.
+
+The console is the virtual database ``pgbouncer``. It speaks only the simple
+query protocol, so connections use ``autocommit=True`` and
+``prepare_threshold=None`` and every command is sent without parameters.
+
+The parsers turn the console's rows into plain dicts with proper types: counts
+are ints (SHOW STATS sends numerics, which psycopg reads as Decimal), SHOW
+CONFIG's text values become ints, floats or strings, flags become booleans.
+They are pure and tested without a server; only ``connect_*`` touch the network.
+"""
+
+from __future__ import annotations
+
+import decimal
+import re
+import traceback
+
+try:
+    import psycopg
+
+    HAS_PSYCOPG = True
+    PSYCOPG_IMPORT_ERROR = None
+except ImportError:
+    psycopg = None
+    HAS_PSYCOPG = False
+    PSYCOPG_IMPORT_ERROR = traceback.format_exc()
+
+from ansible_collections.unitehub.platform.plugins.module_utils.pooling import parse_version, format_version
+
+ADMIN_DATABASE = "pgbouncer"
+SHOW_COMMANDS = ("version", "pools", "stats", "config", "databases")
+
+# Columns of SHOW POOLS / SHOW DATABASES that are text; every other column is a count.
+_POOL_TEXT_COLUMNS = ("database", "user", "pool_mode")
+_DATABASE_TEXT_COLUMNS = ("name", "host", "database", "force_user", "pool_mode")
+_DATABASE_FLAG_COLUMNS = ("paused", "disabled")
+_STATS_TEXT_COLUMNS = ("database",)
+
+
+class ConsoleError(Exception):
+    """A connection or command failed; the message names the endpoint, never a password."""
+
+
+def _endpoint(host, port, dbname):
+    return "%s:%s/%s" % (host, port, dbname)
+
+
+def _connect(host, port, user, password, dbname, connect_timeout):
+    kwargs = dict(host=host, port=int(port), user=user, dbname=dbname, autocommit=True,
+                  prepare_threshold=None, connect_timeout=int(connect_timeout))
+    if password:
+        kwargs["password"] = password
+    try:
+        return psycopg.connect(**kwargs)
+    except psycopg.Error as exc:
+        where = _endpoint(host, port, dbname)
+        raise ConsoleError("could not connect to %s as %s: %s" % (where, user, _first_line(exc)))
+
+
+def connect_admin(host, port, user, password=None, connect_timeout=5):
+    """Open PgBouncer's admin console (the virtual database ``pgbouncer``)."""
+    return _connect(host, port, user, password, ADMIN_DATABASE, connect_timeout)
+
+
+def connect_postgres(host, port, user, password=None, dbname="postgres", connect_timeout=5):
+    """Open a plain PostgreSQL connection (only SHOW commands are sent on it)."""
+    return _connect(host, port, user, password, dbname, connect_timeout)
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else exc.__class__.__name__
+
+
+def run_command(conn, command):
+    """Send one console command; return its rows as a list of dicts (raw values)."""
+    try:
+        cursor = conn.execute(command)
+    except Exception as exc:  # psycopg.Error, or anything a broken socket raises
+        raise ConsoleError("%s failed: %s" % (command, _first_line(exc)))
+    if cursor.description is None:
+        return []
+    names = [column.name for column in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
+def to_int(value):
+    """Counts arrive as int, Decimal (SHOW STATS) or text; None stays None."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (decimal.Decimal, float)):
+        return int(value)
+    return int(str(value).strip())
+
+
+def config_value(text):
+    """Type one SHOW CONFIG value: '20' -> 20, '0.5' -> 0.5, anything else stays text.
+
+    Octal-looking values such as unix_socket_mode '0777' stay text.
+    """
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        return text
+    stripped = text.strip()
+    if re.fullmatch(r"-?(0|[1-9]\d*)", stripped):
+        return int(stripped)
+    if re.fullmatch(r"-?(0|[1-9]\d*)\.\d+", stripped):
+        return float(stripped)
+    return text
+
+
+def _typed_rows(rows, text_columns, flag_columns=()):
+    typed = []
+    for row in rows:
+        item = {}
+        for key, value in row.items():
+            if key in text_columns:
+                item[key] = value
+            elif key in flag_columns:
+                item[key] = bool(to_int(value))
+            else:
+                item[key] = to_int(value)
+        typed.append(item)
+    return typed
+
+
+def parse_pools(rows):
+    """SHOW POOLS rows with int counts, plus maxwait_seconds (maxwait + maxwait_us)."""
+    pools = _typed_rows(rows, _POOL_TEXT_COLUMNS)
+    for pool in pools:
+        pool["maxwait_seconds"] = (pool.get("maxwait") or 0) + (pool.get("maxwait_us") or 0) / 1000000.0
+    return pools
+
+
+def parse_stats(rows):
+    """SHOW STATS rows with int totals and averages (microseconds, bytes, counts)."""
+    return _typed_rows(rows, _STATS_TEXT_COLUMNS)
+
+
+def parse_databases(rows):
+    """SHOW DATABASES rows with int sizes and boolean paused/disabled."""
+    return _typed_rows(rows, _DATABASE_TEXT_COLUMNS, _DATABASE_FLAG_COLUMNS)
+
+
+def parse_config(rows):
+    """SHOW CONFIG rows as (values, details).
+
+    ``values`` maps each key to its typed value; ``details`` maps each key to
+    ``{"value", "default", "changeable"}`` where changeable is a boolean.
+    """
+    values = {}
+    details = {}
+    for row in rows:
+        key = row["key"]
+        value = config_value(row.get("value"))
+        values[key] = value
+        details[key] = {
+            "value": value,
+            "default": config_value(row.get("default")),
+            "changeable": str(row.get("changeable", "")).strip().lower() == "yes",
+        }
+    return values, details
+
+
+def parse_version_rows(rows):
+    """SHOW VERSION -> ("PgBouncer 1.18.0", "1.18.0")."""
+    if not rows:
+        raise ConsoleError("SHOW VERSION returned no row")
+    text = str(list(rows[0].values())[0]).strip()
+    return text, format_version(parse_version(text))
+
+
+def pool_totals(pools):
+    """Sum the counts of every pool except the console's own."""
+    totals = {}
+    for pool in pools:
+        if pool.get("database") == ADMIN_DATABASE:
+            continue
+        for key, value in pool.items():
+            if key in _POOL_TEXT_COLUMNS or key in ("maxwait", "maxwait_us", "maxwait_seconds"):
+                continue
+            totals[key] = totals.get(key, 0) + (value or 0)
+    user_pools = [pool for pool in pools if pool.get("database") != ADMIN_DATABASE]
+    totals["maxwait_seconds"] = max([pool["maxwait_seconds"] for pool in user_pools] or [0.0])
+    totals["pools"] = len(user_pools)
+    return totals
+
+
+def read_console(conn, gather=SHOW_COMMANDS):
+    """Run the requested SHOW commands; return their typed results."""
+    result = {}
+    if "version" in gather:
+        result["version"], result["version_number"] = parse_version_rows(run_command(conn, "SHOW VERSION"))
+    if "pools" in gather:
+        result["pools"] = parse_pools(run_command(conn, "SHOW POOLS"))
+        result["totals"] = pool_totals(result["pools"])
+    if "stats" in gather:
+        result["stats"] = parse_stats(run_command(conn, "SHOW STATS"))
+    if "config" in gather:
+        result["config"], result["config_details"] = parse_config(run_command(conn, "SHOW CONFIG"))
+    if "databases" in gather:
+        result["databases"] = parse_databases(run_command(conn, "SHOW DATABASES"))
+    return result
+
+
+def read_postgres_facts(conn):
+    """max_connections and superuser_reserved_connections of the server."""
+    facts = {}
+    for setting, fact in (("max_connections", "server_max_connections"),
+                          ("superuser_reserved_connections", "superuser_reserved_connections")):
+        rows = run_command(conn, "SHOW %s" % setting)
+        facts[fact] = to_int(list(rows[0].values())[0])
+    return facts
+
+
+def read_pgbouncer_facts(conn):
+    """PgBouncer's version and how many databases it pools (the console excluded)."""
+    _text, number = parse_version_rows(run_command(conn, "SHOW VERSION"))
+    databases = parse_databases(run_command(conn, "SHOW DATABASES"))
+    return {
+        "pgbouncer_version": number,
+        "databases": max(1, len([db for db in databases if db.get("name") != ADMIN_DATABASE])),
+    }
+
+
+def reload(conn):
+    """RELOAD: PgBouncer re-reads pgbouncer.ini and auth_file in place; clients stay connected."""
+    run_command(conn, "RELOAD")
+
+
+def compare_config(expected, config_values):
+    """Settings whose running value differs from the expected one.
+
+    Numbers compare by value (PgBouncer prints 5.0 s as '5'), text case-insensitively.
+    Returns a list of ``{"setting", "expected", "running"}``.
+    """
+    mismatched = []
+    for key in sorted(expected):
+        want = expected[key]
+        have = config_values.get(key)
+        if want is None:
+            continue
+        if isinstance(want, bool):
+            want = int(want)
+        same = False
+        if isinstance(want, (int, float)) and isinstance(have, (int, float)) and not isinstance(have, bool):
+            same = float(want) == float(have)
+        elif have is not None:
+            same = str(want).strip().lower() == str(have).strip().lower()
+        if not same:
+            mismatched.append({"setting": key, "expected": want, "running": have})
+    return mismatched

@@ -1,0 +1,147 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: pool_reload
+short_description: Apply PgBouncer's configuration online with the admin console's RELOAD
+version_added: 0.1.0
+description:
+  - Sends C(RELOAD) on PgBouncer's admin console. PgBouncer re-reads C(pgbouncer.ini) and its
+    C(auth_file) in place; connected clients stay connected and their transactions go on.
+  - With I(expect), reads C(SHOW CONFIG) afterwards and fails when a setting still runs with another
+    value. That happens for settings PgBouncer only takes at start (C(listen_addr), C(listen_port),
+    C(unix_socket_dir) and others), which need a restart; the message says so.
+  - Meant as a handler after C(pgbouncer.ini) changed; the C(pgbouncer) role uses it that way.
+author:
+  - unitehub platform team (@unitehub)
+options:
+  admin_host:
+    description: Host or Unix socket directory where PgBouncer listens.
+    type: str
+    default: 127.0.0.1
+  admin_port:
+    description: PgBouncer's port.
+    type: int
+    default: 6432
+  admin_user:
+    description: A user in PgBouncer's C(admin_users); C(stats_users) may not reload.
+    type: str
+    default: pgbouncer
+  admin_password:
+    description: Password of I(admin_user), as in PgBouncer's C(auth_file).
+    type: str
+  connect_timeout:
+    description: Seconds to wait for the connection.
+    type: int
+    default: 5
+  expect:
+    description:
+      - Settings that must run with these values after the reload, keyed as in C(pgbouncer.ini).
+      - Numbers compare by value (V(5) matches PgBouncer's C(5.0)); text compares case-insensitively.
+    type: dict
+    default: {}
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reports that a reload would happen and sends nothing.
+  diff_mode:
+    support: none
+  platform:
+    platforms: posix
+requirements:
+  - psycopg >= 3.1
+seealso:
+  - module: unitehub.platform.pool_info
+  - module: unitehub.platform.pool_validate
+  - name: PgBouncer RELOAD
+    description: What RELOAD re-reads and what needs a restart.
+    link: https://www.pgbouncer.org/usage.html#process-controlling-commands
+"""
+
+EXAMPLES = r"""
+- name: Reload PgBouncer online and check the new pool size runs
+  unitehub.platform.pool_reload:
+    admin_host: 127.0.0.1
+    admin_user: pgbouncer_admin
+    admin_password: "{{ pgbouncer_admin_password }}"
+    expect:
+      default_pool_size: 25
+      pool_mode: transaction
+"""
+
+RETURN = r"""
+reloaded:
+  description: Whether C(RELOAD) was sent (V(false) in check mode).
+  returned: always
+  type: bool
+  sample: true
+config:
+  description: The running values of the I(expect) keys after the reload.
+  returned: when I(expect) is given and not in check mode
+  type: dict
+  sample: {"default_pool_size": 25, "pool_mode": "transaction"}
+mismatched:
+  description: Expected settings that still run with another value after the reload.
+  returned: when I(expect) is given and not in check mode
+  type: list
+  elements: dict
+  sample: [{"setting": "listen_port", "expected": 6433, "running": 6432}]
+"""
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            admin_host=dict(type="str", default="127.0.0.1"),
+            admin_port=dict(type="int", default=6432),
+            admin_user=dict(type="str", default="pgbouncer"),
+            admin_password=dict(type="str", no_log=True),
+            connect_timeout=dict(type="int", default=5),
+            expect=dict(type="dict", default={}),
+        ),
+        supports_check_mode=True,
+    )
+    if module.check_mode:
+        module.exit_json(changed=True, reloaded=False)
+    if not pgbouncer.HAS_PSYCOPG:
+        module.fail_json(msg=missing_required_lib("psycopg"), exception=pgbouncer.PSYCOPG_IMPORT_ERROR)
+
+    params = module.params
+    result = dict(changed=True, reloaded=False)
+    try:
+        conn = pgbouncer.connect_admin(params["admin_host"], params["admin_port"], params["admin_user"],
+                                       params["admin_password"], params["connect_timeout"])
+        try:
+            pgbouncer.reload(conn)
+            result["reloaded"] = True
+            if params["expect"]:
+                running = pgbouncer.parse_config(pgbouncer.run_command(conn, "SHOW CONFIG"))[0]
+                result["config"] = dict((key, running.get(key)) for key in params["expect"])
+                result["mismatched"] = pgbouncer.compare_config(params["expect"], running)
+        finally:
+            conn.close()
+    except pgbouncer.ConsoleError as exc:
+        result["changed"] = result["reloaded"]
+        module.fail_json(msg="PgBouncer admin console: %s" % exc, **result)
+
+    if result.get("mismatched"):
+        described = ", ".join("%s runs %r, expected %r" % (m["setting"], m["running"], m["expected"])
+                              for m in result["mismatched"])
+        module.fail_json(msg="after RELOAD %s: PgBouncer takes these settings only when it starts, or the file "
+                             "PgBouncer reads is not the one changed; restart PgBouncer" % described, **result)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""unitehub.platform.pool_reload in-process, with a fake PgBouncer console."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.unitehub.platform.plugins.modules import pool_reload
+from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils import pgbouncer_fakes as fakes
+from ansible_collections.unitehub.platform.tests.unit.plugins.modules.pool_harness import fake_servers, run_module
+
+ARGS = {"admin_host": "127.0.0.1", "admin_user": "pgbouncer_admin", "admin_password": "admin-secret-88"}
+
+
+@pytest.fixture
+def servers(monkeypatch):
+    return fake_servers(monkeypatch)
+
+
+def test_reload_is_sent_on_the_console(servers, capsys):
+    rc, result = run_module(pool_reload, ARGS, capsys)
+
+    assert rc == 0
+    assert result["changed"] is True and result["reloaded"] is True
+    (conn,) = servers.connections
+    assert conn.executed == ["RELOAD"]
+    assert conn.kwargs["dbname"] == "pgbouncer" and conn.kwargs["autocommit"] is True
+    assert conn.closed
+    assert "admin-secret-88" not in json.dumps(result)
+
+
+def test_expected_settings_are_checked_after_the_reload(servers, capsys):
+    expect = {"default_pool_size": 20, "pool_mode": "transaction", "server_lifetime": 3600.0}
+    rc, result = run_module(pool_reload, dict(ARGS, expect=expect), capsys)
+
+    assert rc == 0
+    assert servers.connections[0].executed == ["RELOAD", "SHOW CONFIG"]
+    assert result["config"] == {"default_pool_size": 20, "pool_mode": "transaction", "server_lifetime": 3600}
+    assert result["mismatched"] == []
+
+
+def test_a_setting_that_needs_a_restart_fails_and_says_so(servers, capsys):
+    rc, result = run_module(pool_reload, dict(ARGS, expect={"listen_port": 6433, "default_pool_size": 20}), capsys)
+
+    assert rc == 1
+    assert result["reloaded"] is True and result["changed"] is True
+    assert result["mismatched"] == [{"setting": "listen_port", "expected": 6433, "running": 6432}]
+    assert result["msg"].startswith("after RELOAD listen_port runs 6432, expected 6433: ")
+    assert "restart PgBouncer" in result["msg"]
+
+
+def test_check_mode_sends_nothing(servers, capsys):
+    rc, result = run_module(pool_reload, dict(ARGS, _ansible_check_mode=True), capsys)
+
+    assert rc == 0
+    assert result["changed"] is True and result["reloaded"] is False
+    assert servers.connections == []
+
+
+def test_refused_reload_is_a_failure_with_nothing_changed(monkeypatch, capsys):
+    fake = fake_servers(monkeypatch, {6432: fakes.CONSOLE}, fail_on=("RELOAD",))
+
+    rc, result = run_module(pool_reload, ARGS, capsys)
+
+    assert rc == 1
+    assert result["changed"] is False and result["reloaded"] is False
+    assert result["msg"].startswith("PgBouncer admin console: RELOAD failed: ")
+
+
+def test_pgbouncer_down_fails_naming_where(servers, capsys):
+    rc, result = run_module(pool_reload, dict(ARGS, admin_port=6999), capsys)
+
+    assert rc == 1
+    assert result["changed"] is False
+    assert "could not connect to 127.0.0.1:6999/pgbouncer as pgbouncer_admin" in result["msg"]
