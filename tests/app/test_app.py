@@ -84,7 +84,7 @@ def test_apm_export_is_wired_only_for_opentelemetry():
     assert event["event"] == "apm_local_only" and event["provider"] == "datadog"
 
     app, _unused = make_app(ENABLE_APM="true", APM_PROVIDER="opentelemetry",
-                      OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", APM_FLUSH_INTERVAL="250")
+                            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", APM_FLUSH_INTERVAL="250")
     assert app.exporter is not None and app.exporter.url == "http://127.0.0.1:4318/v1/traces"
     assert app.exporter.flush_interval == 0.25
 

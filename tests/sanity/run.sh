@@ -24,7 +24,8 @@
 # (.cache/ansible-test/home in the checkout, gitignored), never the user's
 # ~/.ansible; they are reused by the next run.
 #
-# No test is skipped by this script.
+# No test is skipped by this script; it refuses to run when shellcheck is missing
+# rather than let ansible-test skip that test with a mere warning.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -39,6 +40,14 @@ name="$(sed -n 's/^name:[[:space:]]*//p' "$repo/galaxy.yml")"
 if [[ ! -x "$ansible_test" ]]; then
     echo "run.sh: $ansible_test is missing: run 'make venv' first" >&2
     exit 2
+fi
+# ansible-test only warns and skips its shellcheck test without the program.
+if ! command -v shellcheck >/dev/null 2>&1; then
+    echo "run.sh: shellcheck is missing, so the shellcheck sanity test would be skipped:" \
+        "apt-get install shellcheck (Debian), or pass --skip-test shellcheck knowingly" >&2
+    if [[ " $* " != *" --skip-test shellcheck "* ]]; then
+        exit 2
+    fi
 fi
 if ! git -C "$repo" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     echo "run.sh: $repo is not a git checkout: the file list comes from 'git ls-files'" >&2
