@@ -8,20 +8,25 @@ BIN := $(VENV)/bin
 INVENTORY ?= inventories/local
 VERSION ?= $(shell cat examples/app/VERSION)
 SLOT ?= auto
+MOLECULE_CMD ?= $(BIN)/molecule test
 PYTEST_ARGS ?=
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help os-prereqs venv stack deploy rollback status health test unit app-tests integration lint sanity molecule bench clean
+.PHONY: help os-prereqs venv stack deploy rollback status health test unit integration lint sanity package molecule bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-os-prereqs: ## OS packages the virtualenv itself needs (Debian)
-	@if ! $(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1; then \
-		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv python3-pip; \
+os-prereqs: ## OS packages the virtualenv and the sanity tests need (Debian)
+	@need=""; \
+	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$$need python3-venv python3-pip"; \
+	command -v shellcheck >/dev/null 2>&1 || need="$$need shellcheck"; \
+	command -v git >/dev/null 2>&1 || need="$$need git"; \
+	if [ -n "$$need" ]; then \
+		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need; \
 	fi
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt | os-prereqs
@@ -49,15 +54,27 @@ health: venv ## probe every component of the inventory
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/health.yml
 
 unit: venv ## unit tests of plugins and of the reference app
-	$(BIN)/pytest -q tests/unit tests/app $(PYTEST_ARGS)
+	$(BIN)/pytest -q -m 'not integration' tests/unit tests/app $(PYTEST_ARGS)
 
 integration: stack ## integration tests against the real local stack
-	$(BIN)/pytest -q -m integration tests/integration $(PYTEST_ARGS)
+	$(BIN)/pytest -q -m integration tests/integration tests/app $(PYTEST_ARGS)
 
-test: venv unit integration ## the whole suite; non-zero on any failure
+lint: venv ## ansible-lint, production profile (.ansible-lint)
+	$(BIN)/ansible-lint
+
+sanity: venv ## ansible-test sanity, Python 3.11, offline, no Docker
+	tests/sanity/run.sh
+
+package: venv ## build the collection, install the tarball to a temp path, use it by FQCN only
+	$(BIN)/pytest -q -m integration tests/integration/test_packaging.py $(PYTEST_ARGS)
+
+molecule: stack ## molecule test: converge, idempotence, verify (deploy, rollback), destroy
+	$(MOLECULE_CMD)
+
+test: venv lint sanity unit integration molecule ## the whole suite; non-zero on any failure
 
 bench: stack ## benchmarks; they print their figures
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean: ## remove the virtualenv and test output
-	rm -rf $(VENV) .pytest_cache tests/output
+	rm -rf $(VENV) .pytest_cache tests/output .cache/ansible-test

@@ -204,14 +204,14 @@ def diff(on, off, unit=""):
 def keepalive_note(app, samples=20):
     conn = http.client.HTTPConnection(HOST, app.port, timeout=10)
     try:
-        times = [request(app.port, "/api/version", keepalive=conn)[1] for _ in range(samples)]
+        times = [request(app.port, "/api/version", keepalive=conn)[1] for _unused in range(samples)]
     finally:
         conn.close()
     return statistics.median(times[1:]) * 1e3
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per process (default 2000)")
     parser.add_argument("--warmup", type=int, default=200, help="requests per process before measuring")
     parser.add_argument("--flush-ms", type=int, default=1000,
@@ -300,8 +300,8 @@ def main():
         log("Spans exported during the measured run: %d for %d requests; %d POSTs, %d bytes since the start"
             % (spans, args.requests, receiver.posts, receiver.bytes))
         log("OTLP/HTTP JSON bytes per span: %.0f -> %.2f MB/hour at 1 request/s, %.1f MB/hour at 10 requests/s "
-            "(seed: %s; metrics flush %s)" % (per_span, per_span * 3600 / 1e6, per_span * 36000 / 1e6,
-                                               SEED_NETWORK, SEED_FLUSH))
+            "(seed: %s; metrics flush %s)"
+            % (per_span, per_span * 3600 / 1e6, per_span * 36000 / 1e6, SEED_NETWORK, SEED_FLUSH))
         cpu_on_share = (cpu_per_k["APM on"] - cpu_per_k["APM off"]) / cpu_per_k["APM off"] * 100 \
             if cpu_per_k["APM off"] else float("nan")
         log("CPU cost of span export: %+.1f%% of the app's CPU per request at sample rate %s "

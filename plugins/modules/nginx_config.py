@@ -20,7 +20,7 @@ description:
     their in-flight requests. A stopped nginx is left stopped.
   - The logic lives in the collection's C(module_utils/nginx.py) (C(replace_validated)).
 author:
-  - unitehub platform team
+  - unitehub platform team (@unitehub)
 options:
   path:
     description:

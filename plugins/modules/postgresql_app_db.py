@@ -24,7 +24,7 @@ description:
     C(/var/run/postgresql) (peer authentication).
   - The logic lives in the collection's C(module_utils/postgres.py).
 author:
-  - unitehub platform team
+  - unitehub platform team (@unitehub)
 requirements:
   - psycopg >= 3.1 (C(python3-psycopg) on Debian) on the managed host
 options:

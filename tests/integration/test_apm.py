@@ -166,7 +166,7 @@ class App:
 
     def latencies(self, path, count):
         out = []
-        for _ in range(count):
+        for _unused in range(count):
             status, _body, elapsed = self.get(path)
             assert status == 200
             out.append(elapsed)
@@ -174,7 +174,7 @@ class App:
 
     def metrics(self):
         """{(sample name, sorted labels): value} from /metrics, parsed by prometheus_client."""
-        status, body, _ = self.get("/metrics")
+        status, body, _unused = self.get("/metrics")
         assert status == 200
         samples = {}
         for family in text_string_to_metric_families(body.decode()):
@@ -251,7 +251,7 @@ def spans_counter(samples, outcome):
 
 def test_spans_arrive_with_service_name_route_and_status(receiver, start_app):
     app = start_app(apm_env(receiver.endpoint, DD_ENV="it"))
-    for _ in range(5):
+    for _unused in range(5):
         assert app.get("/api/version")[0] == 200
     assert app.get("/api/admin/breakers/redis/reset")[0] == 405  # a templated route, wrong method
     assert app.get("/no/such/page")[0] == 404
@@ -297,7 +297,7 @@ def test_a_receiver_outage_costs_requests_nothing_and_is_logged_once(receiver, s
 
     down = []
     rounds = [spans_counter(app.metrics(), "failed")]
-    for _ in range(3):  # three bursts, each exported (and failing) in its own flush round
+    for _unused in range(3):  # three bursts, each exported (and failing) in its own flush round
         down += app.latencies("/api/version", 100)
         rounds.append(wait_until(lambda: failed_at_least(rounds[-1] + 100), 10, "a failed export round"))
 
@@ -319,7 +319,7 @@ def test_a_receiver_outage_costs_requests_nothing_and_is_logged_once(receiver, s
     # The collector comes back on the same port: one recovery line, spans flow again.
     back = OtlpReceiver(port)
     try:
-        for _ in range(5):
+        for _unused in range(5):
             app.get("/api/version")
         wait_until(lambda: app.events("apm_export_recovered"), 10, "the recovery log line")
         wait_until(lambda: any(s["name"] == "GET /api/version" for s in back.spans()), 10, "spans after recovery")
@@ -332,9 +332,9 @@ def test_a_receiver_outage_costs_requests_nothing_and_is_logged_once(receiver, s
 def test_metrics_parse_and_move_with_traffic(receiver, start_app):
     app = start_app(apm_env(receiver.endpoint))
     before = app.metrics()
-    for _ in range(40):
+    for _unused in range(40):
         assert app.get("/api/version")[0] == 200
-    for _ in range(3):
+    for _unused in range(3):
         assert app.get("/missing")[0] == 404
     missing = ("unitehub_http_requests_total", (("method", "GET"), ("route", "unmatched"), ("status", "404")))
 
@@ -358,7 +358,7 @@ def test_metrics_parse_and_move_with_traffic(receiver, start_app):
     buckets = sorted((float(dict(labels)["le"]), value) for (name, labels), value in after.items()
                      if name == "unitehub_http_request_duration_seconds_bucket"
                      and dict(labels)["route"] == "/api/version")
-    assert [v for _, v in buckets] == sorted(v for _, v in buckets)
+    assert [v for _unused, v in buckets] == sorted(v for _unused, v in buckets)
     assert buckets[-1] == (float("inf"), after[DURATION_COUNT])
 
     # The exported-span counter agrees with what the receiver got (each scrape adds a span
@@ -371,7 +371,7 @@ def test_metrics_parse_and_move_with_traffic(receiver, start_app):
 
 def test_without_apm_no_span_leaves_the_app(receiver, start_app):
     app = start_app(apm_env(receiver.endpoint, ENABLE_APM="false"))
-    for _ in range(20):
+    for _unused in range(20):
         assert app.get("/api/version")[0] == 200
     time.sleep(3 * FLUSH_MS / 1000)
     assert receiver.payloads == []

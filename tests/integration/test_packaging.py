@@ -246,12 +246,14 @@ def test_ansible_doc_renders_every_plugin_from_the_installed_path(packaged, plug
     docs = json.loads(ok(packaged.run(os.path.join(BIN, "ansible-doc"), "-t", plugin_type, "--json",
                                       *fqcns)).stdout)
     assert sorted(docs) == sorted(fqcns)
+    bad_authors = {fqcn: entry["doc"].get("author") for fqcn, entry in docs.items()
+                   if not _as_list(entry["doc"].get("author"))
+                   or not all(re.fullmatch(r".+ \(@[A-Za-z0-9-]+\)", a) for a in _as_list(entry["doc"]["author"]))}
+    assert bad_authors == {}, "author must read 'Name (@github)'"
     for fqcn, entry in docs.items():
         doc = entry["doc"]
         assert doc["short_description"].strip(), fqcn
         assert doc["description"], fqcn
-        assert all(re.fullmatch(r".+ \(@[A-Za-z0-9-]+\)", author) for author in _as_list(doc.get("author"))), (
-            fqcn, doc.get("author"))
         if plugin_type in ("module", "filter"):
             assert entry["examples"].strip(), "%s has no EXAMPLES" % fqcn
             assert FQ + "." in entry["examples"], "%s EXAMPLES do not use FQCNs" % fqcn

@@ -114,7 +114,7 @@ def test_creates_role_and_database_then_is_idempotent(tmp_path, names):
     assert query("SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", (names["role"],)) == 7
     assert query("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (names["database"],)) == names["role"]
 
-    again, _ = run_module(tmp_path, MODULE, args(names, password, conn_limit=7))
+    again, _unused = run_module(tmp_path, MODULE, args(names, password, conn_limit=7))
     assert again["changed"] is False
     assert again["role_changes"] == [] and again["database_changes"] == []
     assert again["password_changed"] is False
@@ -133,7 +133,7 @@ def test_check_mode_reports_a_password_change_without_making_it(tmp_path, names)
     assert query("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (names["role"],)) == stored_before
     assert can_log_in(names["role"], old, names["database"])
 
-    applied, _ = run_module(tmp_path, MODULE, args(names, new))
+    applied, _unused = run_module(tmp_path, MODULE, args(names, new))
     assert applied["role_changes"] == ["password"]
     assert can_log_in(names["role"], new, names["database"])
     assert not can_log_in(names["role"], old, names["database"])
@@ -144,7 +144,7 @@ def test_corrects_login_connection_limit_owner_and_storage(tmp_path, names):
     execute("CREATE ROLE %s NOLOGIN CONNECTION LIMIT 2" % names["role"])
     execute("CREATE DATABASE %s OWNER postgres" % names["database"])
 
-    result, _ = run_module(tmp_path, MODULE, args(names, password, conn_limit=-1, password_encryption="md5"))
+    result, _unused = run_module(tmp_path, MODULE, args(names, password, conn_limit=-1, password_encryption="md5"))
 
     assert result["role_changes"] == ["login", "conn_limit", "password"]
     assert result["database_changes"] == ["owner"]
@@ -152,7 +152,7 @@ def test_corrects_login_connection_limit_owner_and_storage(tmp_path, names):
     assert query("SELECT rolcanlogin FROM pg_roles WHERE rolname = %s", (names["role"],)) is True
     assert query("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (names["database"],)) == names["role"]
     # same password, now wanted as SCRAM: set again in the new format
-    upgraded, _ = run_module(tmp_path, MODULE, args(names, password))
+    upgraded, _unused = run_module(tmp_path, MODULE, args(names, password))
     assert upgraded["role_changes"] == ["password"]
     assert query("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (names["role"],)).startswith("SCRAM-SHA-256$")
     assert can_log_in(names["role"], password, names["database"])
@@ -165,7 +165,7 @@ def test_password_never_reaches_the_server_log(tmp_path, names):
     execute("ALTER SYSTEM SET log_statement = 'all'")
     query("SELECT pg_reload_conf()")
     try:
-        result, _ = run_module(tmp_path, MODULE, args(names, password))
+        result, _unused = run_module(tmp_path, MODULE, args(names, password))
     finally:
         execute("ALTER SYSTEM RESET log_statement")
         query("SELECT pg_reload_conf()")
@@ -178,7 +178,7 @@ def test_password_never_reaches_the_server_log(tmp_path, names):
 
 
 def test_unreachable_server_fails_naming_it(tmp_path, names):
-    result, _ = run_module(tmp_path, MODULE, args(names, "pw", login_port=5999, connect_timeout=2))
+    result, _unused = run_module(tmp_path, MODULE, args(names, "pw", login_port=5999, connect_timeout=2))
 
     assert result["failed"] is True
     assert "cannot connect to PostgreSQL at /var/run/postgresql port 5999 as postgres" in result["msg"]

@@ -58,7 +58,7 @@ def tree_snapshot(*roots):
         if os.path.isfile(root):
             paths = [root]
         else:
-            paths = [os.path.join(d, f) for d, _, files in os.walk(root) for f in files]
+            paths = [os.path.join(d, f) for d, _unused, files in os.walk(root) for f in files]
         for path in paths:
             if os.path.islink(path):
                 snapshot[path] = "link:" + os.readlink(path)
@@ -123,7 +123,7 @@ def test_nginx_role_converges_idempotently_and_serves_its_health_path(tmp_path):
     status, headers, body = http_get("http://127.0.0.1:8080/nginx-health")
     assert (status, body) == (200, "ok\n")
     # admin endpoints are for the slot ports only
-    status, _, _ = http_get("http://127.0.0.1:8080/api/admin/breakers")
+    status, _unused, _unused = http_get("http://127.0.0.1:8080/api/admin/breakers")
     assert status == 404
     assert os.path.isfile("/etc/nginx/conf.d/unitehub.conf")
     assert os.path.isfile("/etc/nginx/unitehub/unitehub-upstream.conf")
@@ -230,13 +230,13 @@ def test_nginx_site_proxies_to_the_upstream_file_and_keeps_it(tmp_path, nginx_si
     assert seen["X-Forwarded-Proto"] == "http"
     assert seen["X-Forwarded-Host"] == "lb.example.test"
     assert re.fullmatch(r"[0-9a-f]{32}", seen["X-Request-Id"]), seen  # minted by nginx
-    _, _, body = http_get(base + "/", headers={"X-Request-Id": "trace-42"})
+    _unused, _unused, body = http_get(base + "/", headers={"X-Request-Id": "trace-42"})
     assert json.loads(body)["headers"]["X-Request-Id"] == "trace-42"  # the caller's is kept
 
     # Admin endpoints stop at the load balancer; the slot never sees them.
     requests_before = len(nginx_site["backend"].seen)
     for path in ("/api/admin/breakers", "/api/admin", "/api/%61dmin/breakers", "//api//admin/breakers"):
-        status, _, _ = http_get(base + path)
+        status, _unused, _unused = http_get(base + path)
         assert status == 404, path
     assert len(nginx_site["backend"].seen) == requests_before
 
@@ -251,9 +251,9 @@ def test_nginx_site_proxies_to_the_upstream_file_and_keeps_it(tmp_path, nginx_si
 
     # /nginx-health is nginx's own answer, with no slot behind it.
     nginx_site["backend"].stop()
-    status, _, body = http_get(base + "/nginx-health")
+    status, _unused, body = http_get(base + "/nginx-health")
     assert (status, body) == (200, "ok\n")
-    status, _, _ = http_get(base + "/")
+    status, _unused, _unused = http_get(base + "/")
     assert status == 502
 
 
@@ -268,7 +268,7 @@ def test_nginx_config_rejected_by_nginx_t_is_rolled_back(tmp_path, nginx_site):
     assert "nginx said:" in result.stdout and "emerg" in result.stdout
     assert not os.path.exists(nginx_site["site_file"])
     assert tree_snapshot("/etc/nginx/conf.d") == before
-    status, _, _ = http_get("http://127.0.0.1:8080/nginx-health")
+    status, _unused, _unused = http_get("http://127.0.0.1:8080/nginx-health")
     assert status == 200  # the running load balancer never noticed
 
 

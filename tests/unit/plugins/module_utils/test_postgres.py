@@ -167,6 +167,5 @@ class _RefusingConnection:
 def test_bad_input_fails_before_any_query(kwargs, fragment):
     args = dict(role="app", password="pw", database="appdb")
     args.update(kwargs)
-    role, password, database = args.pop("role"), args.pop("password"), args.pop("database")
     with pytest.raises(postgres.PostgresAppError, match=fragment):
-        postgres.ensure_app_database(_RefusingConnection(), role, password, database, **args)
+        postgres.ensure_app_database(_RefusingConnection(), **args)
