@@ -4,8 +4,8 @@
 """Helpers for the health and breaker scenarios against the running stack.
 
 - ``dependency_down``: stop Redis, PostgreSQL or PgBouncer through its init
-  script and, whatever happens, start it again and wait until the live slot
-  is healthy once more (its breakers reset with the inventory's admin token).
+  script and, whatever happens, start it again; optionally wait until a slot is
+  healthy once more (its breakers reset with the inventory's admin token).
 - ``app_container``: a throwaway container of the real app image, run through
   ``unitehub.platform.app_slot`` on a free loopback port with the stack's
   settings (or overrides), removed afterwards.
@@ -128,9 +128,13 @@ def _service(name, action):
 
 
 @contextlib.contextmanager
-def dependency_down(service, port, app_port, recovery_timeout=60):
-    """Stop ``service`` (its init script) until the block ends, then start it, reset
-    the app's breakers on ``app_port`` and wait until that slot passes again."""
+def dependency_down(service, port, app_port=None, recovery_timeout=60):
+    """Stop ``service`` (its init script) until the block ends, then start it again.
+
+    With ``app_port``, the slot on that port is then brought back to health: its
+    breakers are reset with the inventory's admin token (their reset timeout may be
+    long) and it must pass within ``recovery_timeout`` seconds. Without it, only the
+    service is restored, so a test can watch the app recover by itself."""
     _service(service, "stop")
     try:
         _wait_for(lambda: port_is_closed(port), 30, "%s to stop listening on %d" % (service, port))
@@ -138,10 +142,10 @@ def dependency_down(service, port, app_port, recovery_timeout=60):
     finally:
         _service(service, "start")
         _wait_for(lambda: not port_is_closed(port), 30, "%s to listen on %d again" % (service, port))
-        # The breakers' reset timeout may be long; a healthy stack has them closed now.
-        reset_breakers(app_port)
-        wait_for_health(app_port, "pass", recovery_timeout, "slot %d to pass again after %s came back"
-                        % (app_port, service))
+        if app_port is not None:
+            reset_breakers(app_port)
+            wait_for_health(app_port, "pass", recovery_timeout, "slot %d to pass again after %s came back"
+                            % (app_port, service))
 
 
 @dataclass
