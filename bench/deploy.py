@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Deploy, switch and rollback times of the blue-green flow on this machine.
 
 Runs the real playbooks against the local stack (make stack first), with the

@@ -18,6 +18,7 @@ import docker
 import pytest
 
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT, run_playbook
+from ansible_collections.unitehub.platform.tests.integration.otlp_receiver import OtlpReceiver
 from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic
 
 pytestmark = pytest.mark.integration
@@ -244,3 +245,18 @@ def test_check_mode_changes_nothing_and_shows_the_upstream_diff(base_release):
     assert containers_after == containers_before
     assert not os.path.exists(LOCK_FILE)
     assert not client.images.list(name="unitehub/app:it-planned")
+
+
+def test_deploy_is_reported_as_otlp_spans_with_its_phases(base_release):
+    ensure_live(base_release)
+    receiver = OtlpReceiver()
+    try:
+        result = run_playbook(DEPLOY, extra_vars=dict(FAST, version="it-next"),
+                              env={"UNITEHUB_OTLP_ENDPOINT": receiver.endpoint})
+        assert result.rc == 0, result.output[-6000:]
+        names = {span["name"] for span in receiver.spans()}
+    finally:
+        receiver.close()
+    phases = {"preflight", "image", "start", "health_gate", "switch", "stability", "drain", "record"}
+    assert any("deploy" in name for name in names), names
+    assert phases <= {name.split(" ")[-1].split(":")[-1] for name in names}, names

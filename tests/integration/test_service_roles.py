@@ -24,7 +24,6 @@ import socket
 import stat
 import subprocess
 import threading
-import time
 import urllib.error
 import urllib.request
 import uuid

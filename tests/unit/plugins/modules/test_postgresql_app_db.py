@@ -46,7 +46,7 @@ def no_server(tmp_path):
 
 
 def test_empty_password_fails_before_connecting(no_server, capsys):
-    rc, result, _ = run_module(dict(name="app", password="", database="appdb", **no_server), capsys)
+    rc, result, _unused = run_module(dict(name="app", password="", database="appdb", **no_server), capsys)
 
     assert rc == 1
     assert result["msg"] == "the password of role 'app' is empty; set a non-empty password"
@@ -54,7 +54,7 @@ def test_empty_password_fails_before_connecting(no_server, capsys):
 
 
 def test_name_postgres_would_truncate_fails_before_connecting(no_server, capsys):
-    rc, result, _ = run_module(dict(name="a" * 64, password=SECRET, database="appdb", **no_server), capsys)
+    rc, result, _unused = run_module(dict(name="a" * 64, password=SECRET, database="appdb", **no_server), capsys)
 
     assert rc == 1
     assert "longer than 63 bytes" in result["msg"]
@@ -83,7 +83,7 @@ def test_missing_psycopg_is_reported(no_server, capsys, monkeypatch):
     monkeypatch.setattr(postgres, "HAS_PSYCOPG", False)
     monkeypatch.setattr(postgres, "PSYCOPG_IMPORT_ERROR", "ImportError: No module named 'psycopg'")
 
-    rc, result, _ = run_module(dict(name="app", password=SECRET, database="appdb", **no_server), capsys)
+    rc, result, _unused = run_module(dict(name="app", password=SECRET, database="appdb", **no_server), capsys)
 
     assert rc == 1
     assert "Failed to import the required Python library (psycopg)" in result["msg"]

@@ -1,0 +1,137 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Health probing on the live stack: what one probe costs, and how the health
+endpoint holds up under 50 concurrent clients.
+
+1. Probe latency. ``probe_http`` from plugins/module_utils/health.py (what
+   unitehub.platform.health_probe runs for each attempt) against the live slot's
+   ``/api/health/system``, ``--probes`` times in a row: p50 / p99 of the latency the
+   probe measures (connect to the end of the body) and of the whole call (parsing
+   and judging the health document included), and the statuses it judged.
+2. Endpoint under load. ``--clients`` concurrent clients (tests/integration/traffic.py,
+   one fresh connection per request, unpaced: each client sends its next request
+   as soon as the last one is answered) against ``/api/health/system``, first on
+   the live slot directly, then through nginx, each for at most ``--seconds`` or
+   ``--requests``: p50 / p99 latency, throughput and HTTP statuses. Each request
+   runs every check of the app (a SELECT 1 through PgBouncer, a Redis PING, a
+   write + fsync + read on the filesystem).
+
+The clients run on the same 2-core machine as the app, nginx, Redis, PostgreSQL
+and PgBouncer, so these are figures for this machine only. Traffic goes to
+127.0.0.1 only. The bench loads the shared stack: run it under the stack lock,
+
+    flock /tmp/unitehub-stack.lock .venv/bin/python bench/health.py [--probes 300] [--clients 50] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+import urllib.request
+from collections import Counter
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO_ROOT, "collections"))
+
+from ansible_collections.unitehub.platform.plugins.module_utils.health import probe_http  # noqa: E402
+from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic  # noqa: E402
+
+HOST = "127.0.0.1"
+LB_PORT = 8080
+SLOT_PORTS = {"blue": 3008, "green": 3009}
+HEALTH_PATH = "/api/health/system"
+# Per client: a ceiling of requests per second no client reaches, so the pacing never waits.
+UNPACED_RPS_PER_CLIENT = 1000
+LIMITS = {"probes": (10, 20000), "clients": (1, 200), "seconds": (1, 120), "requests": (100, 200000)}
+
+
+def p50_p99(values):
+    """(p50, p99) of ``values``."""
+    if len(values) < 2:
+        return (values[0], values[0]) if values else (float("nan"), float("nan"))
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return statistics.median(values), cuts[98]
+
+
+def live_slot():
+    with urllib.request.urlopen("http://%s:%d/api/version" % (HOST, LB_PORT), timeout=5) as response:
+        return json.load(response)["slot"]
+
+
+def bench_probe(url, probes):
+    measured, wall, statuses = [], [], Counter()
+    for _unused in range(probes):
+        start = time.perf_counter()
+        result = probe_http(url, request_timeout=2.0)
+        wall.append((time.perf_counter() - start) * 1000.0)
+        measured.append(result.latency_ms)
+        statuses[result.status if not result.error else "%s (%s)" % (result.status, result.error)] += 1
+    return measured, wall, statuses
+
+
+def bench_endpoint(port, clients, seconds, requests):
+    traffic = Traffic(url_host=HOST, port=port, path=HEALTH_PATH, fresh_rps=clients * UNPACED_RPS_PER_CLIENT,
+                      keepalive_rps=0, threads_per_kind=clients, max_seconds=seconds, max_requests=requests,
+                      timeout=10.0)
+    traffic.start()
+    try:
+        time.sleep(seconds)  # the clients stop by themselves at the deadline or the request cap
+    finally:
+        report = traffic.stop()["fresh"]
+    latencies = [(s.finished - s.started) * 1000.0 for s in report.samples if s.error is None]
+    statuses = Counter(s.error.split(":")[0] if s.error else s.status for s in report.samples)
+    return report, latencies, statuses
+
+
+def row(label, values, unit="ms"):
+    p50, p99 = p50_p99(values)
+    return "  %-34s p50 %8.2f %s   p99 %8.2f %s   (n=%d)" % (label, p50, unit, p99, unit, len(values))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--probes", type=int, default=300, help="probe_http calls in a row")
+    parser.add_argument("--clients", type=int, default=50, help="concurrent clients on the endpoint")
+    parser.add_argument("--seconds", type=float, default=10, help="longest run per endpoint target")
+    parser.add_argument("--requests", type=int, default=20000, help="most requests per endpoint target")
+    args = parser.parse_args()
+    for name, (low, high) in LIMITS.items():
+        value = getattr(args, name)
+        if not low <= value <= high:
+            parser.error("--%s %s is not between %s and %s" % (name, value, low, high))
+
+    slot = live_slot()
+    port = SLOT_PORTS[slot]
+    url = "http://%s:%d%s" % (HOST, port, HEALTH_PATH)
+    first = probe_http(url, request_timeout=2.0)
+    if first.status != "pass":
+        raise SystemExit("the live slot %s is not healthy (%s%s); bring the stack up with playbooks/site.yml "
+                         "and deploy a release first" % (slot, first.status, ", " + first.error if first.error else ""))
+
+    print("Health probing against the live slot %s (%s)" % (slot, url))
+    print()
+    print("1. probe_http (module_utils.health), %d probes in a row" % args.probes)
+    measured, wall, statuses = bench_probe(url, args.probes)
+    print(row("latency the probe measures", measured))
+    print(row("whole call (judging included)", wall))
+    print("  statuses: %s" % dict(statuses))
+    print()
+    print("2. %s under %d concurrent clients (fresh connection per request, unpaced, at most %g s / %d requests)"
+          % (HEALTH_PATH, args.clients, args.seconds, args.requests))
+    for label, target in (("slot %s directly (:%d)" % (slot, port), port), ("through nginx (:%d)" % LB_PORT, LB_PORT)):
+        report, latencies, codes = bench_endpoint(target, args.clients, args.seconds, args.requests)
+        print("  %s: %d requests, %.1f requests/s" % (label, report.total, report.rate))
+        print(row("latency", latencies))
+        print("  statuses: %s" % dict(codes))
+    print()
+    print("For scale: the app answers its health within HEALTH_CHECK_TIMEOUT_MS (800 ms by default) whatever its "
+          "dependencies do; the deploy gate probes every 5 s with a 60 s timeout (the seed's figures).")
+
+
+if __name__ == "__main__":
+    main()
