@@ -138,7 +138,7 @@ def table(title, per_call, calls, repeats):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--calls", type=int, default=200_000, help="calls per repeat (max %d)" % MAX_CALLS)
     parser.add_argument("--repeats", type=int, default=5, help="repeats per variant (max %d)" % MAX_REPEATS)
     parser.add_argument("--threads", type=int, default=4, help="threads sharing one breaker (max %d)" % MAX_THREADS)

@@ -94,7 +94,7 @@ def row(label, values, unit="ms"):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--probes", type=int, default=300, help="probe_http calls in a row")
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients on the endpoint")
     parser.add_argument("--seconds", type=float, default=10, help="longest run per endpoint target")

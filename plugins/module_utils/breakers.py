@@ -31,6 +31,18 @@ LIST_PATH = "/api/admin/breakers"
 TOKEN_REFUSED = "the app refused the admin token (401): check APP_ADMIN_TOKEN / app_admin_token"
 
 
+def admin_api_argument_spec():
+    """The options that say where the slots' admin API answers, to merge into a module's
+    argument_spec. Documented by the doc fragment ``unitehub.platform.app_admin``."""
+    return dict(
+        endpoints=dict(type="list", elements="str"),
+        host=dict(type="str", default=DEFAULT_HOST),
+        ports=dict(type="list", elements="int"),
+        timeout=dict(type="float", default=5.0),
+        validate_certs=dict(type="bool", default=True),
+    )
+
+
 class BreakerError(Exception):
     """One request failed. ``reachable`` is False when no HTTP answer came back."""
 

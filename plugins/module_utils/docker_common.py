@@ -45,11 +45,14 @@ except ImportError:  # pragma: no cover - exercised only without the SDK
         """Placeholder so ``except`` clauses work without requests (a dependency of the SDK)."""
 
 
-# Options every Docker module accepts, merged into its argument_spec.
-DOCKER_COMMON_ARGS = dict(
-    docker_host=dict(type="str"),
-    timeout=dict(type="int", default=60),
-)
+def docker_argument_spec():
+    """The options every Docker module accepts, to merge into its argument_spec.
+    Documented by the doc fragment ``unitehub.platform.docker``."""
+    return dict(
+        docker_host=dict(type="str"),
+        timeout=dict(type="int", default=60),
+    )
+
 
 # A tag as Docker accepts it: https://docs.docker.com/reference/cli/docker/image/tag/
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")

@@ -41,6 +41,20 @@ _DATABASE_FLAG_COLUMNS = ("paused", "disabled")
 _STATS_TEXT_COLUMNS = ("database",)
 
 
+def pgbouncer_admin_argument_spec(host_default="127.0.0.1"):
+    """The options that reach PgBouncer's admin console, to merge into a module's
+    argument_spec. ``host_default=None`` makes the console optional (no host, no
+    connection). Documented by the doc fragment ``unitehub.platform.pgbouncer_admin``
+    (and its ``host`` part where the host has the default)."""
+    return dict(
+        admin_host=dict(type="str", default=host_default),
+        admin_port=dict(type="int", default=6432),
+        admin_user=dict(type="str", default="pgbouncer"),
+        admin_password=dict(type="str", no_log=True),
+        connect_timeout=dict(type="int", default=5),
+    )
+
+
 class ConsoleError(Exception):
     """A connection or command failed; the message names the endpoint, never a password."""
 

@@ -22,9 +22,6 @@ description:
     deploy state names in O(keep) so a rollback target is never pruned.
 author:
   - unitehub platform team (@unitehub)
-requirements:
-  - docker (the Python Docker SDK) >= 5.0 on the managed host
-  - a Docker daemon the SDK can reach
 options:
   image:
     description:
@@ -79,6 +76,7 @@ options:
   build_timeout:
     description:
       - Seconds to wait for build or pull output before giving up.
+      - Builds and pulls wait this long instead of O(timeout).
     type: int
     default: 600
   prune:
@@ -92,18 +90,9 @@ options:
     type: list
     elements: str
     default: []
-  docker_host:
-    description:
-      - Docker daemon to talk to, for example C(unix:///run/docker.sock).
-      - Defaults to C(DOCKER_HOST) from the environment, else the local socket.
-    type: str
-  timeout:
-    description:
-      - Seconds to wait for one Docker API call other than a build or pull.
-    type: int
-    default: 60
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - unitehub.platform.docker
 attributes:
   check_mode:
     support: full
@@ -207,11 +196,11 @@ build_log:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
-    DOCKER_COMMON_ARGS,
     DOCKER_IMPORT_ERROR,
     HAS_DOCKER,
     DockerModuleError,
     docker_api_client,
+    docker_argument_spec,
 )
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_image import (
     STATES,
@@ -235,7 +224,7 @@ def argument_spec():
         prune=dict(type="bool", default=False),
         keep=dict(type="list", elements="str", default=[]),
     )
-    spec.update(DOCKER_COMMON_ARGS)
+    spec.update(docker_argument_spec())
     return spec
 
 

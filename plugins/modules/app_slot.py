@@ -22,9 +22,6 @@ description:
   - Stopping gives the app O(stop_grace_period) seconds after C(SIGTERM) to finish its in-flight requests.
 author:
   - unitehub platform team (@unitehub)
-requirements:
-  - docker (the Python Docker SDK) >= 5.0 on the managed host
-  - a Docker daemon the SDK can reach
 options:
   name:
     description:
@@ -87,6 +84,7 @@ options:
     description:
       - Seconds between C(SIGTERM) and C(SIGKILL) when the module stops the container (the Docker stop
         timeout). Also stored as the container's own stop timeout.
+      - The API call that stops the container waits this long beyond O(timeout).
     type: int
     default: 30
   restart_policy:
@@ -105,18 +103,9 @@ options:
       - How many of the container's last log lines to return in RV(logs). V(0) returns none.
     type: int
     default: 0
-  docker_host:
-    description:
-      - Docker daemon to talk to, for example C(unix:///run/docker.sock) or C(tcp://127.0.0.1:2375).
-      - Defaults to C(DOCKER_HOST) from the environment, else the local socket.
-    type: str
-  timeout:
-    description:
-      - Seconds to wait for one Docker API call (a stop waits O(stop_grace_period) longer).
-    type: int
-    default: 60
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - unitehub.platform.docker
 attributes:
   check_mode:
     support: full
@@ -251,11 +240,11 @@ logs:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
-    DOCKER_COMMON_ARGS,
     DOCKER_IMPORT_ERROR,
     HAS_DOCKER,
     DockerModuleError,
     docker_api_client,
+    docker_argument_spec,
 )
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_slot import (
     RESTART_POLICIES,
@@ -283,7 +272,7 @@ def argument_spec():
         labels=dict(type="dict", default={}),
         log_lines=dict(type="int", default=0),
     )
-    spec.update(DOCKER_COMMON_ARGS)
+    spec.update(docker_argument_spec())
     return spec
 
 

@@ -20,9 +20,6 @@ description:
   - Reads only; never changes a container.
 author:
   - unitehub platform team (@unitehub)
-requirements:
-  - docker (the Python Docker SDK) >= 5.0 on the managed host
-  - a Docker daemon the SDK can reach
 options:
   name:
     description:
@@ -49,18 +46,9 @@ options:
         V(0) returns none.
     type: int
     default: 0
-  docker_host:
-    description:
-      - Docker daemon to talk to, for example C(unix:///run/docker.sock) or C(tcp://127.0.0.1:2375).
-      - Defaults to C(DOCKER_HOST) from the environment, else the local socket.
-    type: str
-  timeout:
-    description:
-      - Seconds to wait for one Docker API call.
-    type: int
-    default: 60
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - unitehub.platform.docker
 attributes:
   check_mode:
     support: full
@@ -199,11 +187,11 @@ exists:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
-    DOCKER_COMMON_ARGS,
     DOCKER_IMPORT_ERROR,
     HAS_DOCKER,
     DockerModuleError,
     docker_api_client,
+    docker_argument_spec,
 )
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_slot import (
     SLOTS,
@@ -219,7 +207,7 @@ def argument_spec():
         slots=dict(type="list", elements="str", choices=list(SLOTS), default=list(SLOTS)),
         log_lines=dict(type="int", default=0),
     )
-    spec.update(DOCKER_COMMON_ARGS)
+    spec.update(docker_argument_spec())
     return spec
 
 

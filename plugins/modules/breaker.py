@@ -29,21 +29,6 @@ options:
     type: str
     choices: [reset, open]
     default: reset
-  endpoints:
-    description:
-      - Base URLs of the slots, for example C(http://10.0.1.5:3008).
-      - When not set, I(host) and I(ports) build them.
-    type: list
-    elements: str
-  host:
-    description: Address of the app host, used with I(ports) when I(endpoints) is not set.
-    type: str
-    default: 127.0.0.1
-  ports:
-    description:
-      - Slot ports on I(host). Defaults to C([3008, 3009]) (blue, green).
-    type: list
-    elements: int
   token:
     description: "The app's admin token (C(APP_ADMIN_TOKEN)), sent as C(Authorization: Bearer)."
     type: str
@@ -54,16 +39,9 @@ options:
       - HTTP errors, a refused token and an unknown breaker always fail.
     type: bool
     default: false
-  timeout:
-    description: Seconds to wait for each request.
-    type: float
-    default: 5
-  validate_certs:
-    description: Verify TLS certificates of C(https) endpoints.
-    type: bool
-    default: true
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - unitehub.platform.app_admin
 attributes:
   check_mode:
     support: full
@@ -73,8 +51,6 @@ attributes:
     details: Shows each slot's breaker state before and after.
   platform:
     platforms: posix
-notes:
-  - Requests go to the slots directly; proxy environment variables are ignored.
 seealso:
   - module: unitehub.platform.breaker_info
 """
@@ -148,18 +124,15 @@ from ansible_collections.unitehub.platform.plugins.module_utils import breakers 
 
 
 def main():
+    argument_spec = br.admin_api_argument_spec()
+    argument_spec.update(
+        name=dict(type="str", required=True),
+        state=dict(type="str", choices=list(br.ACTIONS), default="reset"),
+        token=dict(type="str", required=True, no_log=True),
+        skip_unreachable=dict(type="bool", default=False),
+    )
     module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True),
-            state=dict(type="str", choices=list(br.ACTIONS), default="reset"),
-            endpoints=dict(type="list", elements="str"),
-            host=dict(type="str", default=br.DEFAULT_HOST),
-            ports=dict(type="list", elements="int"),
-            token=dict(type="str", required=True, no_log=True),
-            skip_unreachable=dict(type="bool", default=False),
-            timeout=dict(type="float", default=5.0),
-            validate_certs=dict(type="bool", default=True),
-        ),
+        argument_spec=argument_spec,
         mutually_exclusive=[("endpoints", "ports")],
         supports_check_mode=True,
     )

@@ -20,25 +20,6 @@ description:
 author:
   - unitehub platform team (@unitehub)
 options:
-  admin_host:
-    description: Host or Unix socket directory where PgBouncer listens.
-    type: str
-    default: 127.0.0.1
-  admin_port:
-    description: PgBouncer's port.
-    type: int
-    default: 6432
-  admin_user:
-    description: A user in PgBouncer's C(admin_users) or C(stats_users).
-    type: str
-    default: pgbouncer
-  admin_password:
-    description: Password of I(admin_user), as in PgBouncer's C(auth_file).
-    type: str
-  connect_timeout:
-    description: Seconds to wait for the connection.
-    type: int
-    default: 5
   gather:
     description: Which C(SHOW) commands to run.
     type: list
@@ -47,6 +28,8 @@ options:
     default: [version, pools, stats, config, databases]
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - unitehub.platform.pgbouncer_admin
+  - unitehub.platform.pgbouncer_admin.host
 attributes:
   check_mode:
     support: full
@@ -160,16 +143,13 @@ from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
 
 
 def main():
+    argument_spec = pgbouncer.pgbouncer_admin_argument_spec()
+    argument_spec.update(
+        gather=dict(type="list", elements="str", choices=list(pgbouncer.SHOW_COMMANDS),
+                    default=list(pgbouncer.SHOW_COMMANDS)),
+    )
     module = AnsibleModule(
-        argument_spec=dict(
-            admin_host=dict(type="str", default="127.0.0.1"),
-            admin_port=dict(type="int", default=6432),
-            admin_user=dict(type="str", default="pgbouncer"),
-            admin_password=dict(type="str", no_log=True),
-            connect_timeout=dict(type="int", default=5),
-            gather=dict(type="list", elements="str", choices=list(pgbouncer.SHOW_COMMANDS),
-                        default=list(pgbouncer.SHOW_COMMANDS)),
-        ),
+        argument_spec=argument_spec,
         supports_check_mode=True,
     )
     if not pgbouncer.HAS_PSYCOPG:

@@ -20,25 +20,6 @@ description:
 author:
   - unitehub platform team (@unitehub)
 options:
-  admin_host:
-    description: Host or Unix socket directory where PgBouncer listens.
-    type: str
-    default: 127.0.0.1
-  admin_port:
-    description: PgBouncer's port.
-    type: int
-    default: 6432
-  admin_user:
-    description: A user in PgBouncer's C(admin_users); C(stats_users) may not reload.
-    type: str
-    default: pgbouncer
-  admin_password:
-    description: Password of I(admin_user), as in PgBouncer's C(auth_file).
-    type: str
-  connect_timeout:
-    description: Seconds to wait for the connection.
-    type: int
-    default: 5
   expect:
     description:
       - Settings that must run with these values after the reload, keyed as in C(pgbouncer.ini).
@@ -47,6 +28,8 @@ options:
     default: {}
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - unitehub.platform.pgbouncer_admin
+  - unitehub.platform.pgbouncer_admin.host
 attributes:
   check_mode:
     support: full
@@ -57,6 +40,8 @@ attributes:
     platforms: posix
 requirements:
   - psycopg >= 3.1
+notes:
+  - O(admin_user) must be in PgBouncer's C(admin_users); a C(stats_users) user may not send C(RELOAD).
 seealso:
   - module: unitehub.platform.pool_info
   - module: unitehub.platform.pool_validate
@@ -101,15 +86,10 @@ from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
 
 
 def main():
+    argument_spec = pgbouncer.pgbouncer_admin_argument_spec()
+    argument_spec.update(expect=dict(type="dict", default={}))
     module = AnsibleModule(
-        argument_spec=dict(
-            admin_host=dict(type="str", default="127.0.0.1"),
-            admin_port=dict(type="int", default=6432),
-            admin_user=dict(type="str", default="pgbouncer"),
-            admin_password=dict(type="str", no_log=True),
-            connect_timeout=dict(type="int", default=5),
-            expect=dict(type="dict", default={}),
-        ),
+        argument_spec=argument_spec,
         supports_check_mode=True,
     )
     if module.check_mode:

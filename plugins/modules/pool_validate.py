@@ -74,23 +74,9 @@ options:
   admin_host:
     description: Host of PgBouncer's admin console, to read its version and databases. Omit to skip.
     type: str
-  admin_port:
-    description: PgBouncer's port.
-    type: int
-    default: 6432
-  admin_user:
-    description: A user in PgBouncer's C(admin_users) or C(stats_users).
-    type: str
-    default: pgbouncer
-  admin_password:
-    description: Password of I(admin_user).
-    type: str
-  connect_timeout:
-    description: Seconds to wait for each connection.
-    type: int
-    default: 5
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
+  - unitehub.platform.pgbouncer_admin
 attributes:
   check_mode:
     support: full
@@ -227,22 +213,19 @@ def merge_facts(given, live):
 
 
 def main():
+    argument_spec = pgbouncer.pgbouncer_admin_argument_spec(host_default=None)
+    argument_spec.update(
+        settings=dict(type="dict", required=True),
+        environment=dict(type="str", choices=list(ENVIRONMENTS), default="production"),
+        facts=dict(type="dict", default={}),
+        postgres_host=dict(type="str"),
+        postgres_port=dict(type="int", default=5432),
+        postgres_user=dict(type="str", default="postgres"),
+        postgres_password=dict(type="str", no_log=True),
+        postgres_dbname=dict(type="str", default="postgres"),
+    )
     module = AnsibleModule(
-        argument_spec=dict(
-            settings=dict(type="dict", required=True),
-            environment=dict(type="str", choices=list(ENVIRONMENTS), default="production"),
-            facts=dict(type="dict", default={}),
-            postgres_host=dict(type="str"),
-            postgres_port=dict(type="int", default=5432),
-            postgres_user=dict(type="str", default="postgres"),
-            postgres_password=dict(type="str", no_log=True),
-            postgres_dbname=dict(type="str", default="postgres"),
-            admin_host=dict(type="str"),
-            admin_port=dict(type="int", default=6432),
-            admin_user=dict(type="str", default="pgbouncer"),
-            admin_password=dict(type="str", no_log=True),
-            connect_timeout=dict(type="int", default=5),
-        ),
+        argument_spec=argument_spec,
         supports_check_mode=True,
     )
 

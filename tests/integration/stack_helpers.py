@@ -218,4 +218,3 @@ def wait_until_value(read, accept, timeout, what, describe=repr):
     except AssertionError as exc:
         raise AssertionError("%s; last value: %s" % (exc, describe(seen.get("value")))) from None
     return seen["value"]
-

@@ -135,8 +135,8 @@ def test_database_path_stopped_is_503_fail(live, service, port):
 
 
 @pytest.mark.parametrize("dependency, http_status, status", [("redis", 206, "warn"), ("database", 503, "fail")])
-def test_a_dependency_that_never_answers_still_gets_an_answer_within_1s(live, tmp_path, dependency, http_status,
-                                                                          status):
+def test_a_dependency_that_never_answers_still_gets_an_answer_within_1s(
+        live, tmp_path, dependency, http_status, status):
     silent = HangingServer()
     try:
         if dependency == "redis":

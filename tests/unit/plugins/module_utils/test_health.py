@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -49,6 +49,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.health import (
     worst_check_status,
     worst_status,
 )
+from ansible_collections.unitehub.platform.tests.unit.loopback import serve_http
 
 SYSTEM_FAIL = {
     "status": "fail",
@@ -712,14 +713,8 @@ class HealthHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def http_base():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), HealthHandler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield "http://127.0.0.1:%d" % server.server_address[1]
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serve_http(HealthHandler) as url:
+        yield url
 
 
 @pytest.fixture

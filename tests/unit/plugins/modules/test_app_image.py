@@ -2,32 +2,18 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import yaml
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.unitehub.platform.plugins.modules import app_image
-from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import FakeDockerAPI
 
 
 @pytest.fixture
-def api(monkeypatch):
-    fake = FakeDockerAPI()
-    fake.add_image("unitehub/base:bookworm")
-    monkeypatch.setattr(app_image, "docker_api_client", lambda host, timeout: fake)
-    return fake
+def api(fake_docker):
+    return fake_docker(app_image, "unitehub/base:bookworm")
 
 
-def run(capsys, args, check_mode=False, diff=False):
-    args = dict(args, _ansible_check_mode=check_mode, _ansible_diff=diff)
-    with patch_module_args(args), pytest.raises(SystemExit):
-        app_image.main()
-    return json.loads(capsys.readouterr().out)
-
-
-def test_build_then_no_op(api, tmp_path, capsys):
+def test_build_then_no_op(api, tmp_path, run_module):
     (tmp_path / "Dockerfile").write_text("ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\n")
     args = {
         "image": "unitehub/app",
@@ -36,35 +22,35 @@ def test_build_then_no_op(api, tmp_path, capsys):
         "base_image": "unitehub/base:bookworm",
     }
 
-    first = run(capsys, args, diff=True)
+    first = run_module(app_image, args, diff=True).result
     assert first["changed"] is True and first["actions"] == ["build"]
     assert first["image"]["tags"] == ["unitehub/app:v1"]
     assert first["diff"] == {"before": {"tags": []}, "after": {"tags": ["v1"]}}
     assert api.mutating_calls()[0][2]["buildargs"] == {"BASE_IMAGE": "unitehub/base:bookworm", "APP_VERSION": "v1"}
 
     api.calls.clear()
-    second = run(capsys, args)
+    second = run_module(app_image, args).result
     assert second["changed"] is False and "diff" not in second
     assert api.mutating_calls() == []
 
 
-def test_prune_needs_no_build_context(api, capsys):
+def test_prune_needs_no_build_context(api, run_module):
     for tag in ("v1", "v2", "v3"):
         api.add_image("unitehub/app:%s" % tag)
-    result = run(capsys, {"image": "unitehub/app", "version": "v3", "prune": True, "keep": ["v2"]})
+    result = run_module(app_image, {"image": "unitehub/app", "version": "v3", "prune": True, "keep": ["v2"]}).result
     assert result["removed"] == ["v1"] and result["changed"] is True
     assert api.call_names() == ["remove_image"]
 
 
-def test_bad_tag_fails_naming_it(api, capsys):
-    result = run(capsys, {"image": "unitehub/app", "version": "v 1"})
+def test_bad_tag_fails_naming_it(api, run_module):
+    result = run_module(app_image, {"image": "unitehub/app", "version": "v 1"}).result
     assert result["failed"] is True
     assert result["msg"].startswith("version 'v 1' is not a valid image tag")
 
 
-def test_return_documents_every_returned_key(api, tmp_path, capsys):
+def test_return_documents_every_returned_key(api, tmp_path, run_module):
     (tmp_path / "Dockerfile").write_text("FROM scratch\n")
     documented = yaml.safe_load(app_image.RETURN)
-    result = run(capsys, {"image": "unitehub/app", "version": "v1", "build_context": str(tmp_path)})
+    result = run_module(app_image, {"image": "unitehub/app", "version": "v1", "build_context": str(tmp_path)}).result
     assert set(result) - {"changed", "invocation"} == set(documented)
     assert set(result["image"]) == set(documented["image"]["contains"])

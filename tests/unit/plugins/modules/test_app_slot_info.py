@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 import yaml
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import DockerModuleError
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_slot import SlotManager, SlotSpec
 from ansible_collections.unitehub.platform.plugins.modules import app_slot_info
-from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import FakeDockerAPI
 
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))))
 SECRET = "token-that-must-not-leak"
 
 
 @pytest.fixture
-def api(monkeypatch):
-    fake = FakeDockerAPI()
-    fake.add_image("unitehub/app:v1")
-    monkeypatch.setattr(app_slot_info, "docker_api_client", lambda host, timeout: fake)
-    return fake
+def api(fake_docker):
+    return fake_docker(app_slot_info, "unitehub/app:v1")
 
 
 def start_blue(api):
@@ -37,21 +37,11 @@ def start_blue(api):
     return SlotManager(api).ensure(spec)
 
 
-def run(capsys, args, check_mode=False):
-    args = dict(args, _ansible_check_mode=check_mode)
-    with patch_module_args(args), pytest.raises(SystemExit) as exit_info:
-        app_slot_info.main()
-    out = capsys.readouterr().out
-    result = json.loads(out)
-    assert (exit_info.value.code != 0) == bool(result.get("failed"))
-    return result, out
-
-
-def test_both_slots_by_default_one_running_one_absent(api, capsys):
+def test_both_slots_by_default_one_running_one_absent(api, run_module):
     start_blue(api)
     api.log_lines["unitehub-blue"] = ["listening on 127.0.0.1:3008"]
 
-    result, out = run(capsys, {"log_lines": 5})
+    _rc, result, out = run_module(app_slot_info, {"log_lines": 5})
 
     assert result["changed"] is False
     blue, green = result["containers"]
@@ -68,27 +58,27 @@ def test_both_slots_by_default_one_running_one_absent(api, capsys):
     assert SECRET not in out
 
 
-def test_by_name_gives_what_the_status_playbook_reads(api, capsys):
+def test_by_name_gives_what_the_status_playbook_reads(api, run_module):
     start_blue(api)
-    running, _unused = run(capsys, {"name": "unitehub-blue"})
+    running = run_module(app_slot_info, {"name": "unitehub-blue"}).result
     assert running["exists"] is True
     assert running["container"]["running"] is True and running["container"]["status"] == "running"
     assert running["containers"] == [running["container"]]
 
     SlotManager(api).ensure(SlotSpec({"name": "unitehub-blue", "state": "stopped"}))
-    stopped, _unused = run(capsys, {"name": "unitehub-blue"})
+    stopped = run_module(app_slot_info, {"name": "unitehub-blue"}).result
     assert stopped["container"]["running"] is False and stopped["container"]["status"] == "exited"
 
-    absent, _unused = run(capsys, {"name": "unitehub-green"})
+    absent = run_module(app_slot_info, {"name": "unitehub-green"}).result
     assert absent["exists"] is False
     assert absent["container"]["running"] is False and absent["container"]["status"] == "absent"
 
 
-def test_check_mode_reads_the_same_and_changes_nothing(api, capsys):
+def test_check_mode_reads_the_same_and_changes_nothing(api, run_module):
     start_blue(api)
     api.calls.clear()
-    normal, _unused = run(capsys, {"name": "unitehub-blue"})
-    checked, _unused = run(capsys, {"name": "unitehub-blue"}, check_mode=True)
+    normal = run_module(app_slot_info, {"name": "unitehub-blue"}).result
+    checked = run_module(app_slot_info, {"name": "unitehub-blue"}, check_mode=True).result
     assert checked["containers"] == normal["containers"] and checked["changed"] is False
     assert api.mutating_calls() == []
 
@@ -103,45 +93,54 @@ def test_check_mode_reads_the_same_and_changes_nothing(api, capsys):
         ({"log_lines": -3}, "log_lines -3 is negative"),
     ],
 )
-def test_bad_input_fails_naming_it(api, capsys, args, message):
-    result, _unused = run(capsys, args)
+def test_bad_input_fails_naming_it(api, run_module, args, message):
+    result = run_module(app_slot_info, args).result
     assert result["failed"] is True
     assert message in result["msg"]
     assert api.calls == []
 
 
-def test_unreachable_daemon_is_reported(monkeypatch, capsys):
+def test_unreachable_daemon_is_reported(monkeypatch, run_module):
     def unreachable(host, timeout):
         raise DockerModuleError("cannot reach the Docker daemon at tcp://127.0.0.1:1: refused")
 
     monkeypatch.setattr(app_slot_info, "docker_api_client", unreachable)
-    result, _unused = run(capsys, {"docker_host": "tcp://127.0.0.1:1"})
+    result = run_module(app_slot_info, {"docker_host": "tcp://127.0.0.1:1"}).result
     assert result["failed"] is True
     assert result["msg"] == "cannot reach the Docker daemon at tcp://127.0.0.1:1: refused"
 
 
-def test_missing_sdk_is_reported_with_missing_required_lib(monkeypatch, capsys):
+def test_missing_sdk_is_reported_with_missing_required_lib(monkeypatch, run_module):
     monkeypatch.setattr(app_slot_info, "HAS_DOCKER", False)
-    result, _unused = run(capsys, {})
+    result = run_module(app_slot_info, {}).result
     assert result["failed"] is True
     assert "Failed to import the required Python library (docker)" in result["msg"]
 
 
-def test_return_documents_every_returned_key(api, capsys):
+def test_return_documents_every_returned_key(api, run_module):
     documented = yaml.safe_load(app_slot_info.RETURN)
     start_blue(api)
 
-    result, _unused = run(capsys, {"name": "unitehub-blue", "log_lines": 1})
+    result = run_module(app_slot_info, {"name": "unitehub-blue", "log_lines": 1}).result
 
     assert set(result) - {"changed", "invocation"} == set(documented)
     assert set(result["container"]) == set(documented["containers"]["contains"])
     assert set(result["container"]) == set(documented["container"]["sample"]) | {"logs"}
-    listed, _unused = run(capsys, {})
+    listed = run_module(app_slot_info, {}).result
     assert set(listed) - {"changed", "invocation"} == {"containers"}
 
 
+def rendered_options(module):
+    """The options ansible-doc shows for ``module``, doc fragments merged in."""
+    ansible_doc = os.path.join(os.path.dirname(sys.executable), "ansible-doc")
+    proc = subprocess.run([ansible_doc, "--json", "unitehub.platform." + module],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)["unitehub.platform." + module]["doc"]["options"]
+
+
 def test_documentation_options_match_the_argument_spec():
-    documented = yaml.safe_load(app_slot_info.DOCUMENTATION)["options"]
+    documented = rendered_options("app_slot_info")
     spec = app_slot_info.argument_spec()
     assert set(documented) == set(spec)
     for name, option in spec.items():

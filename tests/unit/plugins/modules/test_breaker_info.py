@@ -1,11 +1,5 @@
 """The breaker_info module end to end against loopback app stand-ins."""
 
-import json
-
-import pytest
-from ansible.module_utils import _internal
-from ansible.module_utils.testing import patch_module_args
-
 from ansible_collections.unitehub.platform.plugins.modules import breaker_info
 
 from ..breaker_app import BreakerApp, breaker as make_breaker, closed_port
@@ -13,28 +7,10 @@ from ..breaker_app import BreakerApp, breaker as make_breaker, closed_port
 TOKEN = "s3cret-admin-token"
 
 
-@pytest.fixture
-def run(capsys, monkeypatch):
-    # A module process is not the controller: keep module warnings in the result even when
-    # controller code was imported by another test in this process.
-    monkeypatch.setattr(_internal, "is_controller", False)
-
-    def _run(module, **args):
-        with patch_module_args(args):
-            with pytest.raises(SystemExit) as exit_info:
-                module.main()
-        out = capsys.readouterr().out
-        result = json.loads(out)
-        assert (exit_info.value.code != 0) == bool(result.get("failed"))
-        result["_raw"] = out
-        return result
-    return _run
-
-
-def test_breaker_info_reports_both_slots(run):
+def test_breaker_info_reports_both_slots(run_module):
     with BreakerApp("blue", "v1") as blue, BreakerApp("green", "v2") as green:
         green.breakers["redis"] = make_breaker("redis", "OPEN", failures=5, trips=1)
-        result = run(breaker_info, endpoints=[blue.url, green.url], _ansible_check_mode=True)
+        result = run_module(breaker_info, dict(endpoints=[blue.url, green.url]), check_mode=True).result
     assert result["changed"] is False
     assert [(e["slot"], e["version"], e["reachable"]) for e in result["endpoints"]] == [
         ("blue", "v1", True), ("green", "v2", True)]
@@ -42,20 +18,20 @@ def test_breaker_info_reports_both_slots(run):
     assert result["all_closed"] is False and result["unreachable"] == []
 
 
-def test_breaker_info_from_host_and_ports_with_a_stopped_slot(run):
+def test_breaker_info_from_host_and_ports_with_a_stopped_slot(run_module):
     down = closed_port()
     with BreakerApp("blue", "v1") as blue:
         port = int(blue.url.rsplit(":", 1)[1])
-        result = run(breaker_info, host="127.0.0.1", ports=[port, down], timeout=2)
+        result = run_module(breaker_info, dict(host="127.0.0.1", ports=[port, down], timeout=2)).result
     assert result["endpoints"][0]["reachable"] and result["endpoints"][0]["breakers"]["redis"]["state"] == "CLOSED"
     assert result["endpoints"][1]["reachable"] is False
     assert result["unreachable"] == ["http://127.0.0.1:%d" % down]
     assert result["open"] == [] and result["all_closed"] is False
 
 
-def test_breaker_info_token_is_not_logged(run):
+def test_breaker_info_token_is_not_logged(run_module):
     with BreakerApp("blue", "v1", token=TOKEN) as blue:
-        result = run(breaker_info, endpoints=[blue.url], token=TOKEN)
+        _rc, result, out = run_module(breaker_info, dict(endpoints=[blue.url], token=TOKEN))
     assert result["all_closed"] is True
     assert blue.requests[0][2] == "Bearer %s" % TOKEN
-    assert TOKEN not in result["_raw"]
+    assert TOKEN not in out

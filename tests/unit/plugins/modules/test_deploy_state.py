@@ -4,8 +4,6 @@ import json
 import os
 
 import pytest
-from ansible.module_utils import _internal
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.unitehub.platform.plugins.module_utils import deploy_state as ds
 from ansible_collections.unitehub.platform.plugins.modules import deploy_state as module
@@ -14,22 +12,14 @@ PID = os.getpid()
 
 
 @pytest.fixture
-def run(tmp_path, capsys, monkeypatch):
+def run(tmp_path, run_module):
     """Run the module with ``args`` (plus the tmp state_dir and audit_log) and return its
     result. ``_ansible_check_mode`` / ``_ansible_diff`` pass through."""
-    # A module process is not the controller: keep module warnings in the result even when
-    # controller code was imported by another test in this process.
-    monkeypatch.setattr(_internal, "is_controller", False)
 
     def _run(**args):
         args.setdefault("state_dir", str(tmp_path / "deploy"))
         args.setdefault("audit_log", str(tmp_path / "log" / "deploy-audit.jsonl"))
-        with patch_module_args(args):
-            with pytest.raises(SystemExit) as exit_info:
-                module.main()
-        result = json.loads(capsys.readouterr().out)
-        assert (exit_info.value.code != 0) == bool(result.get("failed"))
-        return result
+        return run_module(module, args).result
     _run.state_path = tmp_path / "deploy" / "state.json"
     _run.lock_path = tmp_path / "deploy" / "deploy.lock"
     _run.audit_path = tmp_path / "log" / "deploy-audit.jsonl"

@@ -17,16 +17,15 @@ import socket
 import subprocess
 import sys
 import textwrap
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import yaml
-from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.unitehub.platform.plugins.module_utils.health import TARGET_DEFAULTS
 from ansible_collections.unitehub.platform.plugins.modules import health_probe
+from ansible_collections.unitehub.platform.tests.unit.loopback import serve_http
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))))
@@ -63,14 +62,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def base_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield "http://127.0.0.1:%d" % server.server_address[1]
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    with serve_http(Handler) as url:
+        yield url
 
 
 def closed_port():
@@ -79,17 +72,15 @@ def closed_port():
         return sock.getsockname()[1]
 
 
-def run_module(capsys, args, check_mode=False):
-    """Run the module's main() and return (failed, result)."""
-    args = dict(args)
-    if check_mode:
-        args["_ansible_check_mode"] = True
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as exit_info:
-            health_probe.main()
-    result = json.loads(capsys.readouterr().out)
-    assert bool(result.get("failed")) == (exit_info.value.code != 0)
-    return bool(result.get("failed")), result
+@pytest.fixture
+def probe(run_module):
+    """``probe(args, check_mode=False)`` runs the module and returns (failed, result)."""
+
+    def run(args, check_mode=False):
+        rc, result, _out = run_module(health_probe, args, check_mode=check_mode)
+        return rc != 0, result
+
+    return run
 
 
 # ---------------------------------------------------------------------------
@@ -129,10 +120,10 @@ def test_examples_use_fqcn_and_parse():
         assert modules and all(key.startswith(("unitehub.platform.", "ansible.builtin.")) for key in modules), task
 
 
-def test_return_documents_every_returned_key(capsys, base_url):
+def test_return_documents_every_returned_key(probe, base_url):
     documented = set(yaml.safe_load(health_probe.RETURN))
-    _unused, single = run_module(capsys, {"type": "http", "url": base_url + "/ok"})
-    _unused, many = run_module(capsys, {"targets": [{"type": "http", "url": base_url + "/ok"}]})
+    _unused, single = probe({"type": "http", "url": base_url + "/ok"})
+    _unused, many = probe({"targets": [{"type": "http", "url": base_url + "/ok"}]})
     returned = (set(single) | set(many)) - {"changed", "failed", "invocation", "warnings", "deprecations"}
     assert returned <= documented, returned - documented
     assert set(many["results"][0]) <= documented | {"name", "type"}
@@ -143,9 +134,9 @@ def test_return_documents_every_returned_key(capsys, base_url):
 # ---------------------------------------------------------------------------
 
 
-def test_a_healthy_endpoint_passes(capsys, base_url):
-    failed, result = run_module(capsys, {"type": "http", "url": base_url + "/ok", "consecutive_successes": 2,
-                                         "interval": 0.1})
+def test_a_healthy_endpoint_passes(probe, base_url):
+    failed, result = probe({"type": "http", "url": base_url + "/ok", "consecutive_successes": 2,
+                            "interval": 0.1})
     assert not failed
     assert result["changed"] is False
     assert (result["status"], result["ok"], result["http_status"], result["attempts"]) == ("pass", True, 200, 2)
@@ -154,9 +145,9 @@ def test_a_healthy_endpoint_passes(capsys, base_url):
     assert result["failing"] == []
 
 
-def test_an_unhealthy_endpoint_fails_naming_the_check(capsys, base_url):
+def test_an_unhealthy_endpoint_fails_naming_the_check(probe, base_url):
     url = base_url + "/fail"
-    failed, result = run_module(capsys, {"type": "http", "url": url, "timeout": 1, "interval": 0.5})
+    failed, result = probe({"type": "http", "url": url, "timeout": 1, "interval": 0.5})
     assert failed
     assert re.fullmatch(r"%s is fail after 3 attempts in 1\.\d s: database:responseTime fail \(connection refused\)"
                         % re.escape(url), result["msg"]), result["msg"]
@@ -165,33 +156,33 @@ def test_an_unhealthy_endpoint_fails_naming_the_check(capsys, base_url):
     assert (result["status"], result["http_status"], result["reason"]) == ("fail", 503, "timeout")
 
 
-def test_fail_on_unhealthy_false_reports_without_failing(capsys, base_url):
-    failed, result = run_module(capsys, {"type": "http", "url": base_url + "/fail", "timeout": 0,
-                                         "fail_on_unhealthy": False})
+def test_fail_on_unhealthy_false_reports_without_failing(probe, base_url):
+    failed, result = probe({"type": "http", "url": base_url + "/fail", "timeout": 0,
+                            "fail_on_unhealthy": False})
     assert not failed
     assert (result["ok"], result["status"], result["attempts"]) == (False, "fail", 1)
 
 
-def test_check_mode_still_probes(capsys, base_url):
-    failed, result = run_module(capsys, {"type": "http", "url": base_url + "/fail", "timeout": 0}, check_mode=True)
+def test_check_mode_still_probes(probe, base_url):
+    failed, result = probe({"type": "http", "url": base_url + "/fail", "timeout": 0}, check_mode=True)
     assert failed and result["http_status"] == 503
-    failed, result = run_module(capsys, {"type": "http", "url": base_url + "/ok"}, check_mode=True)
+    failed, result = probe({"type": "http", "url": base_url + "/ok"}, check_mode=True)
     assert not failed and result["status"] == "pass" and result["changed"] is False
 
 
-def test_a_closed_port_is_refused_clearly(capsys):
+def test_a_closed_port_is_refused_clearly(probe):
     port = closed_port()
-    failed, result = run_module(capsys, {"type": "tcp", "port": port, "timeout": 0})
+    failed, result = probe({"type": "tcp", "port": port, "timeout": 0})
     assert failed
     assert re.fullmatch(r"tcp://127\.0\.0\.1:%d is fail after 1 attempt in \d\.\d s: connection refused" % port,
                         result["msg"]), result["msg"]
     assert result["error"] == "connection refused"
 
 
-def test_the_password_never_appears_in_the_output(capsys):
+def test_the_password_never_appears_in_the_output(probe):
     secret = "hunter2-" + "x7Qz"
-    failed, result = run_module(capsys, {"type": "redis", "port": closed_port(), "password": secret, "timeout": 0,
-                                         "targets": [{"name": "cache", "password": secret}]})
+    failed, result = probe({"type": "redis", "port": closed_port(), "password": secret, "timeout": 0,
+                            "targets": [{"name": "cache", "password": secret}]})
     assert failed
     assert secret not in json.dumps(result)
 
@@ -201,9 +192,9 @@ def test_the_password_never_appears_in_the_output(capsys):
 # ---------------------------------------------------------------------------
 
 
-def test_targets_are_probed_concurrently_and_reported_in_order(capsys, base_url):
+def test_targets_are_probed_concurrently_and_reported_in_order(probe, base_url):
     started = time.monotonic()
-    failed, result = run_module(capsys, {
+    failed, result = probe({
         "type": "http",
         "timeout": 0,
         "request_timeout": 3,
@@ -227,8 +218,8 @@ def test_targets_are_probed_concurrently_and_reported_in_order(capsys, base_url)
     assert "connection refused" in result["msg"].split(";")[1]
 
 
-def test_targets_fail_the_task_when_one_is_unhealthy(capsys, base_url):
-    failed, result = run_module(capsys, {"timeout": 0, "targets": [
+def test_targets_fail_the_task_when_one_is_unhealthy(probe, base_url):
+    failed, result = probe({"timeout": 0, "targets": [
         {"type": "http", "url": base_url + "/ok"},
         {"type": "http", "url": base_url + "/fail", "name": "green"},
     ]})
@@ -237,8 +228,8 @@ def test_targets_fail_the_task_when_one_is_unhealthy(capsys, base_url):
     assert result["results"][0]["ok"] is True
 
 
-def test_all_healthy_targets(capsys, base_url):
-    failed, result = run_module(capsys, {"type": "http", "targets": [{"url": base_url + "/ok"}, {"url": base_url}]})
+def test_all_healthy_targets(probe, base_url):
+    failed, result = probe({"type": "http", "targets": [{"url": base_url + "/ok"}, {"url": base_url}]})
     assert not failed
     assert (result["ok"], result["status"], result["msg"]) == (True, "pass", "2 targets healthy")
 
@@ -257,22 +248,22 @@ def test_all_healthy_targets(capsys, base_url):
     ({"targets": [{"name": "lb"}]}, "lb: type None is not one of http, tcp, redis, postgres, pgbouncer"),
     ({"url": "http://127.0.0.1:1/"}, "one of the following is required: type, targets"),
 ])
-def test_bad_input_fails_with_a_clear_message(capsys, args, message):
-    failed, result = run_module(capsys, args)
+def test_bad_input_fails_with_a_clear_message(probe, args, message):
+    failed, result = probe(args)
     assert failed
     assert message in result["msg"]
 
 
-def test_missing_psycopg_is_reported(capsys, monkeypatch):
+def test_missing_psycopg_is_reported(probe, monkeypatch):
     monkeypatch.setattr(health_probe, "HAS_PSYCOPG", False)
-    failed, result = run_module(capsys, {"type": "postgres"})
+    failed, result = probe({"type": "postgres"})
     assert failed
     assert "Failed to import the required Python library (psycopg)" in result["msg"]
 
 
-def test_missing_docker_sdk_is_reported(capsys, monkeypatch):
+def test_missing_docker_sdk_is_reported(probe, monkeypatch):
     monkeypatch.setattr(health_probe, "HAS_DOCKER", False)
-    failed, result = run_module(capsys, {"type": "tcp", "port": 1, "container": "unitehub-blue"})
+    failed, result = probe({"type": "tcp", "port": 1, "container": "unitehub-blue"})
     assert failed
     assert "Failed to import the required Python library (docker)" in result["msg"]
 
@@ -298,12 +289,12 @@ def fake_container(exits_after=None, restart_after=None):
     return inspect
 
 
-def test_a_container_exit_ends_the_wait_within_a_second(capsys, monkeypatch):
+def test_a_container_exit_ends_the_wait_within_a_second(probe, monkeypatch):
     monkeypatch.setattr(health_probe, "docker_inspector", lambda name: fake_container(exits_after=0.5))
     url = "http://127.0.0.1:%d/api/health/system" % closed_port()
     started = time.monotonic()
-    failed, result = run_module(capsys, {"type": "http", "url": url, "container": "unitehub-green",
-                                         "interval": 5, "timeout": 60})
+    failed, result = probe({"type": "http", "url": url, "container": "unitehub-green",
+                            "interval": 5, "timeout": 60})
     took = time.monotonic() - started
     assert failed
     assert took < 1.5, "exit noticed after %.2f s" % took
@@ -312,27 +303,27 @@ def test_a_container_exit_ends_the_wait_within_a_second(capsys, monkeypatch):
     assert (result["reason"], result["status"], result["attempts"]) == ("container", "fail", 1)
 
 
-def test_a_container_restart_ends_the_wait(capsys, monkeypatch, base_url):
+def test_a_container_restart_ends_the_wait(probe, monkeypatch, base_url):
     monkeypatch.setattr(health_probe, "docker_inspector", lambda name: fake_container(restart_after=0.3))
-    failed, result = run_module(capsys, {"type": "http", "url": base_url + "/ok", "container": "unitehub-blue",
-                                         "consecutive_successes": 100, "interval": 5, "timeout": 60})
+    failed, result = probe({"type": "http", "url": base_url + "/ok", "container": "unitehub-blue",
+                            "consecutive_successes": 100, "interval": 5, "timeout": 60})
     assert failed
     assert result["msg"].startswith("container unitehub-blue restarted (RestartCount 0 -> 1")
 
 
-def test_an_unknown_container_is_refused(capsys, monkeypatch):
+def test_an_unknown_container_is_refused(probe, monkeypatch):
     monkeypatch.setattr(health_probe, "docker_inspector", lambda name: (lambda: None))
-    failed, result = run_module(capsys, {"type": "tcp", "port": 1, "container": "unitehub-pink"})
+    failed, result = probe({"type": "tcp", "port": 1, "container": "unitehub-pink"})
     assert failed
     assert result["msg"] == "container 'unitehub-pink' does not exist; check the name with docker ps -a"
 
 
-def test_an_unreachable_docker_daemon_is_reported(capsys, monkeypatch):
+def test_an_unreachable_docker_daemon_is_reported(probe, monkeypatch):
     def broken(name):
         raise health_probe.docker.errors.DockerException("Error while fetching server API version")
 
     monkeypatch.setattr(health_probe, "docker_inspector", broken)
-    failed, result = run_module(capsys, {"type": "tcp", "port": 1, "container": "unitehub-blue"})
+    failed, result = probe({"type": "tcp", "port": 1, "container": "unitehub-blue"})
     assert failed
     assert result["msg"].startswith("tcp://127.0.0.1:1: cannot inspect container unitehub-blue through the Docker "
                                     "daemon (Error while fetching server API version)")

@@ -6,26 +6,12 @@ arguments in, JSON result on stdout, exit code. nginx is a fake script."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import stat
 
 import pytest
 
-from ansible.module_utils import basic
 from ansible_collections.unitehub.platform.plugins.modules import nginx_config
-
-try:  # ansible-core >= 2.19
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # older ansible-core: the documented _ANSIBLE_ARGS hook
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args):
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()):
-            yield
-
 
 FAKE_NGINX = """#!/bin/sh
 echo "$*" >> "{calls}"
@@ -69,16 +55,8 @@ def env(tmp_path):
     return Env()
 
 
-def run_module(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as excinfo:
-            nginx_config.main()
-    result = json.loads(capsys.readouterr().out)
-    return excinfo.value.code, result
-
-
-def test_new_file_is_validated_written_and_reloaded(env, capsys):
-    rc, result = run_module(env.args(), capsys)
+def test_new_file_is_validated_written_and_reloaded(env, run_module):
+    rc, result, _out = run_module(nginx_config, env.args())
 
     assert rc == 0, result
     assert result["changed"] is True
@@ -91,9 +69,9 @@ def test_new_file_is_validated_written_and_reloaded(env, capsys):
     assert "diff" not in result
 
 
-def test_second_run_is_a_no_op(env, capsys):
-    run_module(env.args(), capsys)
-    rc, result = run_module(env.args(), capsys)
+def test_second_run_is_a_no_op(env, run_module):
+    run_module(nginx_config, env.args())
+    rc, result, _out = run_module(nginx_config, env.args())
 
     assert rc == 0
     assert result["changed"] is False
@@ -101,11 +79,11 @@ def test_second_run_is_a_no_op(env, capsys):
     assert env.calls == ["-t", "-s reload"]  # nothing more ran
 
 
-def test_check_and_diff_mode_show_the_change_and_write_nothing(env, capsys):
+def test_check_and_diff_mode_show_the_change_and_write_nothing(env, run_module):
     env.path.parent.mkdir()
     env.path.write_text("old\n")
 
-    rc, result = run_module(env.args(content="new\n", _ansible_check_mode=True, _ansible_diff=True), capsys)
+    rc, result, _out = run_module(nginx_config, env.args(content="new\n", _ansible_check_mode=True, _ansible_diff=True))
 
     assert rc == 0
     assert result["changed"] is True
@@ -120,11 +98,11 @@ def test_check_and_diff_mode_show_the_change_and_write_nothing(env, capsys):
     assert env.calls == []
 
 
-def test_rejected_config_fails_with_nginx_output_and_restores(env, capsys):
+def test_rejected_config_fails_with_nginx_output_and_restores(env, run_module):
     env.path.parent.mkdir()
     env.path.write_text("good\n")
 
-    rc, result = run_module(env.args(content="broken\n"), capsys)
+    rc, result, _out = run_module(nginx_config, env.args(content="broken\n"))
 
     assert rc == 1
     assert result["failed"] is True
@@ -136,8 +114,8 @@ def test_rejected_config_fails_with_nginx_output_and_restores(env, capsys):
     assert env.calls == ["-t"]  # never reloaded
 
 
-def test_no_reload_when_disabled(env, capsys):
-    rc, result = run_module(env.args(reload=False), capsys)
+def test_no_reload_when_disabled(env, run_module):
+    rc, result, _out = run_module(nginx_config, env.args(reload=False))
 
     assert rc == 0
     assert result["changed"] is True
@@ -145,9 +123,9 @@ def test_no_reload_when_disabled(env, capsys):
     assert env.calls == ["-t"]
 
 
-def test_stopped_nginx_is_not_reloaded(env, capsys):
+def test_stopped_nginx_is_not_reloaded(env, run_module):
     env.stop_nginx()
-    rc, result = run_module(env.args(), capsys)
+    rc, result, _out = run_module(nginx_config, env.args())
 
     assert rc == 0
     assert result["changed"] is True
@@ -156,15 +134,15 @@ def test_stopped_nginx_is_not_reloaded(env, capsys):
 
 
 @pytest.mark.parametrize("mode, expected", [("0600", 0o600), ("640", 0o640), (0o600, 0o600)])
-def test_mode_is_applied(env, capsys, mode, expected):
-    rc, result = run_module(env.args(mode=mode), capsys)
+def test_mode_is_applied(env, run_module, mode, expected):
+    rc, result, _out = run_module(nginx_config, env.args(mode=mode))
     assert rc == 0
     assert stat.S_IMODE(env.path.stat().st_mode) == expected
 
 
-def test_mode_only_change_is_fixed_without_reload(env, capsys):
-    run_module(env.args(), capsys)
-    rc, result = run_module(env.args(mode="0600"), capsys)
+def test_mode_only_change_is_fixed_without_reload(env, run_module):
+    run_module(nginx_config, env.args())
+    rc, result, _out = run_module(nginx_config, env.args(mode="0600"))
 
     assert rc == 0
     assert result["changed"] is True
@@ -174,8 +152,8 @@ def test_mode_only_change_is_fixed_without_reload(env, capsys):
 
 
 @pytest.mark.parametrize("mode", ["rw-r--r--", "0999", ""])
-def test_bad_mode_fails_naming_the_value(env, capsys, mode):
-    rc, result = run_module(env.args(mode=mode), capsys)
+def test_bad_mode_fails_naming_the_value(env, run_module, mode):
+    rc, result, _out = run_module(nginx_config, env.args(mode=mode))
 
     assert rc == 1
     assert repr(mode) in result["msg"]
@@ -183,8 +161,8 @@ def test_bad_mode_fails_naming_the_value(env, capsys, mode):
     assert not env.path.exists()
 
 
-def test_relative_path_is_refused(env, capsys):
-    rc, result = run_module(env.args(path="conf.d/site.conf"), capsys)
+def test_relative_path_is_refused(env, run_module):
+    rc, result, _out = run_module(nginx_config, env.args(path="conf.d/site.conf"))
 
     assert rc == 1
     assert "not absolute" in result["msg"]

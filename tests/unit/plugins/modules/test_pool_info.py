@@ -7,23 +7,16 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
 from ansible_collections.unitehub.platform.plugins.modules import pool_info
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils import pgbouncer_fakes as fakes
-from ansible_collections.unitehub.platform.tests.unit.plugins.modules.pool_harness import fake_servers, run_module
+from ansible_collections.unitehub.platform.tests.unit.plugins.modules.pool_harness import fake_servers
 
 ARGS = {"admin_host": "127.0.0.1", "admin_user": "pgbouncer_admin", "admin_password": "admin-secret-88"}
 
 
-@pytest.fixture
-def servers(monkeypatch):
-    return fake_servers(monkeypatch)
-
-
-def test_everything_is_gathered_with_numeric_types(servers, capsys):
-    rc, result = run_module(pool_info, ARGS, capsys)
+def test_everything_is_gathered_with_numeric_types(servers, run_module):
+    rc, result, _out = run_module(pool_info, ARGS)
 
     assert rc == 0
     assert result["changed"] is False
@@ -41,8 +34,8 @@ def test_everything_is_gathered_with_numeric_types(servers, capsys):
     assert "admin-secret-88" not in json.dumps(result)
 
 
-def test_connects_to_the_console_with_autocommit_and_no_prepare(servers, capsys):
-    run_module(pool_info, dict(ARGS, admin_port=6432, connect_timeout=3), capsys)
+def test_connects_to_the_console_with_autocommit_and_no_prepare(servers, run_module):
+    run_module(pool_info, dict(ARGS, admin_port=6432, connect_timeout=3))
 
     (conn,) = servers.connections
     assert conn.kwargs == {"host": "127.0.0.1", "port": 6432, "user": "pgbouncer_admin", "password": "admin-secret-88",
@@ -50,29 +43,29 @@ def test_connects_to_the_console_with_autocommit_and_no_prepare(servers, capsys)
     assert conn.closed
 
 
-def test_gather_limits_the_commands(servers, capsys):
-    rc, result = run_module(pool_info, dict(ARGS, gather=["pools"]), capsys)
+def test_gather_limits_the_commands(servers, run_module):
+    rc, result, _out = run_module(pool_info, dict(ARGS, gather=["pools"]))
 
     assert rc == 0
     assert servers.connections[0].executed == ["SHOW POOLS"]
     assert "config" not in result and "stats" not in result and "pools" in result and "totals" in result
 
 
-def test_check_mode_reads_the_same(servers, capsys):
-    rc, result = run_module(pool_info, dict(ARGS, _ansible_check_mode=True, gather=["config"]), capsys)
+def test_check_mode_reads_the_same(servers, run_module):
+    rc, result, _out = run_module(pool_info, dict(ARGS, _ansible_check_mode=True, gather=["config"]))
     assert rc == 0 and result["config"]["listen_port"] == 6432
 
 
-def test_unknown_gather_item_is_refused(servers, capsys):
-    rc, result = run_module(pool_info, dict(ARGS, gather=["clients"]), capsys)
+def test_unknown_gather_item_is_refused(servers, run_module):
+    rc, result, _out = run_module(pool_info, dict(ARGS, gather=["clients"]))
     assert rc == 1 and "gather" in result["msg"]
     assert servers.connections == []
 
 
-def test_wrong_password_fails_cleanly(monkeypatch, capsys):
+def test_wrong_password_fails_cleanly(monkeypatch, run_module):
     fake = fake_servers(monkeypatch, {6432: fakes.CONSOLE}, refuse_login=("pgbouncer_admin",))
 
-    rc, result = run_module(pool_info, ARGS, capsys)
+    rc, result, _out = run_module(pool_info, ARGS)
 
     assert rc == 1
     assert result["msg"] == ("PgBouncer admin console: could not connect to 127.0.0.1:6432/pgbouncer as "
@@ -81,21 +74,21 @@ def test_wrong_password_fails_cleanly(monkeypatch, capsys):
     assert "admin-secret-88" not in json.dumps(result)
 
 
-def test_stats_user_refused_a_command_fails_naming_it(monkeypatch, capsys):
+def test_stats_user_refused_a_command_fails_naming_it(monkeypatch, run_module):
     fake = fake_servers(monkeypatch, {6432: fakes.CONSOLE}, fail_on=("SHOW CONFIG",))
 
-    rc, result = run_module(pool_info, ARGS, capsys)
+    rc, result, _out = run_module(pool_info, ARGS)
 
     assert rc == 1
     assert result["msg"].startswith("PgBouncer admin console: SHOW CONFIG failed: ")
     assert fake.connections[0].closed
 
 
-def test_missing_psycopg(servers, monkeypatch, capsys):
+def test_missing_psycopg(servers, monkeypatch, run_module):
     monkeypatch.setattr(pgbouncer, "HAS_PSYCOPG", False)
     monkeypatch.setattr(pgbouncer, "PSYCOPG_IMPORT_ERROR", "ImportError: No module named 'psycopg'")
 
-    rc, result = run_module(pool_info, ARGS, capsys)
+    rc, result, _out = run_module(pool_info, ARGS)
 
     assert rc == 1
     assert "Failed to import the required Python library (psycopg)" in result["msg"]

@@ -7,22 +7,15 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from ansible_collections.unitehub.platform.plugins.modules import pool_reload
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils import pgbouncer_fakes as fakes
-from ansible_collections.unitehub.platform.tests.unit.plugins.modules.pool_harness import fake_servers, run_module
+from ansible_collections.unitehub.platform.tests.unit.plugins.modules.pool_harness import fake_servers
 
 ARGS = {"admin_host": "127.0.0.1", "admin_user": "pgbouncer_admin", "admin_password": "admin-secret-88"}
 
 
-@pytest.fixture
-def servers(monkeypatch):
-    return fake_servers(monkeypatch)
-
-
-def test_reload_is_sent_on_the_console(servers, capsys):
-    rc, result = run_module(pool_reload, ARGS, capsys)
+def test_reload_is_sent_on_the_console(servers, run_module):
+    rc, result, _out = run_module(pool_reload, ARGS)
 
     assert rc == 0
     assert result["changed"] is True and result["reloaded"] is True
@@ -33,9 +26,9 @@ def test_reload_is_sent_on_the_console(servers, capsys):
     assert "admin-secret-88" not in json.dumps(result)
 
 
-def test_expected_settings_are_checked_after_the_reload(servers, capsys):
+def test_expected_settings_are_checked_after_the_reload(servers, run_module):
     expect = {"default_pool_size": 20, "pool_mode": "transaction", "server_lifetime": 3600.0}
-    rc, result = run_module(pool_reload, dict(ARGS, expect=expect), capsys)
+    rc, result, _out = run_module(pool_reload, dict(ARGS, expect=expect))
 
     assert rc == 0
     assert servers.connections[0].executed == ["RELOAD", "SHOW CONFIG"]
@@ -43,8 +36,8 @@ def test_expected_settings_are_checked_after_the_reload(servers, capsys):
     assert result["mismatched"] == []
 
 
-def test_a_setting_that_needs_a_restart_fails_and_says_so(servers, capsys):
-    rc, result = run_module(pool_reload, dict(ARGS, expect={"listen_port": 6433, "default_pool_size": 20}), capsys)
+def test_a_setting_that_needs_a_restart_fails_and_says_so(servers, run_module):
+    rc, result, _out = run_module(pool_reload, dict(ARGS, expect={"listen_port": 6433, "default_pool_size": 20}))
 
     assert rc == 1
     assert result["reloaded"] is True and result["changed"] is True
@@ -53,26 +46,26 @@ def test_a_setting_that_needs_a_restart_fails_and_says_so(servers, capsys):
     assert "restart PgBouncer" in result["msg"]
 
 
-def test_check_mode_sends_nothing(servers, capsys):
-    rc, result = run_module(pool_reload, dict(ARGS, _ansible_check_mode=True), capsys)
+def test_check_mode_sends_nothing(servers, run_module):
+    rc, result, _out = run_module(pool_reload, dict(ARGS, _ansible_check_mode=True))
 
     assert rc == 0
     assert result["changed"] is True and result["reloaded"] is False
     assert servers.connections == []
 
 
-def test_refused_reload_is_a_failure_with_nothing_changed(monkeypatch, capsys):
+def test_refused_reload_is_a_failure_with_nothing_changed(monkeypatch, run_module):
     fake = fake_servers(monkeypatch, {6432: fakes.CONSOLE}, fail_on=("RELOAD",))
 
-    rc, result = run_module(pool_reload, ARGS, capsys)
+    rc, result, _out = run_module(pool_reload, ARGS)
 
     assert rc == 1
     assert result["changed"] is False and result["reloaded"] is False
     assert result["msg"].startswith("PgBouncer admin console: RELOAD failed: ")
 
 
-def test_pgbouncer_down_fails_naming_where(servers, capsys):
-    rc, result = run_module(pool_reload, dict(ARGS, admin_port=6999), capsys)
+def test_pgbouncer_down_fails_naming_where(servers, run_module):
+    rc, result, _out = run_module(pool_reload, dict(ARGS, admin_port=6999))
 
     assert rc == 1
     assert result["changed"] is False

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
 from ansible_collections.unitehub.platform.plugins.modules import pool_validate
-from ansible_collections.unitehub.platform.tests.unit.plugins.modules.pool_harness import fake_servers, run_module, warning_texts
+from ansible_collections.unitehub.platform.tests.unit.plugins.modules.pool_harness import warning_texts
 
 GOOD = {"pool_mode": "transaction", "default_pool_size": 20, "reserve_pool_size": 5, "server_idle_timeout": 600,
         "server_lifetime": 3600}
@@ -20,13 +18,8 @@ LIVE = dict(postgres_host="127.0.0.1", postgres_user="unitehub", postgres_passwo
             admin_password="admin-secret-88")
 
 
-@pytest.fixture
-def servers(monkeypatch):
-    return fake_servers(monkeypatch)
-
-
-def test_good_settings_pass_without_any_connection(servers, capsys):
-    rc, result = run_module(pool_validate, {"settings": GOOD}, capsys)
+def test_good_settings_pass_without_any_connection(servers, run_module):
+    rc, result, _out = run_module(pool_validate, {"settings": GOOD})
 
     assert rc == 0
     assert result["changed"] is False
@@ -38,10 +31,10 @@ def test_good_settings_pass_without_any_connection(servers, capsys):
     assert servers.connections == []
 
 
-def test_bad_settings_fail_naming_each_one(servers, capsys):
+def test_bad_settings_fail_naming_each_one(servers, run_module):
     settings = dict(GOOD, default_pool_size=0, server_lifetime=300, pool_mode="fast")
 
-    rc, result = run_module(pool_validate, {"settings": settings}, capsys)
+    rc, result, _out = run_module(pool_validate, {"settings": settings})
 
     assert rc == 1
     assert result["failed"] is True
@@ -52,8 +45,8 @@ def test_bad_settings_fail_naming_each_one(servers, capsys):
     assert result["effective"]["default_pool_size"] is None
 
 
-def test_live_facts_are_read_and_checked(servers, capsys):
-    rc, result = run_module(pool_validate, dict(LIVE, settings=dict(GOOD, default_pool_size=95)), capsys)
+def test_live_facts_are_read_and_checked(servers, run_module):
+    rc, result, _out = run_module(pool_validate, dict(LIVE, settings=dict(GOOD, default_pool_size=95)))
 
     assert rc == 1
     assert result["facts"] == {"server_max_connections": 100, "superuser_reserved_connections": 3,
@@ -69,28 +62,28 @@ def test_live_facts_are_read_and_checked(servers, capsys):
     assert "pg-secret-77" not in json.dumps(result) and "admin-secret-88" not in json.dumps(result)
 
 
-def test_prepared_statements_fail_on_the_live_pgbouncer_1_18(servers, capsys):
-    rc, result = run_module(pool_validate, dict(LIVE, settings=dict(GOOD, max_prepared_statements=100)), capsys)
+def test_prepared_statements_fail_on_the_live_pgbouncer_1_18(servers, run_module):
+    rc, result, _out = run_module(pool_validate, dict(LIVE, settings=dict(GOOD, max_prepared_statements=100)))
 
     assert rc == 1
     assert result["errors"][0].startswith("max_prepared_statements (100) needs PgBouncer >= 1.21")
     assert "prepare_threshold=None" in result["errors"][0]
 
 
-def test_given_databases_and_users_win_over_the_running_ones(servers, capsys):
+def test_given_databases_and_users_win_over_the_running_ones(servers, run_module):
     args = dict(LIVE, settings=GOOD, facts={"databases": 1, "users": 1, "server_max_connections": 1000})
 
-    rc, result = run_module(pool_validate, args, capsys)
+    rc, result, _out = run_module(pool_validate, args)
 
     assert rc == 0, result
     assert result["facts"]["databases"] == 1  # the configuration being validated
     assert result["facts"]["server_max_connections"] == 100  # measured beats assumed
 
 
-def test_unreachable_server_fails_naming_it_without_the_password(servers, capsys):
+def test_unreachable_server_fails_naming_it_without_the_password(servers, run_module):
     args = dict(settings=GOOD, postgres_host="127.0.0.1", postgres_port=5999, postgres_password="pg-secret-77")
 
-    rc, result = run_module(pool_validate, args, capsys)
+    rc, result, _out = run_module(pool_validate, args)
 
     assert rc == 1
     assert "leave postgres_host and admin_host out" in result["msg"]
@@ -99,8 +92,8 @@ def test_unreachable_server_fails_naming_it_without_the_password(servers, capsys
     assert "pg-secret-77" not in json.dumps(result)
 
 
-def test_check_mode_does_the_same_read_only_work(servers, capsys):
-    rc, result = run_module(pool_validate, dict(LIVE, settings=GOOD, _ansible_check_mode=True), capsys)
+def test_check_mode_does_the_same_read_only_work(servers, run_module):
+    rc, result, _out = run_module(pool_validate, dict(LIVE, settings=GOOD, _ansible_check_mode=True))
 
     assert rc == 0
     assert result["changed"] is False
@@ -108,19 +101,19 @@ def test_check_mode_does_the_same_read_only_work(servers, capsys):
     assert all(cmd.startswith("SHOW ") for conn in servers.connections for cmd in conn.executed)
 
 
-def test_environment_shapes_the_recommendation(servers, capsys):
-    rc, result = run_module(pool_validate, {"settings": GOOD, "environment": "development"}, capsys)
+def test_environment_shapes_the_recommendation(servers, run_module):
+    rc, result, _out = run_module(pool_validate, {"settings": GOOD, "environment": "development"})
     assert rc == 0
     assert result["recommended"]["default_pool_size"] == 5
 
 
-def test_missing_psycopg_is_reported_only_when_a_connection_is_wanted(servers, monkeypatch, capsys):
+def test_missing_psycopg_is_reported_only_when_a_connection_is_wanted(servers, monkeypatch, run_module):
     monkeypatch.setattr(pgbouncer, "HAS_PSYCOPG", False)
     monkeypatch.setattr(pgbouncer, "PSYCOPG_IMPORT_ERROR", "ImportError: No module named 'psycopg'")
 
-    rc, _result = run_module(pool_validate, {"settings": GOOD}, capsys)
+    rc, _result, _out = run_module(pool_validate, {"settings": GOOD})
     assert rc == 0
 
-    rc, result = run_module(pool_validate, dict(LIVE, settings=GOOD), capsys)
+    rc, result, _out = run_module(pool_validate, dict(LIVE, settings=GOOD))
     assert rc == 1
     assert "psycopg" in result["msg"]

@@ -8,35 +8,12 @@ tests/integration/test_postgresql_app_db.py."""
 
 from __future__ import annotations
 
-import contextlib
-import json
-
 import pytest
 
-from ansible.module_utils import basic
 from ansible_collections.unitehub.platform.plugins.module_utils import postgres
 from ansible_collections.unitehub.platform.plugins.modules import postgresql_app_db
 
-try:  # ansible-core >= 2.19
-    from ansible.module_utils.testing import patch_module_args
-except ImportError:  # older ansible-core: the documented _ANSIBLE_ARGS hook
-    from unittest import mock
-
-    @contextlib.contextmanager
-    def patch_module_args(args):
-        with mock.patch.object(basic, "_ANSIBLE_ARGS", json.dumps({"ANSIBLE_MODULE_ARGS": args}).encode()):
-            yield
-
-
 SECRET = "s3cret-Value-42"
-
-
-def run_module(args, capsys):
-    with patch_module_args(args):
-        with pytest.raises(SystemExit) as excinfo:
-            postgresql_app_db.main()
-    out = capsys.readouterr().out
-    return excinfo.value.code, json.loads(out), out
 
 
 @pytest.fixture
@@ -45,24 +22,24 @@ def no_server(tmp_path):
     return dict(login_host=str(tmp_path), login_port=5999, connect_timeout=2)
 
 
-def test_empty_password_fails_before_connecting(no_server, capsys):
-    rc, result, _unused = run_module(dict(name="app", password="", database="appdb", **no_server), capsys)
+def test_empty_password_fails_before_connecting(no_server, run_module):
+    rc, result, _out = run_module(postgresql_app_db, dict(name="app", password="", database="appdb", **no_server))
 
     assert rc == 1
     assert result["msg"] == "the password of role 'app' is empty; set a non-empty password"
     assert result["changed"] is False
 
 
-def test_name_postgres_would_truncate_fails_before_connecting(no_server, capsys):
-    rc, result, _unused = run_module(dict(name="a" * 64, password=SECRET, database="appdb", **no_server), capsys)
+def test_name_postgres_would_truncate_fails_before_connecting(no_server, run_module):
+    rc, result, _out = run_module(postgresql_app_db, dict(name="a" * 64, password=SECRET, database="appdb", **no_server))
 
     assert rc == 1
     assert "longer than 63 bytes" in result["msg"]
 
 
-def test_unknown_password_encryption_is_refused_by_the_argument_spec(no_server, capsys):
+def test_unknown_password_encryption_is_refused_by_the_argument_spec(no_server, run_module):
     rc, result, out = run_module(
-        dict(name="app", password=SECRET, database="appdb", password_encryption="crypt", **no_server), capsys
+        postgresql_app_db, dict(name="app", password=SECRET, database="appdb", password_encryption="crypt", **no_server)
     )
 
     assert rc == 1
@@ -70,8 +47,8 @@ def test_unknown_password_encryption_is_refused_by_the_argument_spec(no_server, 
     assert SECRET not in out
 
 
-def test_connection_failure_names_the_target_and_hides_the_password(no_server, capsys):
-    rc, result, out = run_module(dict(name="app", password=SECRET, database="appdb", **no_server), capsys)
+def test_connection_failure_names_the_target_and_hides_the_password(no_server, run_module):
+    rc, result, out = run_module(postgresql_app_db, dict(name="app", password=SECRET, database="appdb", **no_server))
 
     assert rc == 1
     assert result["msg"].startswith("cannot connect to PostgreSQL at %s port 5999 as postgres: " % no_server["login_host"])
@@ -79,11 +56,11 @@ def test_connection_failure_names_the_target_and_hides_the_password(no_server, c
     assert result["role"] == "app" and result["database"] == "appdb"
 
 
-def test_missing_psycopg_is_reported(no_server, capsys, monkeypatch):
+def test_missing_psycopg_is_reported(no_server, run_module, monkeypatch):
     monkeypatch.setattr(postgres, "HAS_PSYCOPG", False)
     monkeypatch.setattr(postgres, "PSYCOPG_IMPORT_ERROR", "ImportError: No module named 'psycopg'")
 
-    rc, result, _unused = run_module(dict(name="app", password=SECRET, database="appdb", **no_server), capsys)
+    rc, result, _out = run_module(postgresql_app_db, dict(name="app", password=SECRET, database="appdb", **no_server))
 
     assert rc == 1
     assert "Failed to import the required Python library (psycopg)" in result["msg"]

@@ -11,12 +11,12 @@ itself is tested in tests/unit/plugins/module_utils/test_slot_switch.py.
 from __future__ import annotations
 
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from ansible_collections.unitehub.platform.plugins.modules.slot_switch import make_fetch
+from ansible_collections.unitehub.platform.tests.unit.loopback import serve_http
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -42,15 +42,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(name="server")
 def server_fixture():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield "http://127.0.0.1:%d" % httpd.server_address[1]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serve_http(Handler) as url:
+        yield url
 
 
 def closed_port():

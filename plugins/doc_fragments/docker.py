@@ -1,0 +1,26 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # How a module reaches the Docker daemon: the options of
+    # module_utils.docker_common.docker_argument_spec() and the SDK they need.
+    DOCUMENTATION = r"""
+requirements:
+  - docker (the Python Docker SDK) >= 5.0 on the managed host
+  - a Docker daemon the SDK can reach
+options:
+  docker_host:
+    description:
+      - Docker daemon to talk to, for example C(unix:///run/docker.sock) or C(tcp://127.0.0.1:2375).
+      - Defaults to C(DOCKER_HOST) from the environment, else the local socket.
+    type: str
+  timeout:
+    description:
+      - Seconds to wait for one Docker API call.
+    type: int
+    default: 60
+"""
