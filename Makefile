@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 INVENTORY ?= inventories/local
 VERSION ?= $(shell cat examples/app/VERSION)
 SLOT ?= auto
-MOLECULE_CMD ?= $(BIN)/molecule test
+MOLECULE_CMD ?= flock /tmp/unitehub-stack.lock env PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/molecule test
 PYTEST_ARGS ?=
 
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg

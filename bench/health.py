@@ -59,8 +59,13 @@ def p50_p99(values):
 
 
 def live_slot():
-    with urllib.request.urlopen("http://%s:%d/api/version" % (HOST, LB_PORT), timeout=5) as response:
-        return json.load(response)["slot"]
+    url = "http://%s:%d/api/version" % (HOST, LB_PORT)
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return json.load(response)["slot"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise SystemExit("no live slot answers %s (%s): bring the stack up with playbooks/site.yml and deploy a "
+                         "release with playbooks/deploy.yml first" % (url, exc)) from None
 
 
 def bench_probe(url, probes):
@@ -110,8 +115,9 @@ def main():
     url = "http://%s:%d%s" % (HOST, port, HEALTH_PATH)
     first = probe_http(url, request_timeout=2.0)
     if first.status != "pass":
-        raise SystemExit("the live slot %s is not healthy (%s%s); bring the stack up with playbooks/site.yml "
-                         "and deploy a release first" % (slot, first.status, ", " + first.error if first.error else ""))
+        raise SystemExit("the live slot %s is not healthy (%s%s): the figures would not be those of a healthy "
+                         "slot; fix it first (playbooks/status.yml shows what fails)"
+                         % (slot, first.status, ", " + first.error if first.error else ""))
 
     print("Health probing against the live slot %s (%s)" % (slot, url))
     print()

@@ -256,13 +256,17 @@ def test_deploy_gate_refuses_a_new_slot_whose_breaker_is_open(live):
         run = _start_deploy_in_background(BASE_RELEASE, slot=idle, app_breaker_reset_timeout=RESET_TIMEOUT,
                                           blue_green_health_expect="pass_or_warn", health_consecutive=6,
                                           health_timeout=30)
+        statuses, breaker = [], None
         try:
-            wait_until_value(lambda: serving(idle_port), bool, 180, "the new slot %s to serve" % idle)
-            for _unused in range(3):
-                assert http_request(idle_port, "/", timeout=5).status == 200
-            assert redis_state(idle_port)["state"] == "OPEN"
+            # The deploy ending first (it failed before starting the slot) ends the wait too.
+            wait_until_value(lambda: serving(idle_port) or run.poll() is not None, bool, 180,
+                             "the new slot %s to serve" % idle)
+            if run.poll() is None:
+                statuses = [http_request(idle_port, "/", timeout=5).status for _unused in range(3)]
+                breaker = redis_state(idle_port)["state"]
         finally:
             output, _unused = run.communicate(timeout=300)
+    assert statuses == [200, 200, 200] and breaker == "OPEN", (statuses, breaker, output[-6000:])
     assert run.returncode != 0, output[-6000:]
     assert "breakers not CLOSED: %s:redis" % idle in flat(output), output[-6000:]
     _assert_live_untouched(live_slot, upstream_before, output)
