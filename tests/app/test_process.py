@@ -516,3 +516,25 @@ def test_without_psycopg_and_redis_the_app_serves_and_reports_why(start_app, tmp
     assert checks["database:responseTime"][0]["output"].startswith("python module 'psycopg' is not installed")
     assert checks["redis:responseTime"][0]["output"].startswith("python module 'redis' is not installed")
     assert checks["circuitBreaker:redis"][0]["status"] == "pass"  # nothing was attempted
+
+
+def test_a_burst_of_connections_waits_in_the_backlog_instead_of_being_dropped(start_app):
+    # While the app is stopped (SIGSTOP) nothing accepts: every connection of the burst must
+    # still complete its handshake in the listen backlog, and be answered once it runs again.
+    app = start_app()
+    burst = 60
+    sockets = []
+    app.proc.send_signal(signal.SIGSTOP)
+    try:
+        for _unused in range(burst):
+            sock = socket.create_connection(("127.0.0.1", app.port), timeout=1)  # a dropped SYN times out here
+            sockets.append(sock)
+            sock.sendall(b"GET /api/version HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    finally:
+        app.proc.send_signal(signal.SIGCONT)
+    answers = []
+    for sock in sockets:
+        sock.settimeout(10)
+        with sock:
+            answers.append(sock.recv(12))
+    assert answers == [b"HTTP/1.1 200"] * burst

@@ -13,6 +13,7 @@ fixture makes ``it-base`` live (a no-op when it already is). Traffic goes to
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -153,7 +154,8 @@ def test_a_dependency_that_never_answers_still_gets_an_answer_within_1s(
         body = answer.json()
         assert (answer.status, body["status"]) == (http_status, status), answer.text
         assert not_passing(body) == [key], body
-        assert "no answer within 800 ms" in body["checks"][key][0]["output"], body["checks"][key]
+        # The app's deadline, or the client's own socket timeout when it fires first: a timeout either way.
+        assert re.search(r"no answer within 800 ms|Timeout", body["checks"][key][0]["output"]), body["checks"][key]
         assert answer.elapsed < ANSWER_WITHIN, [round(a.elapsed, 3) for a in answers]
 
 

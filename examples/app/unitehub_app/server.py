@@ -37,6 +37,11 @@ class AppHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = False
     block_on_close = False  # drain() waits instead, with a bound
     allow_reuse_address = True
+    # listen() backlog. socketserver's default of 5 overflows under a burst of new
+    # connections (50 concurrent clients, or nginx opening one per request): the
+    # kernel drops the SYNs and clients wait out 1 s, 3 s... retransmits. The kernel
+    # caps it at net.core.somaxconn.
+    request_queue_size = 1024
 
     def __init__(self, address: tuple[str, int], app: Application, logger: JsonLogger):
         self.app = app
