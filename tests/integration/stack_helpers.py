@@ -34,7 +34,7 @@ from ansible_collections.unitehub.platform.tests.integration.docker_helpers impo
     remove_containers,
     unique,
 )
-from ansible_collections.unitehub.platform.tests.integration.test_deploy import _wait_for, lb_version
+from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import wait_for, lb_version
 
 LB_PORT = 8080
 REDIS_PORT = 6379
@@ -137,11 +137,11 @@ def dependency_down(service, port, app_port=None, recovery_timeout=60):
     service is restored, so a test can watch the app recover by itself."""
     _service(service, "stop")
     try:
-        _wait_for(lambda: port_is_closed(port), 30, "%s to stop listening on %d" % (service, port))
+        wait_for(lambda: port_is_closed(port), 30, "%s to stop listening on %d" % (service, port))
         yield
     finally:
         _service(service, "start")
-        _wait_for(lambda: not port_is_closed(port), 30, "%s to listen on %d again" % (service, port))
+        wait_for(lambda: not port_is_closed(port), 30, "%s to listen on %d again" % (service, port))
         if app_port is not None:
             reset_breakers(app_port)
             wait_for_health(app_port, "pass", recovery_timeout, "slot %d to pass again after %s came back"
@@ -177,7 +177,7 @@ def app_container(tmp_path, version, env=None, secret_env=None, restart_policy="
     try:
         result, run = run_module(tmp_path, "unitehub.platform.app_slot", args)
         assert not result.get("failed"), run.output[-4000:]
-        _wait_for(lambda: serving(port), 30, "container %s to serve on %d" % (container.name, port))
+        wait_for(lambda: serving(port), 30, "container %s to serve on %d" % (container.name, port))
         yield container
     finally:
         remove_containers(client, container.name)
@@ -214,7 +214,7 @@ def wait_until_value(read, accept, timeout, what, describe=repr):
         return accept(seen["value"])
 
     try:
-        _wait_for(done, timeout, what)
+        wait_for(done, timeout, what)
     except AssertionError as exc:
         raise AssertionError("%s; last value: %s" % (exc, describe(seen.get("value")))) from None
     return seen["value"]

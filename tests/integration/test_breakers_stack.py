@@ -42,9 +42,9 @@ from ansible_collections.unitehub.platform.tests.integration.stack_helpers impor
     wait_for_health,
     wait_until_value,
 )
-from ansible_collections.unitehub.platform.tests.integration.test_deploy import (
+from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
     UPSTREAM,
-    _start_deploy_in_background,
+    start_deploy_in_background,
     deploy,
     ensure_live,
     lb_version,
@@ -253,9 +253,9 @@ def test_deploy_gate_refuses_a_new_slot_whose_breaker_is_open(live):
     with open(UPSTREAM, encoding="utf-8") as handle:
         upstream_before = handle.read()
     with dependency_down("redis-server", REDIS_PORT, live):
-        run = _start_deploy_in_background(BASE_RELEASE, slot=idle, app_breaker_reset_timeout=RESET_TIMEOUT,
-                                          blue_green_health_expect="pass_or_warn", health_consecutive=6,
-                                          health_timeout=30)
+        run = start_deploy_in_background(BASE_RELEASE, slot=idle, app_breaker_reset_timeout=RESET_TIMEOUT,
+                                         blue_green_health_expect="pass_or_warn", health_consecutive=6,
+                                         health_timeout=30)
         statuses, breaker = [], None
         try:
             # The deploy ending first (it failed before starting the slot) ends the wait too.

@@ -10,59 +10,20 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
-import urllib.request
 
 import docker
 import pytest
 
-from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT, run_playbook
+from ansible_collections.unitehub.platform.tests.integration.ansible_runner import run_playbook
+from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
+    AUDIT_LOG, DEPLOY, FAST, LOCK_FILE, ROLLBACK, STATE_FILE, UPSTREAM, audit_lines, deploy, ensure_live,
+    lb_version, read_state, start_deploy_in_background, wait_for,
+)
 from ansible_collections.unitehub.platform.tests.integration.otlp_receiver import OtlpReceiver
 from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic
 
 pytestmark = pytest.mark.integration
-
-DEPLOY = os.path.join(REPO_ROOT, "playbooks", "deploy.yml")
-ROLLBACK = os.path.join(REPO_ROOT, "playbooks", "rollback.yml")
-STATE_DIR = "/var/lib/unitehub/deploy"
-STATE_FILE = os.path.join(STATE_DIR, "state.json")
-LOCK_FILE = os.path.join(STATE_DIR, "deploy.lock")
-AUDIT_LOG = "/var/log/unitehub/deploy-audit.jsonl"
-UPSTREAM = "/etc/nginx/unitehub/unitehub-upstream.conf"
-LB = "http://127.0.0.1:8080"
-# Fast but real: every gate and watch still probes the real slots.
-FAST = {"health_interval": 1, "stability_window": 3, "drain_seconds": 1}
-
-
-def lb_version():
-    with urllib.request.urlopen(LB + "/api/version", timeout=5) as response:
-        body = json.load(response)
-        return body["slot"], body["version"]
-
-
-def read_state():
-    with open(STATE_FILE, encoding="utf-8") as handle:
-        return json.load(handle)
-
-
-def audit_lines():
-    if not os.path.exists(AUDIT_LOG):
-        return []
-    with open(AUDIT_LOG, encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-def deploy(version, slot="auto", **extra):
-    return run_playbook(DEPLOY, extra_vars=dict(FAST, version=version, slot=slot, **extra))
-
-
-def ensure_live(version):
-    """A known starting point: ``version`` live and healthy through nginx."""
-    result = deploy(version)
-    assert result.rc == 0, result.output[-6000:]
-    assert lb_version()[1] == version
-    return lb_version()[0]
 
 
 def assert_no_loss(reports, new_version):
@@ -171,30 +132,11 @@ def test_nginx_config_broken_by_someone_else_refuses_the_switch(base_release):
     assert read_state()["active_slot"] == live_slot
 
 
-def _start_deploy_in_background(version, **extra):
-    vars_file = "/tmp/unitehub-it-%s.json" % version
-    with open(vars_file, "w", encoding="utf-8") as handle:
-        json.dump(dict(FAST, version=version, **extra), handle)
-    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
-    ansible = os.path.join(os.path.dirname(os.sys.executable), "ansible-playbook")
-    return subprocess.Popen([ansible, DEPLOY, "-e", "@" + vars_file], cwd=REPO_ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def _wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out after %s s waiting for %s" % (timeout, what))
-
-
 def test_second_deploy_is_refused_naming_the_holder(base_release):
     ensure_live(base_release)
-    first = _start_deploy_in_background("it-next", stability_window=8)
+    first = start_deploy_in_background("it-next", stability_window=8)
     try:
-        _wait_for(lambda: os.path.exists(LOCK_FILE), 120, "the first deploy to take the lock")
+        wait_for(lambda: os.path.exists(LOCK_FILE), 120, "the first deploy to take the lock")
         holder = json.load(open(LOCK_FILE, encoding="utf-8"))
         second = deploy("it-other")
         assert second.rc != 0
@@ -208,9 +150,9 @@ def test_second_deploy_is_refused_naming_the_holder(base_release):
 
 def test_deploy_killed_half_way_leaves_valid_state_and_force_recovers(base_release):
     live_slot = ensure_live(base_release)
-    run = _start_deploy_in_background("it-next", stability_window=30)
+    run = start_deploy_in_background("it-next", stability_window=30)
     try:
-        _wait_for(lambda: lb_version()[1] == "it-next", 180, "the switch to it-next")
+        wait_for(lambda: lb_version()[1] == "it-next", 180, "the switch to it-next")
     finally:
         os.killpg(run.pid, signal.SIGKILL)
         run.communicate(timeout=30)

@@ -37,7 +37,7 @@ from ansible_collections.unitehub.platform.tests.integration.stack_helpers impor
     not_passing,
     wait_until_value,
 )
-from ansible_collections.unitehub.platform.tests.integration.test_deploy import ensure_live
+from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import ensure_live
 
 pytestmark = pytest.mark.integration
 

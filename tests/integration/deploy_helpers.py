@@ -1,0 +1,73 @@
+"""Deploy helpers shared by the integration tests: run deploy.yml, read what it
+left behind (state, audit log, the live version through nginx), and wait."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+
+from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT, run_playbook
+
+DEPLOY = os.path.join(REPO_ROOT, "playbooks", "deploy.yml")
+ROLLBACK = os.path.join(REPO_ROOT, "playbooks", "rollback.yml")
+STATE_DIR = "/var/lib/unitehub/deploy"
+STATE_FILE = os.path.join(STATE_DIR, "state.json")
+LOCK_FILE = os.path.join(STATE_DIR, "deploy.lock")
+AUDIT_LOG = "/var/log/unitehub/deploy-audit.jsonl"
+UPSTREAM = "/etc/nginx/unitehub/unitehub-upstream.conf"
+LB = "http://127.0.0.1:8080"
+# Fast but real: every gate and watch still probes the real slots.
+FAST = {"health_interval": 1, "stability_window": 3, "drain_seconds": 1}
+
+
+def lb_version():
+    with urllib.request.urlopen(LB + "/api/version", timeout=5) as response:
+        body = json.load(response)
+        return body["slot"], body["version"]
+
+
+def read_state():
+    with open(STATE_FILE, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def audit_lines():
+    if not os.path.exists(AUDIT_LOG):
+        return []
+    with open(AUDIT_LOG, encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def deploy(version, slot="auto", **extra):
+    return run_playbook(DEPLOY, extra_vars=dict(FAST, version=version, slot=slot, **extra))
+
+
+def ensure_live(version):
+    """A known starting point: ``version`` live and healthy through nginx."""
+    result = deploy(version)
+    assert result.rc == 0, result.output[-6000:]
+    assert lb_version()[1] == version
+    return lb_version()[0]
+
+
+def start_deploy_in_background(version, **extra):
+    vars_file = "/tmp/unitehub-it-%s.json" % version
+    with open(vars_file, "w", encoding="utf-8") as handle:
+        json.dump(dict(FAST, version=version, **extra), handle)
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    ansible = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    return subprocess.Popen([ansible, DEPLOY, "-e", "@" + vars_file], cwd=REPO_ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def wait_for(predicate, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out after %s s waiting for %s" % (timeout, what))
