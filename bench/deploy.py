@@ -2,8 +2,8 @@
 
 Runs the real playbooks against the local stack (make stack first), with the
 image prebuilt and a stability window of 0, as the targets are stated:
-deploy <= 20 s, rollback <= 10 s, switch <= 1 s (from the nginx reload to the
-new version answering through the load balancer).
+deploy <= 20 s, rollback <= 10 s, switch <= 1 s (from the live marker's move to
+the new version answering through the load balancer).
 
     .venv/bin/python bench/deploy.py [--rounds 3]
 """
@@ -24,7 +24,7 @@ import urllib.request
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLAYBOOK = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
 EVENTS = "/var/log/unitehub/deploy-events.jsonl"
-SWITCH_LINE = re.compile(r"answered\s+from\s+it\s+([0-9.]+)\s+s\s+after\s+the\s+reload")
+SWITCH_LINE = re.compile(r"answered\s+from\s+it\s+([0-9.]+)\s+s\s+after\s+the\s+switch")
 # What an operator would pass for a fast, still fully gated deploy.
 FAST = ["-e", "stability_window=0", "-e", "health_interval=1", "-e", "drain_seconds=0"]
 # Rollback keeps its own gate defaults (0.5 s interval, 2 passes): a known-good release.
@@ -73,7 +73,7 @@ def last_phases():
 
 
 def describe(values):
-    return "median %.2f s (min %.2f, max %.2f, n=%d)" % (
+    return "median %.3f s (min %.3f, max %.3f, n=%d)" % (
         statistics.median(values), min(values), max(values), len(values))
 
 
@@ -104,7 +104,7 @@ def main():
     print("  rollback %s   target <= 10 s" % describe(rollbacks))
     print("  rollback, traffic back on the previous version %s (until the old slot is stopped and the run recorded:"
           " the rest)" % describe(restored))
-    print("  switch   %s   target <= 1 s (reload -> new version answering via nginx)" % describe(switches))
+    print("  switch   %s   target <= 1 s (marker moved -> new version answering via nginx)" % describe(switches))
     keys = sorted({key for p in phases for key in p}, key=lambda k: list(phases[0]).index(k) if k in phases[0] else 99)
     print("  deploy phases (median s): " + ", ".join(
         "%s %.2f" % (key, statistics.median(p.get(key, 0.0) for p in phases)) for key in keys))

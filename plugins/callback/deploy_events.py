@@ -326,6 +326,7 @@ class CallbackModule(CallbackBase):
         self.app_var = None
         self.info = {}
         self.reason = None
+        self._phase_by_task = {}
         self.failed_phases = set()
 
     # ---- collecting
@@ -341,13 +342,17 @@ class CallbackModule(CallbackBase):
             if isinstance(value, str) and "{" not in value:
                 setattr(self, attr, str(value))
 
-    @staticmethod
-    def _phase(task):
-        try:
-            task_vars = task.get_vars()
-        except Exception:  # an odd task must never break the run's reporting
-            task_vars = {}
-        return phase_of(task_vars, task.tags)
+    def _phase(self, task):
+        # Task.get_vars() walks every parent block and include; once per task is
+        # plenty (its start, its results and each loop item share the answer).
+        key = task._uuid
+        if key not in self._phase_by_task:
+            try:
+                task_vars = task.get_vars()
+            except Exception:  # an odd task must never break the run's reporting
+                task_vars = {}
+            self._phase_by_task[key] = phase_of(task_vars, task.tags)
+        return self._phase_by_task[key]
 
     def v2_playbook_on_task_start(self, task, is_conditional):
         phase = self._phase(task)

@@ -10,6 +10,14 @@ from __future__ import annotations
 
 import re
 
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import (
+    SLOTS,
+    render_upstreams,
+    validate_servers,
+)
+
 # Docker's tag grammar: a word character first, then up to 127 of [\w.-].
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 SLOT_CHOICES = ("blue", "green", "auto")
@@ -93,8 +101,19 @@ def deploy_errors(inputs, prefix="blue_green_"):
     return errors
 
 
+def slot_upstreams(servers):
+    """{"blue": text, "green": text}: each slot's upstream file as the switch writes it,
+    from {"blue": [host:port, ...], "green": [...]}."""
+    if not isinstance(servers, dict) or sorted(servers) != sorted(SLOTS):
+        raise AnsibleFilterError("slot_upstreams needs a dictionary with the keys blue and green, got %r" % (servers,))
+    problems = validate_servers(servers["blue"], "blue") + validate_servers(servers["green"], "green")
+    if problems:
+        raise AnsibleFilterError("; ".join(problems))
+    return render_upstreams("blue", list(servers["blue"]), list(servers["green"]))
+
+
 class FilterModule:
-    """Deploy input filters."""
+    """Deploy filters."""
 
     def filters(self):
-        return {"deploy_errors": deploy_errors}
+        return {"deploy_errors": deploy_errors, "slot_upstreams": slot_upstreams}

@@ -16,12 +16,10 @@ error or an unreachable slot. The admin token never appears in a message.
 from __future__ import annotations
 
 import json
-import socket
 from http.client import HTTPException
-from urllib.error import HTTPError, URLError
 from urllib.parse import quote, urlsplit
 
-from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
+from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import request
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORTS = (3008, 3009)
@@ -84,23 +82,17 @@ def request_json(url, method="GET", token=None, timeout=5.0, validate_certs=True
     if token:
         headers["Authorization"] = "Bearer %s" % token
     try:
-        response = open_url(url, method=method, headers=headers, timeout=timeout, validate_certs=validate_certs,
-                            data=b"" if method == "POST" else None, follow_redirects="none", use_proxy=False)
-        status, response_headers, raw = response.getcode(), response.headers, response.read()
-    except HTTPError as exc:
-        body = b""
-        try:
-            body = exc.read() or b""
-        except (OSError, HTTPException):
-            pass
-        if exc.code == 401:
-            raise BreakerError(TOKEN_REFUSED, status=401)
-        detail = _scrub(body.decode("utf-8", "replace").strip()[:200], token)
-        raise BreakerError("%s %s answered HTTP %d%s" % (method, url, exc.code, ": " + detail if detail else ""),
-                           status=exc.code)
-    except (URLError, HTTPException, socket.timeout, OSError, ValueError, UrlsConnectionError) as exc:
-        reason = getattr(exc, "reason", None) or exc
-        raise BreakerError(_scrub("cannot reach %s: %s" % (url, reason), token), reachable=False)
+        status, response_headers, raw = request(url, method=method, headers=headers, timeout=timeout,
+                                                validate_certs=validate_certs, body=b"" if method == "POST" else None,
+                                                agent="unitehub.platform.breaker")
+    except (HTTPException, OSError, ValueError) as exc:
+        raise BreakerError(_scrub("cannot reach %s: %s" % (url, exc), token), reachable=False)
+    if status == 401:
+        raise BreakerError(TOKEN_REFUSED, status=401)
+    if not 200 <= status < 300:
+        detail = _scrub(raw.decode("utf-8", "replace").strip()[:200], token)
+        raise BreakerError("%s %s answered HTTP %d%s" % (method, url, status, ": " + detail if detail else ""),
+                           status=status)
     try:
         body = json.loads(raw.decode("utf-8")) if raw.strip() else None
     except ValueError:

@@ -286,14 +286,15 @@ def _comparable(state):
     return {key: value for key, value in state.items() if key != "updated_at"}
 
 
-def record(state, slot, version=None, image=None, image_id=None, status=None, activate=False, now=None):
+def record(state, slot, version=None, image=None, image_id=None, status=None, activate=False, now=None,
+           replaced_status="standby"):
     """The state after recording what ``slot`` runs. Pure: ``state`` is not modified.
 
     - A new ``version`` (or image) stamps ``deployed_at``; the image fields are
       replaced by the given ones, so a new version never inherits an old image.
     - ``activate`` makes ``slot`` the active slot; the slot it replaces becomes
-      ``previous_slot`` and, if it was ``active``, turns ``standby`` (it keeps
-      running until it is drained and recorded ``stopped``).
+      ``previous_slot`` and, if it was ``active``, turns ``replaced_status``:
+      ``standby`` while it still runs, ``stopped`` once it was drained and stopped.
     - ``status`` defaults to ``active`` for the active slot and otherwise keeps
       the slot's status (``standby`` for a new slot).
     - ``updated_at`` moves only when something else changed, so recording the
@@ -335,10 +336,12 @@ def record(state, slot, version=None, image=None, image_id=None, status=None, ac
                 entry["deployed_at"] = stamp
     entry["status"] = status
 
+    if replaced_status not in ("standby", "stopped"):
+        raise StateError("replaced_status %r is not standby or stopped" % (replaced_status,))
     if activate and new["active_slot"] != slot:
         previous = new["active_slot"]
         if previous is not None and new["slots"][previous]["status"] == "active":
-            new["slots"][previous]["status"] = "standby"
+            new["slots"][previous]["status"] = replaced_status
         new["previous_slot"] = previous
         new["active_slot"] = slot
 

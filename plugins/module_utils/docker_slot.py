@@ -19,6 +19,7 @@ mask them after they were moved out of ``secret_env``.
 
 from __future__ import annotations
 
+import os
 import re
 
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
@@ -30,6 +31,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.docker_common im
     inspect_container_or_none,
     inspect_image_or_none,
 )
+from ansible_collections.unitehub.platform.plugins.module_utils.fileio import atomic_write, read_text
 
 SLOTS = ("blue", "green")
 STATES = ("started", "stopped", "absent")
@@ -92,6 +94,7 @@ class SlotSpec:
         self.bind_address = params.get("bind_address") or "127.0.0.1"
         self.restart_policy = params.get("restart_policy") or "unless-stopped"
         self.extra_labels = dict(params.get("labels") or {})
+        self.secret_env_file = params.get("secret_env_file")
         self.env = {}
         self.secret_keys = frozenset()
         self.labels = {}
@@ -387,6 +390,33 @@ def slot_info(api, query):
     return result
 
 
+def secret_env_record(name, secret_env):
+    """The operator's copy of a container's secret environment, in docker --env-file format."""
+    lines = ["# Secret environment of the %s container, written by unitehub.platform.app_slot.\n" % name]
+    lines.extend("%s=%s\n" % (key, secret_env[key]) for key in sorted(secret_env))
+    return "".join(lines)
+
+
+def sync_secret_env_file(path, content, check_mode=False):
+    """Make ``path`` hold ``content`` with mode 0600 (None removes it). Returns
+    whether anything changed. The directory is created 0750."""
+    if content is None:
+        if not os.path.exists(path):
+            return False
+        if not check_mode:
+            os.unlink(path)
+        return True
+    unchanged = read_text(path) == content and (os.stat(path).st_mode & 0o777) == 0o600
+    if unchanged:
+        return False
+    if not check_mode:
+        directory = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(directory):
+            os.makedirs(directory, mode=0o750)
+        atomic_write(path, content, 0o600)
+    return True
+
+
 def _is_active(container_attrs):
     state = container_attrs.get("State") or {}
     return bool(state.get("Running") or state.get("Restarting"))
@@ -498,8 +528,9 @@ class SlotManager:
         final = current
         if self.actions and not self.check_mode:
             final = inspect_container_or_none(self.api, spec.name)
+        result["secret_env_file_changed"] = self._sync_record(spec)
         result.update(
-            changed=bool(self.actions),
+            changed=bool(self.actions) or result["secret_env_file_changed"],
             actions=list(self.actions),
             container=summarize(final),
             diff=diff,
@@ -507,6 +538,14 @@ class SlotManager:
         if spec.log_lines:
             result["logs"] = self.logs(final["Id"], spec.log_lines) if final else []
         return result
+
+    def _sync_record(self, spec):
+        if not spec.secret_env_file or spec.state == "stopped":
+            return False
+        content = None
+        if spec.state == "started":
+            content = secret_env_record(spec.name, {key: spec.env[key] for key in spec.secret_keys})
+        return sync_secret_env_file(spec.secret_env_file, content, self.check_mode)
 
     def logs(self, container_id, lines):
         return container_logs(self.api, container_id, lines)

@@ -32,9 +32,8 @@ import socket
 import ssl
 import time
 import traceback
-import urllib.error
 
-from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
+from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import request
 
 try:
     import psycopg
@@ -169,24 +168,6 @@ def meets_expectation(status, expect=EXPECT_PASS):
 # ---------------------------------------------------------------------------
 # Format layer: documents
 # ---------------------------------------------------------------------------
-
-
-def read_capped(stream, max_bytes=MAX_BODY_BYTES):
-    """Read a body from ``stream`` but never more than ``max_bytes + 1`` bytes.
-
-    Raises HealthFormatError when the body is larger than ``max_bytes``.
-    """
-    chunks = []
-    remaining = max_bytes + 1
-    while remaining > 0:
-        chunk = stream.read(remaining)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        remaining -= len(chunk)
-    body = b"".join(chunks)
-    _check_size(len(body), max_bytes)
-    return body
 
 
 def _check_size(size, max_bytes):
@@ -378,11 +359,6 @@ def _elapsed_ms(timer, start):
 
 def describe_error(exc, timeout=None):
     """One line for a connection-level failure, with no traceback and no secret."""
-    if isinstance(exc, urllib.error.URLError) and not isinstance(exc, urllib.error.HTTPError):
-        reason = exc.reason
-        if isinstance(reason, BaseException):
-            return describe_error(reason, timeout)
-        return str(reason)
     if isinstance(exc, ssl.SSLCertVerificationError):
         return ("TLS certificate verification failed (%s); fix the certificate or, for a self-signed test "
                 "certificate only, set validate_certs=false" % (exc.verify_message or exc))
@@ -426,26 +402,17 @@ def probe_http(url, request_timeout=2.0, host_header=None, validate_certs=True, 
         headers["Host"] = host_header
     start = timer()
     try:
-        try:
-            response = open_url(url, method="GET", headers=headers, timeout=request_timeout,
-                                validate_certs=validate_certs, use_proxy=False, follow_redirects="none",
-                                http_agent="unitehub.platform.health_probe")
-        except urllib.error.HTTPError as exc:
-            response = exc
-        try:
-            code = response.getcode()
-            response_headers = response.headers
-            body = read_capped(response, max_bytes)
-        finally:
-            response.close()
+        response = request(url, headers=headers, timeout=request_timeout, validate_certs=validate_certs,
+                           max_bytes=max_bytes, agent="unitehub.platform.health_probe")
+        _check_size(len(response.body), max_bytes)
     except HealthFormatError as exc:
         return ProbeResult(FAIL, error=str(exc), latency_ms=_elapsed_ms(timer, start))
-    except (urllib.error.URLError, OSError, http.client.HTTPException, UrlsConnectionError) as exc:
+    except (OSError, http.client.HTTPException) as exc:
         return ProbeResult(FAIL, error=describe_error(exc, request_timeout), latency_ms=_elapsed_ms(timer, start))
     except ValueError as exc:
         return ProbeResult(FAIL, error="invalid URL %r (%s)" % (url, exc), latency_ms=_elapsed_ms(timer, start))
     latency_ms = _elapsed_ms(timer, start)
-    return judge_http_response(code, response_headers, body, latency_ms, max_bytes)
+    return judge_http_response(response.status, response.headers, response.body, latency_ms, max_bytes)
 
 
 def judge_http_response(code, headers, body, latency_ms=None, max_bytes=MAX_BODY_BYTES):

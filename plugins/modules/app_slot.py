@@ -103,6 +103,14 @@ options:
       - How many of the container's last log lines to return in RV(logs). V(0) returns none.
     type: int
     default: 0
+  secret_env_file:
+    description:
+      - Where to keep the operator's copy of O(secret_env) (one C(KEY=VALUE) line per variable,
+        the C(docker --env-file) format), mode C(0600) in a directory created C(0750).
+      - Written with O(state=started), removed with O(state=absent), left alone with
+        O(state=stopped). Never shown in a diff or a log.
+      - Omit it to keep no copy.
+    type: path
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - unitehub.platform.docker
@@ -166,6 +174,10 @@ actions:
   type: list
   elements: str
   sample: [stop, remove, create, start]
+secret_env_file_changed:
+  description: Whether the copy of the secret environment in O(secret_env_file) was written or removed.
+  returned: always
+  type: bool
 differences:
   description: Settings in which the existing container differed from the wanted one (V(state=started) only).
   returned: always
@@ -271,6 +283,7 @@ def argument_spec():
         restart_policy=dict(type="str", choices=list(RESTART_POLICIES), default="unless-stopped"),
         labels=dict(type="dict", default={}),
         log_lines=dict(type="int", default=0),
+        secret_env_file=dict(type="path"),
     )
     spec.update(docker_argument_spec())
     return spec

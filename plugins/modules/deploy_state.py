@@ -18,6 +18,8 @@ description:
   - I(action=lock) takes the deploy lock for one controller run; a second run is refused with
     the holder named. I(action=unlock) releases it.
   - I(action=record) records what a slot runs and, with I(activate), which slot serves traffic.
+    With I(event) it also appends that event to the audit log once the state is written, and
+    with I(release_lock) it then releases this run's lock, ending a deploy in one step.
   - I(action=audit) appends one event to the audit log.
   - The state is replaced atomically (temp file, fsync, rename); the lock is created with
     C(O_CREAT|O_EXCL), so of two concurrent runs exactly one wins.
@@ -109,12 +111,34 @@ options:
   activate:
     description:
       - Make I(slot) the active slot. The slot it replaces becomes the previous slot (the
-        rollback target) and turns C(standby).
+        rollback target) and turns I(replaced_status).
+    type: bool
+    default: false
+  replaced_status:
+    description:
+      - I(action=record) with I(activate), the status of the slot it replaces. C(standby) while
+        it still runs, C(stopped) once it was drained and stopped.
+    type: str
+    choices: [standby, stopped]
+    default: standby
+  for_rollback:
+    description:
+      - I(action=lock) for a rollback, which has nothing to decide before it locks. Refuses,
+        without taking the lock, when the state names no rollback target (the message says
+        why); otherwise the state is read again under the lock and RV(rollback) is the target.
+      - Saves the separate I(action=read) on the way back.
+    type: bool
+    default: false
+  release_lock:
+    description:
+      - I(action=record) releases this run's lock (I(run_id) and I(pid), or I(token)) after the
+        state is written and the I(event) audited.
     type: bool
     default: false
   event:
     description:
-      - I(action=audit) the event to append. C(event) is one of C(deploy), C(rollback),
+      - I(action=audit) the event to append; I(action=record) an event to append after the write.
+      - C(event) is one of C(deploy), C(rollback),
         C(switch), C(failure), C(auto_revert), C(lock_broken); the other fields are C(slot),
         C(from_slot), C(version), C(previous_version), C(outcome) (C(success) or C(failed)),
         C(reason), C(duration_s), C(phases) (phase name to seconds), C(source) and C(ts).
@@ -196,6 +220,23 @@ EXAMPLES = r"""
     action: unlock
     run_id: "{{ deploy_run_id }}"
     pid: "{{ deploy_pid }}"
+
+- name: Or end a deploy in one step - record, audit, release the lock
+  unitehub.platform.deploy_state:
+    action: record
+    slot: green
+    version: v2
+    activate: true
+    replaced_status: stopped  # the old slot was drained and stopped
+    run_id: "{{ deploy_run_id }}"
+    pid: "{{ deploy_pid }}"
+    event:
+      event: deploy
+      slot: green
+      from_slot: blue
+      version: v2
+      outcome: success
+    release_lock: true
 
 - name: Find the rollback target
   unitehub.platform.deploy_state:
@@ -347,8 +388,8 @@ audit:
             "reason": null, "run_id": "20260106T093000Z-4242", "user": "alice", "duration_s": 92.4,
             "phases": {"health_gate": 11.2}, "source": "module"}]
 audit_event:
-  description: I(action=audit) the event appended (or that would be, in check mode).
-  returned: when action is audit
+  description: The event appended by I(action=audit), or by I(action=record) with I(event) (in check mode, the one that would be).
+  returned: when action is audit, or record with event
   type: dict
   sample: {"ts": "2026-01-06T09:31:02.120Z", "event": "switch", "app": "unitehub", "slot": "green",
            "from_slot": "blue", "version": "v2", "previous_version": "v1", "outcome": "success",
@@ -400,6 +441,17 @@ def _audit_break(module, broken, reason_prefix):
         module.warn("the lock break could not be audited: %s" % exc)
 
 
+def _audit(module):
+    p = module.params
+    event = dict(p["event"])
+    for key, value in (("app", p["app"]), ("run_id", p["run_id"]), ("user", p["owner"]), ("source", "module")):
+        if event.get(key) is None:
+            event[key] = value
+    if module.check_mode:
+        return ds.normalize_event(event)
+    return ds.append_audit(p["audit_log"], event)
+
+
 def run(module):
     p = module.params
     state_path, lock_path = ds.state_file(p["state_dir"]), ds.lock_file(p["state_dir"])
@@ -408,7 +460,7 @@ def run(module):
     try:
         state = ds.load_state(state_path, p["app"])
     except ds.StateError as exc:
-        if p["action"] in ("read", "record"):
+        if p["action"] in ("read", "record") or p["for_rollback"]:
             raise
         # A broken state file must not stop a run from releasing its lock or auditing.
         module.warn(str(exc))
@@ -422,6 +474,8 @@ def run(module):
         result["audit"] = ds.read_audit(p["audit_log"], p["last_n"])
 
     elif p["action"] == "lock":
+        if p["for_rollback"] and _derived(state)["rollback"] is None:
+            module.fail_json(msg=_derived(state)["rollback_error"], state=state)
         outcome = ds.acquire_lock(lock_path, p["owner"], p["run_id"], p["pid"], host=p["controller_host"],
                                   ttl=p["ttl"], force=p["force"], dry_run=module.check_mode, local_host=local_host)
         result["changed"] = outcome["acquired"]
@@ -429,6 +483,9 @@ def run(module):
         if outcome["broken"] is not None:
             result["broken_lock"] = ds.public_lock(outcome["broken"])
             _audit_break(module, outcome["broken"], "broke the stale lock of")
+        if p["for_rollback"]:
+            # What the lock now guards: a run that ended just before may have moved it.
+            state = ds.load_state(state_path, p["app"])
 
     elif p["action"] == "unlock":
         if lock is not None and not (p["force"] or p["token"] or (p["run_id"] and p["pid"])):
@@ -452,7 +509,7 @@ def run(module):
             module.fail_json(msg="action=record needs slot blue or green, not 'auto'; resolve it first with "
                                  "action=read (target_slot)")
         new = ds.record(state, p["slot"], version=p["version"], image=p["image"], image_id=p["image_id"],
-                        status=p["status"], activate=p["activate"])
+                        status=p["status"], activate=p["activate"], replaced_status=p["replaced_status"])
         result["changed"] = new != state
         if module._diff:
             result["diff"] = {"before": ds.dump_state(state), "after": ds.dump_state(new),
@@ -460,16 +517,17 @@ def run(module):
         if result["changed"] and not module.check_mode:
             ds.save_state(state_path, new)
         state = new
+        if p["event"]:
+            result["audit_event"] = _audit(module)
+        if p["release_lock"] and lock is not None:
+            outcome = ds.release_lock(lock_path, run_id=p["run_id"], pid=p["pid"], token=p["token"],
+                                      dry_run=module.check_mode, local_host=local_host)
+            result["changed"] = result["changed"] or outcome["released"]
+            if outcome["released"]:
+                lock = None
 
     elif p["action"] == "audit":
-        event = dict(p["event"])
-        for key, value in (("app", p["app"]), ("run_id", p["run_id"]), ("user", p["owner"]), ("source", "module")):
-            if event.get(key) is None:
-                event[key] = value
-        if module.check_mode:
-            result["audit_event"] = ds.normalize_event(event)
-        else:
-            result["audit_event"] = ds.append_audit(p["audit_log"], event)
+        result["audit_event"] = _audit(module)
         result["changed"] = True
 
     result.update(_derived(state), state=state, lock=ds.public_lock(lock, with_token=show_token))
@@ -496,6 +554,9 @@ def main():
             image_id=dict(type="str"),
             status=dict(type="str", choices=list(ds.STATUSES)),
             activate=dict(type="bool", default=False),
+            replaced_status=dict(type="str", choices=["standby", "stopped"], default="standby"),
+            for_rollback=dict(type="bool", default=False),
+            release_lock=dict(type="bool", default=False),
             event=dict(type="dict"),
             last_n=dict(type="int", default=10),
         ),

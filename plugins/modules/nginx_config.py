@@ -87,7 +87,7 @@ EXAMPLES = r"""
 
 - name: Write a candidate upstream without reloading (a later task reloads)
   unitehub.platform.nginx_config:
-    path: /etc/nginx/unitehub/unitehub-upstream.conf
+    path: /etc/nginx/unitehub/unitehub/blue.conf
     content: |
       server 127.0.0.1:3009;
     reload: false

@@ -11,13 +11,19 @@ module: slot_switch
 short_description: Point the nginx load balancer at one blue-green slot, verified
 version_added: 0.1.0
 description:
-  - Renders the upstream include file that routes the load balancer to one slot on every
-    app host, swaps it in only if C(nginx -t) accepts the whole configuration, reloads
-    nginx gracefully and verifies through the load balancer that the expected slot (and
-    version) answers.
-  - Any failure after the file changed restores the previous file and reloads again, so
-    traffic never stays on an unverified slot.
-  - In-flight requests finish on the old workers; nothing is dropped by the reload.
+  - Moves the load balancer's traffic to one slot on every app host and verifies through
+    the load balancer that the expected slot (and version) answers.
+  - The nginx site defines one upstream per slot and picks the live one on every request
+    from a marker file, C(<upstream_dir>/live/<slot>). The switch renames that marker, one
+    atomic step that every nginx worker sees on its next request. There is no reload, so
+    there is no moment in which old and new workers route to different slots, and the
+    version served never flaps back.
+  - Each slot's C(server) lines live in C(<upstream_dir>/blue.conf) and C(green.conf), the
+    other slot listed as C(backup). They are rewritten, checked with C(nginx -t) and
+    reloaded only when the servers change (app hosts added or moved).
+  - The switch is refused while C(nginx -t) fails or nginx is not running. Any failure
+    after the marker moved puts it (and the files) back, so traffic never stays on an
+    unverified slot.
 author:
   - unitehub platform team (@unitehub)
 options:
@@ -34,16 +40,19 @@ options:
     required: true
   backup_servers:
     description:
-      - The C(host:port) of the other slot, listed as C(backup) servers. nginx uses them only
-        when the live slot refused or dropped a request, so a crash of a freshly switched slot
-        costs no request while it is being reverted.
+      - The C(host:port) of the other slot on every app host. They form the other slot's
+        upstream and are the C(backup) servers of this one. nginx uses a backup only when the
+        live slot refused or dropped a request, so a crash of a freshly switched slot costs no
+        request while it is being reverted.
     type: list
     elements: str
-    default: []
-  upstream_file:
-    description: The include file the nginx site's C(upstream) block includes.
+    required: true
+  upstream_dir:
+    description:
+      - The directory the switch owns, which the nginx site reads. It holds C(blue.conf),
+        C(green.conf) and the C(live/) marker.
     type: path
-    default: /etc/nginx/unitehub/unitehub-upstream.conf
+    default: /etc/nginx/unitehub/unitehub
   verify_url:
     description:
       - A URL served through the load balancer whose responses carry the
@@ -77,7 +86,7 @@ attributes:
     details: Reports the change and its diff without touching the file or nginx.
   diff_mode:
     support: full
-    details: Shows the upstream include file before and after.
+    details: Shows the live slot and both upstream files before and after.
   platform:
     platforms: posix
 notes:
@@ -105,6 +114,7 @@ EXAMPLES = r"""
   unitehub.platform.slot_switch:
     slot: blue
     servers: [127.0.0.1:3008]
+    backup_servers: [127.0.0.1:3009]
   check_mode: true
   diff: true
 """
@@ -116,16 +126,16 @@ slot:
   type: str
   sample: green
 previous_slot:
-  description: The slot the upstream pointed at before, or null when unknown.
+  description: The slot the marker named before, or null when there was none.
   returned: always
   type: str
   sample: blue
 reloaded:
-  description: Whether nginx was reloaded.
+  description: Whether nginx was reloaded, which happens only when the servers changed.
   returned: always
   type: bool
 switch_seconds:
-  description: Seconds from the reload to the first answer from the new slot.
+  description: Seconds from the marker's move to the first answer from the new slot.
   returned: always
   type: float
   sample: 0.12
@@ -135,17 +145,16 @@ verified:
   type: dict
   sample: {"slot": "green", "version": "v2.3.1", "error": null}
 nginx_output:
-  description: The output of C(nginx -t) when it refused the change.
+  description: The output of C(nginx -t) when it refused the switch.
   returned: failure
   type: str
 """
 
 import http.client
-import urllib.error
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import ConnectionError as UrlsConnectionError, open_url
 
+from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import request
 from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import SwitchError, switch
 
 
@@ -157,13 +166,11 @@ def make_fetch(url, timeout=2.0):
     """
     def fetch():
         try:
-            with open_url(url, method="GET", headers={"Connection": "close"}, timeout=timeout,
-                          use_proxy=False, http_agent="unitehub-slot-switch") as response:
-                return response.headers.get("X-App-Slot"), response.headers.get("X-App-Version"), None
-        except urllib.error.HTTPError as exc:
-            return exc.headers.get("X-App-Slot"), exc.headers.get("X-App-Version"), "HTTP %d" % exc.code
-        except (urllib.error.URLError, OSError, http.client.HTTPException, UrlsConnectionError) as exc:
-            return None, None, "%s: %s" % (url, getattr(exc, "reason", exc))
+            response = request(url, timeout=timeout, max_bytes=65536, agent="unitehub.platform.slot_switch")
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            return None, None, "%s: %s" % (url, exc)
+        slot, version = response.headers.get("X-App-Slot"), response.headers.get("X-App-Version")
+        return slot, version, None if 200 <= response.status < 300 else "HTTP %d" % response.status
     return fetch
 
 
@@ -172,8 +179,8 @@ def main():
         argument_spec=dict(
             slot=dict(type="str", required=True, choices=["blue", "green"]),
             servers=dict(type="list", elements="str", required=True),
-            backup_servers=dict(type="list", elements="str", default=[]),
-            upstream_file=dict(type="path", default="/etc/nginx/unitehub/unitehub-upstream.conf"),
+            backup_servers=dict(type="list", elements="str", required=True),
+            upstream_dir=dict(type="path", default="/etc/nginx/unitehub/unitehub"),
             verify_url=dict(type="str", default="http://127.0.0.1:8080/api/version"),
             expect_version=dict(type="str"),
             verify_timeout=dict(type="float", default=10.0),
@@ -186,9 +193,10 @@ def main():
     params = module.params
     try:
         result = switch(
-            params["upstream_file"],
+            params["upstream_dir"],
             params["slot"],
             params["servers"],
+            params["backup_servers"],
             make_fetch(params["verify_url"]),
             expect_version=params["expect_version"],
             verify_timeout=params["verify_timeout"],
@@ -196,14 +204,13 @@ def main():
             nginx_bin=params["nginx_binary"],
             pidfile=params["nginx_pidfile"],
             check_mode=module.check_mode,
-            backup_servers=params["backup_servers"],
         )
     except SwitchError as exc:
         module.fail_json(msg=str(exc), slot=params["slot"], **exc.details)
 
     diff = {
-        "before_header": params["upstream_file"],
-        "after_header": params["upstream_file"],
+        "before_header": params["upstream_dir"],
+        "after_header": params["upstream_dir"],
         "before": result.pop("before"),
         "after": result.pop("after"),
     }

@@ -18,7 +18,8 @@ STATE_DIR = "/var/lib/unitehub/deploy"
 STATE_FILE = os.path.join(STATE_DIR, "state.json")
 LOCK_FILE = os.path.join(STATE_DIR, "deploy.lock")
 AUDIT_LOG = "/var/log/unitehub/deploy-audit.jsonl"
-UPSTREAM = "/etc/nginx/unitehub/unitehub-upstream.conf"
+# What the switch owns: blue.conf, green.conf and the live/ marker.
+UPSTREAM_DIR = "/etc/nginx/unitehub/unitehub"
 LB = "http://127.0.0.1:8080"
 # Fast but real: every gate and watch still probes the real slots.
 FAST = {"health_interval": 1, "stability_window": 3, "drain_seconds": 1}
@@ -28,6 +29,17 @@ def lb_version():
     with urllib.request.urlopen(LB + "/api/version", timeout=5) as response:
         body = json.load(response)
         return body["slot"], body["version"]
+
+
+def routing_snapshot():
+    """Every file of the switch's directory (relative path -> bytes): what nginx routes by."""
+    files = {}
+    for directory, _subdirs, names in os.walk(UPSTREAM_DIR):
+        for name in names:
+            path = os.path.join(directory, name)
+            with open(path, "rb") as handle:
+                files[os.path.relpath(path, UPSTREAM_DIR)] = handle.read()
+    return files
 
 
 def read_state():

@@ -43,7 +43,7 @@ from ansible_collections.unitehub.platform.tests.integration.stack_helpers impor
     wait_until_value,
 )
 from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
-    UPSTREAM,
+    routing_snapshot,
     start_deploy_in_background,
     deploy,
     ensure_live,
@@ -226,15 +226,13 @@ def _assert_live_untouched(live_slot, upstream_before, result_output):
     assert "stayed on slot %s" % live_slot in flat(result_output), result_output[-6000:]
     assert lb_version() == (live_slot, BASE_RELEASE)
     assert read_state()["active_slot"] == live_slot
-    with open(UPSTREAM, encoding="utf-8") as handle:
-        assert handle.read() == upstream_before
+    assert routing_snapshot() == upstream_before
 
 
 def test_deploy_gate_refuses_a_new_slot_while_redis_is_down(live):
     live_slot = lb_version()[0]
     idle = "green" if live_slot == "blue" else "blue"
-    with open(UPSTREAM, encoding="utf-8") as handle:
-        upstream_before = handle.read()
+    upstream_before = routing_snapshot()
     with dependency_down("redis-server", REDIS_PORT, live):
         result = deploy(BASE_RELEASE, slot=idle, app_breaker_reset_timeout=RESET_TIMEOUT, health_timeout=6)
     assert result.rc != 0
@@ -250,8 +248,7 @@ def test_deploy_gate_refuses_a_new_slot_whose_breaker_is_open(live):
     live_slot = lb_version()[0]
     idle = "green" if live_slot == "blue" else "blue"
     idle_port = SLOT_PORTS[idle]
-    with open(UPSTREAM, encoding="utf-8") as handle:
-        upstream_before = handle.read()
+    upstream_before = routing_snapshot()
     with dependency_down("redis-server", REDIS_PORT, live):
         run = start_deploy_in_background(BASE_RELEASE, slot=idle, app_breaker_reset_timeout=RESET_TIMEOUT,
                                          blue_green_health_expect="pass_or_warn", health_consecutive=6,

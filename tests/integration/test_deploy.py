@@ -17,8 +17,8 @@ import pytest
 
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import run_playbook
 from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
-    AUDIT_LOG, DEPLOY, FAST, LOCK_FILE, ROLLBACK, STATE_FILE, UPSTREAM, audit_lines, deploy, ensure_live,
-    lb_version, read_state, start_deploy_in_background, wait_for,
+    AUDIT_LOG, DEPLOY, FAST, LOCK_FILE, ROLLBACK, STATE_FILE, audit_lines, deploy, ensure_live,
+    lb_version, read_state, routing_snapshot, start_deploy_in_background, wait_for,
 )
 from ansible_collections.unitehub.platform.tests.integration.otlp_receiver import OtlpReceiver
 from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic
@@ -117,7 +117,7 @@ def test_crash_inside_the_stability_window_reverts_without_losing_requests(base_
 
 def test_nginx_config_broken_by_someone_else_refuses_the_switch(base_release):
     live_slot = ensure_live(base_release)
-    upstream_before = open(UPSTREAM, encoding="utf-8").read()
+    routing_before = routing_snapshot()
     broken = "/etc/nginx/conf.d/zz-someone-else.conf"
     with open(broken, "w", encoding="utf-8") as handle:
         handle.write("server { listen 127.0.0.1:8099; this_is_not_a_directive; }\n")
@@ -127,7 +127,7 @@ def test_nginx_config_broken_by_someone_else_refuses_the_switch(base_release):
         os.unlink(broken)
     assert result.rc != 0
     assert "nginx -t" in result.output or "this_is_not_a_directive" in result.output, result.output[-6000:]
-    assert open(UPSTREAM, encoding="utf-8").read() == upstream_before
+    assert routing_snapshot() == routing_before
     assert lb_version() == (live_slot, base_release)
     assert read_state()["active_slot"] == live_slot
 
@@ -175,13 +175,15 @@ def test_check_mode_changes_nothing_and_shows_the_upstream_diff(base_release):
     client = docker.from_env()
     containers_before = sorted((c.name, c.id, c.status) for c in client.containers.list(all=True)
                                if c.name.startswith("unitehub-"))
-    files = [UPSTREAM, STATE_FILE, AUDIT_LOG]
+    files = [STATE_FILE, AUDIT_LOG]
     before = {path: open(path, "rb").read() for path in files}
+    routing_before = routing_snapshot()
 
     result = run_playbook(DEPLOY, extra_vars=dict(FAST, version="it-planned"), check=True, diff=True)
     assert result.rc == 0, result.output[-6000:]
-    assert "+# slot:" in result.stdout and "-# slot:" in result.stdout, result.stdout[-6000:]
+    assert "+# live slot:" in result.stdout and "-# live slot:" in result.stdout, result.stdout[-6000:]
     assert {path: open(path, "rb").read() for path in files} == before
+    assert routing_snapshot() == routing_before
     containers_after = sorted((c.name, c.id, c.status) for c in client.containers.list(all=True)
                               if c.name.startswith("unitehub-"))
     assert containers_after == containers_before

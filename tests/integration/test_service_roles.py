@@ -20,6 +20,7 @@ import os
 import pwd
 import re
 import secrets
+import shutil
 import socket
 import stat
 import subprocess
@@ -35,6 +36,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.nginx import ngi
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import (
     parse_recap,
     role_play,
+    run_module,
     run_playbook,
     write_playbook,
 )
@@ -42,7 +44,7 @@ from ansible_collections.unitehub.platform.tests.integration.ansible_runner impo
 pytestmark = pytest.mark.integration
 
 PG_CONF_DIR = "/etc/postgresql/15/main"
-# What the nginx role writes, minus the upstream include file, which the blue-green
+# What the nginx role writes, minus the upstream directory, which the blue-green
 # switch may rewrite at any time.
 NGINX_ROLE_FILES = ("/etc/nginx/nginx.conf", "/etc/nginx/conf.d", "/etc/nginx/sites-enabled")
 
@@ -125,7 +127,9 @@ def test_nginx_role_converges_idempotently_and_serves_its_health_path(tmp_path):
     status, _unused, _unused = http_get("http://127.0.0.1:8080/api/admin/breakers")
     assert status == 404
     assert os.path.isfile("/etc/nginx/conf.d/unitehub.conf")
-    assert os.path.isfile("/etc/nginx/unitehub/unitehub-upstream.conf")
+    for name in ("blue.conf", "green.conf"):
+        assert os.path.isfile("/etc/nginx/unitehub/unitehub/" + name)
+    assert len(os.listdir("/etc/nginx/unitehub/unitehub/live")) == 1
     assert not os.path.exists("/etc/nginx/sites-enabled/default")
 
 
@@ -136,7 +140,7 @@ class _Backend(http.server.ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
 
-    def __init__(self):
+    def __init__(self, slot):
         self.seen = []
         self.connections = []
         outer = self
@@ -154,7 +158,7 @@ class _Backend(http.server.ThreadingHTTPServer):
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
-                self.send_header("X-App-Slot", "green")
+                self.send_header("X-App-Slot", slot)
                 self.send_header("X-App-Version", "v-it")
                 self.end_headers()
                 self.wfile.write(body)
@@ -183,46 +187,60 @@ class _Backend(http.server.ThreadingHTTPServer):
 
 @pytest.fixture
 def nginx_site(tmp_path):
-    """A throwaway load-balancer site on a free port, in front of a stand-in slot
-    and a dead port. Its files are removed and nginx reloaded afterwards."""
-    backend = _Backend()
+    """A throwaway load-balancer site on a free port, in front of stand-in blue and
+    green slots; blue also lists a dead port. Its files are removed and nginx
+    reloaded afterwards."""
+    blue, green = _Backend("blue"), _Backend("green")
     name = "uhit" + uuid.uuid4().hex[:8]
     site = {
         "name": name,
         "port": free_port(),
-        "backend": backend,
+        "blue": blue,
+        "green": green,
         "dead_port": free_port(),  # nothing listens there
         "site_file": "/etc/nginx/conf.d/%s.conf" % name,
-        "upstream_file": "/etc/nginx/unitehub/%s-upstream.conf" % name,
+        "upstream_dir": "/etc/nginx/unitehub/%s" % name,
+    }
+    site["servers"] = {
+        "blue": ["127.0.0.1:%d" % site["dead_port"], "127.0.0.1:%d" % blue.port],
+        "green": ["127.0.0.1:%d" % green.port],
     }
     site["vars"] = {
         "nginx_app_name": name,
         "nginx_listen_port": site["port"],
-        "nginx_upstream_initial_servers": [
-            "127.0.0.1:%d" % site["dead_port"],
-            "127.0.0.1:%d" % backend.port,
-        ],
+        "nginx_upstream_initial_servers": site["servers"],
+        # A request may meet a refusing green, then blue's dead port, before blue answers.
+        "nginx_proxy_next_upstream_tries": 3,
     }
     yield site
-    backend.stop()
-    for path in (site["site_file"], site["upstream_file"]):
-        if os.path.exists(path):
-            os.unlink(path)
+    blue.stop()
+    green.stop()
+    if os.path.exists(site["site_file"]):
+        os.unlink(site["site_file"])
+    shutil.rmtree(site["upstream_dir"], ignore_errors=True)
     subprocess.run(["nginx", "-t"], check=True, capture_output=True, timeout=30)
     if nginx_master_pid() is not None:
         subprocess.run(["nginx", "-s", "reload"], check=True, capture_output=True, timeout=30)
 
 
-def test_nginx_site_proxies_to_the_upstream_file_and_keeps_it(tmp_path, nginx_site):
+def nginx_workers():
+    """The pids of the running nginx master's workers: a reload replaces them all."""
+    master = nginx_master_pid()
+    children = subprocess.run(["pgrep", "-P", str(master)], capture_output=True, text=True, check=False)
+    return sorted(children.stdout.split())
+
+
+def test_nginx_site_routes_by_the_live_marker_and_keeps_it(tmp_path, nginx_site):
     base = "http://127.0.0.1:%d" % nginx_site["port"]
     assert_converged_then_idempotent(tmp_path, "nginx", nginx_site["vars"])
+    assert os.listdir(os.path.join(nginx_site["upstream_dir"], "live")) == ["blue"]
 
-    # The dead server comes first in round robin: "proxy_next_upstream error"
-    # moves every request on to the live one.
+    # Blue is live on a new load balancer. Its dead server comes first in round
+    # robin: "proxy_next_upstream error" moves every request on to the live one.
     for attempt in range(6):
         status, headers, body = http_get(base + "/api/version?n=%d" % attempt, headers={"Host": "lb.example.test"})
         assert status == 200, body
-        assert headers["X-App-Slot"] == "green" and headers["X-App-Version"] == "v-it"
+        assert headers["X-App-Slot"] == "blue" and headers["X-App-Version"] == "v-it"
     seen = json.loads(body)["headers"]
     assert seen["Host"] == "lb.example.test"
     assert seen["X-Forwarded-For"] == "127.0.0.1"
@@ -233,23 +251,37 @@ def test_nginx_site_proxies_to_the_upstream_file_and_keeps_it(tmp_path, nginx_si
     assert json.loads(body)["headers"]["X-Request-Id"] == "trace-42"  # the caller's is kept
 
     # Admin endpoints stop at the load balancer; the slot never sees them.
-    requests_before = len(nginx_site["backend"].seen)
+    requests_before = len(nginx_site["blue"].seen)
     for path in ("/api/admin/breakers", "/api/admin", "/api/%61dmin/breakers", "//api//admin/breakers"):
         status, _unused, _unused = http_get(base + path)
         assert status == 404, path
-    assert len(nginx_site["backend"].seen) == requests_before
+    assert len(nginx_site["blue"].seen) == requests_before
 
-    # The upstream file belongs to the blue-green switch: a later run keeps it.
-    switched = "server 127.0.0.1:%d;\n" % nginx_site["backend"].port
-    with open(nginx_site["upstream_file"], "w") as handle:
-        handle.write(switched)
+    # The switch moves traffic by renaming the marker: the same workers serve before
+    # and after, so nothing was reloaded, and the next request already goes to green.
+    workers = nginx_workers()
+    switched, run = run_module(tmp_path, "unitehub.platform.slot_switch", {
+        "slot": "green", "servers": nginx_site["servers"]["green"], "backup_servers": nginx_site["servers"]["blue"],
+        "upstream_dir": nginx_site["upstream_dir"], "verify_url": base + "/api/version", "expect_version": "v-it",
+    })
+    assert switched.get("changed") and not switched.get("failed"), run.output[-4000:]
+    assert (switched["previous_slot"], switched["reloaded"]) == ("blue", False)
+    assert nginx_workers() == workers
+    assert http_get(base + "/api/version")[1]["X-App-Slot"] == "green"
+
+    # The directory belongs to the switch: a later run of the role keeps green live.
+    routing = tree_snapshot(nginx_site["upstream_dir"])
     again = run_role(tmp_path, "nginx", nginx_site["vars"])
     assert again.rc == 0 and again.counts()["changed"] == 0, again.stdout[-4000:]
-    with open(nginx_site["upstream_file"]) as handle:
-        assert handle.read() == switched
+    assert tree_snapshot(nginx_site["upstream_dir"]) == routing
+    assert http_get(base + "/api/version")[1]["X-App-Slot"] == "green"
+
+    # A green slot that refuses connections falls back to blue, its backup.
+    nginx_site["green"].stop()
+    assert http_get(base + "/api/version")[1]["X-App-Slot"] == "blue"
 
     # /nginx-health is nginx's own answer, with no slot behind it.
-    nginx_site["backend"].stop()
+    nginx_site["blue"].stop()
     status, _unused, body = http_get(base + "/nginx-health")
     assert (status, body) == (200, "ok\n")
     status, _unused, _unused = http_get(base + "/")
@@ -280,7 +312,7 @@ def test_nginx_check_mode_changes_nothing(tmp_path, nginx_site):
     assert result.counts()["changed"] > 0
     assert "listen 127.0.0.1:%d;" % nginx_site["port"] in result.stdout  # the diff of the new site
     assert tree_snapshot(*NGINX_ROLE_FILES) == before
-    assert not os.path.exists(nginx_site["upstream_file"])
+    assert not os.path.exists(nginx_site["upstream_dir"])
 
 
 @pytest.mark.parametrize(
@@ -289,7 +321,9 @@ def test_nginx_check_mode_changes_nothing(tmp_path, nginx_site):
         ({"nginx_listen_port": 70000}, ["nginx_listen_port=70000 is not a TCP port", "between 1 and 65535"]),
         ({"nginx_listen_port": "eighty"}, ["nginx_listen_port", "int"]),
         ({"nginx_client_max_body_size": "10 MB"}, ["nginx_client_max_body_size='10 MB' is not an nginx size"]),
-        ({"nginx_upstream_initial_servers": ["127.0.0.1"]}, ["nginx_upstream_initial_servers", "'host:port"]),
+        ({"nginx_upstream_initial_servers": {"blue": ["127.0.0.1"], "green": ["127.0.0.1:3009"]}},
+         ["nginx_upstream_initial_servers", "'host:port'"]),
+        ({"nginx_upstream_initial_servers": ["127.0.0.1:3008"]}, ["nginx_upstream_initial_servers", "dict"]),
     ],
 )
 def test_nginx_bad_input_fails_before_any_change(tmp_path, nginx_site, bad, fragments):
@@ -297,7 +331,7 @@ def test_nginx_bad_input_fails_before_any_change(tmp_path, nginx_site, bad, frag
     result = run_role(tmp_path, "nginx", dict(nginx_site["vars"], **bad))
     assert_failed_in_validation(result, fragments)
     assert tree_snapshot(*NGINX_ROLE_FILES) == before
-    assert not os.path.exists(nginx_site["upstream_file"])
+    assert not os.path.exists(nginx_site["upstream_dir"])
 
 
 # --- redis ----------------------------------------------------------------------------------

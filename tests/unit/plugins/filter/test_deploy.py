@@ -1,8 +1,12 @@
-"""deploy_errors: every bad input is named with its fix; good input passes."""
+"""deploy_errors: every bad input is named with its fix; good input passes.
+slot_upstreams: the nginx role's initial files are the switch's own."""
+
+import re
 
 import pytest
+from ansible.errors import AnsibleFilterError
 
-from ansible_collections.unitehub.platform.plugins.filter.deploy import FilterModule, deploy_errors
+from ansible_collections.unitehub.platform.plugins.filter.deploy import FilterModule, deploy_errors, slot_upstreams
 
 GOOD = {
     "action": "deploy", "slot": "auto", "version": "v1.2.3", "skip_health": False, "force": "false",
@@ -55,3 +59,21 @@ def test_not_a_dict():
 
 def test_registered_as_filter():
     assert FilterModule().filters()["deploy_errors"] is deploy_errors
+
+
+def test_slot_upstreams_render_what_the_switch_writes():
+    from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import render_upstreams
+    servers = {"blue": ["127.0.0.1:3008"], "green": ["127.0.0.1:3009"]}
+    assert slot_upstreams(servers) == render_upstreams("green", ["127.0.0.1:3009"], ["127.0.0.1:3008"])
+    assert FilterModule().filters()["slot_upstreams"] is slot_upstreams
+
+
+@pytest.mark.parametrize("servers, fragment", [
+    ({"blue": ["127.0.0.1:3008"]}, "keys blue and green"),
+    (["127.0.0.1:3008"], "keys blue and green"),
+    ({"blue": ["127.0.0.1:3008"], "green": ["127.0.0.1"]}, "'127.0.0.1' is not host:port"),
+    ({"blue": [], "green": ["127.0.0.1:3009"]}, "blue is empty"),
+])
+def test_slot_upstreams_name_the_bad_value(servers, fragment):
+    with pytest.raises(AnsibleFilterError, match=re.escape(fragment)):
+        slot_upstreams(servers)

@@ -560,3 +560,44 @@ def test_info_reports_unreadable_logs_with_the_container_name(api):
     with pytest.raises(DockerModuleError) as err:
         info(api, name="unitehub-blue", log_lines=3)
     assert err.value.msg == "cannot read the logs of container unitehub-blue: log driver none"
+
+
+def test_secret_env_file_holds_the_secrets_only_with_mode_0600(api, tmp_path):
+    record = tmp_path / "etc-unitehub" / "unitehub-blue.env"
+    result = ensure(api, secret_env_file=str(record))
+    assert result["changed"] and result["secret_env_file_changed"]
+    assert record.read_text().splitlines()[1:] == ["APP_ADMIN_TOKEN=" + SECRET]
+    assert oct(record.stat().st_mode & 0o777) == "0o600"
+    assert oct(record.parent.stat().st_mode & 0o777) == "0o750"
+    assert SECRET not in repr(result)  # the result never carries the value
+
+    again = ensure(api, secret_env_file=str(record))
+    assert not again["changed"] and not again["secret_env_file_changed"]
+
+
+def test_secret_env_file_follows_a_changed_secret_and_a_loosened_mode(api, tmp_path):
+    record = tmp_path / "unitehub-blue.env"
+    ensure(api, secret_env_file=str(record))
+    record.chmod(0o644)
+    assert ensure(api, secret_env_file=str(record))["secret_env_file_changed"]
+    assert oct(record.stat().st_mode & 0o777) == "0o600"
+    ensure(api, secret_env_file=str(record), secret_env={"APP_ADMIN_TOKEN": "rotated"})
+    assert "APP_ADMIN_TOKEN=rotated" in record.read_text()
+
+
+def test_secret_env_file_is_kept_on_stop_and_removed_with_the_slot(api, tmp_path):
+    record = tmp_path / "unitehub-blue.env"
+    ensure(api, secret_env_file=str(record))
+    assert not ensure(api, state="stopped", secret_env_file=str(record))["secret_env_file_changed"]
+    assert record.exists()
+    assert ensure(api, check_mode=True, state="absent", secret_env_file=str(record))["secret_env_file_changed"]
+    assert record.exists()
+    assert ensure(api, state="absent", secret_env_file=str(record))["secret_env_file_changed"]
+    assert not record.exists()
+
+
+def test_secret_env_file_is_not_written_in_check_mode(api, tmp_path):
+    record = tmp_path / "unitehub-blue.env"
+    result = ensure(api, check_mode=True, secret_env_file=str(record))
+    assert result["changed"] and result["secret_env_file_changed"]
+    assert not record.exists() and not record.parent.joinpath("unitehub-blue.env").exists()

@@ -24,6 +24,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 
 from ansible_collections.unitehub.platform.plugins.module_utils import health
+from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import read_at_most
 from ansible_collections.unitehub.platform.plugins.module_utils.health import (
     ContainerWatch,
     HealthFormatError,
@@ -42,7 +43,6 @@ from ansible_collections.unitehub.platform.plugins.module_utils.health import (
     probe_postgres,
     probe_redis,
     probe_tcp,
-    read_capped,
     resolve_target,
     run_target,
     wait_until,
@@ -245,20 +245,19 @@ class EndlessStream:
         self.read_bytes = 0
 
     def read(self, size=-1):
-        assert size is not None and size > 0, "read_capped must never read without a limit"
+        assert size is not None and size > 0, "read_at_most must never read without a limit"
         chunk = min(size, 65536)
         self.read_bytes += chunk
         return b"x" * chunk
 
 
-def test_read_capped_reads_at_most_cap_plus_one_byte():
+def test_read_at_most_never_reads_past_its_limit():
     stream = EndlessStream()
-    with pytest.raises(HealthFormatError, match="larger than the 1048576-byte cap"):
-        read_capped(stream)
+    assert len(read_at_most(stream, health.MAX_BODY_BYTES + 1)) == health.MAX_BODY_BYTES + 1
     assert stream.read_bytes == health.MAX_BODY_BYTES + 1
 
 
-def test_read_capped_returns_a_short_body_whole():
+def test_read_at_most_returns_a_short_body_whole():
     class Short:
         def __init__(self):
             self.parts = [b'{"status"', b': "pass"}', b""]
@@ -266,7 +265,7 @@ def test_read_capped_returns_a_short_body_whole():
         def read(self, size):
             return self.parts.pop(0)
 
-    assert read_capped(Short(), 100) == b'{"status": "pass"}'
+    assert read_at_most(Short(), 100) == b'{"status": "pass"}'
 
 
 def test_failing_checks_lists_failures_with_their_output():

@@ -34,16 +34,51 @@ def answers(*observations):
     return fetch
 
 
-def do_switch(path, fake, slot="green", servers=("127.0.0.1:3009",), fetch=None, **kw):
-    return sw.switch(str(path), slot, list(servers), fetch or answers((slot, "v2", None)),
+@pytest.fixture
+def lb(tmp_path):
+    """The directory the switch owns, apart from the fake nginx's files."""
+    directory = tmp_path / "lb"
+    directory.mkdir()
+    return directory
+
+
+BLUE = ["127.0.0.1:3008"]
+GREEN = ["127.0.0.1:3009"]
+
+
+def live_on(directory, slot):
+    """A load balancer directory as the nginx role leaves it, with ``slot`` live."""
+    for name, text in sw.render_upstreams("blue", BLUE, GREEN).items():
+        (directory / ("%s.conf" % name)).write_text(text)
+    (directory / "live").mkdir(exist_ok=True)
+    sw.set_live_marker(str(directory), slot)
+    return snapshot(directory)
+
+
+def snapshot(directory):
+    return {str(p.relative_to(directory)): p.read_text() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def do_switch(directory, fake, slot="green", servers=None, other=None, fetch=None, **kw):
+    servers = servers or (GREEN if slot == "green" else BLUE)
+    other = other or (BLUE if slot == "green" else GREEN)
+    return sw.switch(str(directory), slot, list(servers), list(other), fetch or answers((slot, "v2", None)),
                      nginx_bin=fake["bin"], pidfile=fake["pidfile"], verify_timeout=kw.pop("verify_timeout", 1.0), **kw)
 
 
 def test_render_names_the_slot_and_every_server():
-    text = sw.render_upstream("blue", ["10.0.0.1:3008", "10.0.0.2:3008"])
+    text = sw.render_slot_upstream("blue", ["10.0.0.1:3008", "10.0.0.2:3008"])
     assert "# slot: blue" in text
     assert "server 10.0.0.1:3008 max_fails=0;" in text
     assert "server 10.0.0.2:3008 max_fails=0;" in text
+
+
+def test_each_slot_lists_the_other_as_backup():
+    files = sw.render_upstreams("green", GREEN, BLUE)
+    assert "server 127.0.0.1:3009 max_fails=0;\nserver 127.0.0.1:3008 backup max_fails=0;" in files["green"]
+    assert "server 127.0.0.1:3008 max_fails=0;\nserver 127.0.0.1:3009 backup max_fails=0;" in files["blue"]
+    # The files do not depend on which slot is live: a switch need not rewrite them.
+    assert files == sw.render_upstreams("blue", BLUE, GREEN)
 
 
 @pytest.mark.parametrize("servers, fragment", [
@@ -56,68 +91,102 @@ def test_bad_servers_are_named(servers, fragment):
     assert any(fragment in p for p in sw.validate_servers(servers))
 
 
-def test_switch_writes_reloads_and_verifies(tmp_path, fake_nginx):
-    path = tmp_path / "upstream.conf"
-    path.write_text(sw.render_upstream("blue", ["127.0.0.1:3008"]))
-    result = do_switch(path, fake_nginx, fetch=answers(("blue", "v1", None), ("green", "v2", None)), expect_version="v2")
-    assert result["changed"] and result["reloaded"]
+def test_switch_renames_the_marker_without_reloading(lb, fake_nginx):
+    live_on(lb, "blue")
+    result = do_switch(lb, fake_nginx, fetch=answers(("blue", "v1", None), ("green", "v2", None)),
+                       expect_version="v2")
+    assert result["changed"] and not result["reloaded"]
     assert result["previous_slot"] == "blue"
-    assert sw.current_slot(str(path)) == "green"
-    assert fake_nginx["log"].read_text().count("reload") == 1
-
-
-def test_second_switch_to_same_slot_is_unchanged_and_does_not_reload(tmp_path, fake_nginx):
-    path = tmp_path / "upstream.conf"
-    do_switch(path, fake_nginx)
-    result = do_switch(path, fake_nginx)
-    assert not result["changed"]
-    assert fake_nginx["log"].read_text().count("reload") == 1
-
-
-def test_check_mode_changes_nothing(tmp_path, fake_nginx):
-    path = tmp_path / "upstream.conf"
-    before = sw.render_upstream("blue", ["127.0.0.1:3008"])
-    path.write_text(before)
-    result = do_switch(path, fake_nginx, check_mode=True)
-    assert result["changed"]
-    assert "# slot: green" in result["after"]
-    assert path.read_text() == before
+    assert sw.current_slot(str(lb)) == "green"
+    assert sorted(os.listdir(lb / "live")) == ["green"]
     assert not fake_nginx["log"].exists()
 
 
-def test_nginx_t_failure_refuses_and_keeps_previous_file(tmp_path, fake_nginx):
-    path = tmp_path / "upstream.conf"
-    before = sw.render_upstream("blue", ["127.0.0.1:3008"])
-    path.write_text(before)
+def test_changed_servers_are_written_and_reloaded_before_the_marker_moves(lb, fake_nginx):
+    live_on(lb, "blue")
+    result = do_switch(lb, fake_nginx, servers=["127.0.0.1:3009", "127.0.0.2:3009"])
+    assert result["changed"] and result["reloaded"]
+    assert "server 127.0.0.2:3009 max_fails=0;" in (lb / "green.conf").read_text()
+    assert "server 127.0.0.2:3009 backup max_fails=0;" in (lb / "blue.conf").read_text()
+    assert fake_nginx["log"].read_text().count("reload") == 1
+
+
+def test_first_switch_creates_files_and_marker(lb, fake_nginx):
+    result = do_switch(lb, fake_nginx)
+    assert result["previous_slot"] is None and result["reloaded"]
+    assert sw.current_slot(str(lb)) == "green"
+    assert (lb / "blue.conf").exists() and (lb / "green.conf").exists()
+
+
+def test_second_switch_to_same_slot_is_unchanged_and_still_verified(lb, fake_nginx):
+    live_on(lb, "blue")
+    do_switch(lb, fake_nginx)
+    before = snapshot(lb)
+    result = do_switch(lb, fake_nginx)
+    assert not result["changed"]
+    assert result["verified"]["slot"] == "green"
+    assert snapshot(lb) == before
+    with pytest.raises(sw.SwitchError, match="did not answer from slot green"):
+        do_switch(lb, fake_nginx, fetch=answers(("blue", "v1", None)), verify_timeout=0.1)
+    assert snapshot(lb) == before
+
+
+def test_check_mode_changes_nothing_and_describes_the_move(lb, fake_nginx):
+    before = live_on(lb, "blue")
+    result = do_switch(lb, fake_nginx, check_mode=True)
+    assert result["changed"]
+    assert "# live slot: blue" in result["before"] and "# live slot: green" in result["after"]
+    assert snapshot(lb) == before
+    assert not fake_nginx["log"].exists()
+
+
+def test_a_broken_nginx_configuration_refuses_the_switch(lb, fake_nginx):
+    before = live_on(lb, "blue")
     fake_nginx["broken"].write_text("x")
     with pytest.raises(sw.SwitchError) as err:
-        do_switch(path, fake_nginx)
-    assert "refused" in str(err.value)
+        do_switch(lb, fake_nginx)
+    assert "refused" in str(err.value) and "nginx -t" in str(err.value)
     assert "emerg: broken" in err.value.details["nginx_output"]
-    assert path.read_text() == before
+    assert snapshot(lb) == before
+    assert sw.current_slot(str(lb)) == "blue"
+
+
+def test_verification_failure_moves_the_marker_back(lb, fake_nginx):
+    before = live_on(lb, "blue")
+    with pytest.raises(sw.SwitchError) as err:
+        do_switch(lb, fake_nginx, fetch=answers(("blue", "v1", None)), verify_timeout=0.2)
+    assert "undone" in str(err.value) and "slot blue, version v1" in str(err.value)
+    assert snapshot(lb) == before
     assert not fake_nginx["log"].exists()
 
 
-def test_verification_failure_restores_previous_file_and_reloads(tmp_path, fake_nginx):
-    path = tmp_path / "upstream.conf"
-    before = sw.render_upstream("blue", ["127.0.0.1:3008"])
-    path.write_text(before)
-    with pytest.raises(sw.SwitchError) as err:
-        do_switch(path, fake_nginx, fetch=answers(("blue", "v1", None)), verify_timeout=0.2)
-    assert "undone" in str(err.value) and "slot blue, version v1" in str(err.value)
-    assert path.read_text() == before
+def test_verification_failure_after_new_servers_restores_files_and_reloads(lb, fake_nginx):
+    before = live_on(lb, "blue")
+    with pytest.raises(sw.SwitchError, match="undone"):
+        do_switch(lb, fake_nginx, servers=["127.0.0.2:3009"], fetch=answers((None, None, "HTTP 502")),
+                  verify_timeout=0.2)
+    assert snapshot(lb) == before
     assert fake_nginx["log"].read_text().count("reload") == 2
 
 
-def test_stopped_nginx_is_reported_and_file_restored(tmp_path, fake_nginx):
-    path = tmp_path / "upstream.conf"
-    before = sw.render_upstream("blue", ["127.0.0.1:3008"])
-    path.write_text(before)
+def test_stopped_nginx_is_reported_and_nothing_moves(lb, fake_nginx):
+    before = live_on(lb, "blue")
     with open(fake_nginx["pidfile"], "w") as handle:
         handle.write("999999999")
     with pytest.raises(sw.SwitchError, match="nginx is not running"):
-        do_switch(path, fake_nginx)
-    assert path.read_text() == before
+        do_switch(lb, fake_nginx)
+    assert snapshot(lb) == before
+
+
+def test_the_marker_is_read_the_way_nginx_reads_it(tmp_path):
+    assert sw.current_slot(str(tmp_path)) is None
+    (tmp_path / "live").mkdir()
+    (tmp_path / "live" / "blue").write_text("")
+    assert sw.current_slot(str(tmp_path)) == "blue"
+    (tmp_path / "live" / "green").write_text("")
+    assert sw.current_slot(str(tmp_path)) == "green"  # the site tests -f live/green
+    sw.set_live_marker(str(tmp_path), "blue")
+    assert sorted(os.listdir(tmp_path / "live")) == ["blue"]
 
 
 def test_wait_for_slot_needs_consecutive_answers():
@@ -137,12 +206,7 @@ def test_wait_for_slot_reports_last_error_on_deadline():
                          clock=lambda: next(ticks), sleep=lambda s: None)
 
 
-def test_backup_servers_are_rendered_as_backup():
-    text = sw.render_upstream("green", ["127.0.0.1:3009"], ["127.0.0.1:3008"])
-    assert "server 127.0.0.1:3009 max_fails=0;" in text
-    assert "server 127.0.0.1:3008 backup max_fails=0;" in text
-
-
-def test_a_server_cannot_be_live_and_backup(tmp_path, fake_nginx):
-    with pytest.raises(sw.SwitchError, match="both live and backup"):
-        do_switch(tmp_path / "u.conf", fake_nginx, backup_servers=["127.0.0.1:3009"])
+def test_a_server_cannot_be_in_both_slots(lb, fake_nginx):
+    with pytest.raises(sw.SwitchError, match="in both slots"):
+        do_switch(lb, fake_nginx, other=["127.0.0.1:3009"])
+    assert list(lb.iterdir()) == []

@@ -73,6 +73,61 @@ def test_full_deploy_cycle(run):
     assert status["idle_slot"] == "green"
 
 
+def test_record_ends_a_run_in_one_step(run):
+    run(action="lock", **me())
+    run(action="record", slot="blue", version="v1", activate=True, **me())
+    event = {"event": "deploy", "slot": "green", "from_slot": "blue", "version": "v2", "outcome": "success"}
+
+    # Check mode plans all three and touches nothing.
+    state_before, lock_before = run.state_path.read_text(), run.lock_path.read_text()
+    planned = run(action="record", slot="green", version="v2", activate=True, replaced_status="stopped",
+                  event=event, release_lock=True, _ansible_check_mode=True, **me())
+    assert planned["changed"] and planned["audit_event"]["event"] == "deploy" and planned["lock"] is None
+    assert (run.state_path.read_text(), run.lock_path.read_text()) == (state_before, lock_before)
+    assert not run.audit_path.exists()
+
+    done = run(action="record", slot="green", version="v2", activate=True, replaced_status="stopped",
+               event=event, release_lock=True, **me())
+    assert done["changed"] and done["lock"] is None and not run.lock_path.exists()
+    assert done["state"]["active_slot"] == "green" and done["state"]["previous_slot"] == "blue"
+    assert done["state"]["slots"]["blue"]["status"] == "stopped"
+    assert [e["event"] for e in run(action="read")["audit"]] == ["deploy"]
+    assert done["audit_event"]["run_id"] == "run-1" and done["audit_event"]["source"] == "module"
+
+
+def test_lock_for_rollback_refuses_without_a_target_and_takes_nothing(run):
+    refused = run(action="lock", for_rollback=True, **me())
+    assert refused["failed"] and refused["msg"].startswith("nothing to roll back to: no deploy has been recorded")
+    assert not run.lock_path.exists()
+
+    run(action="record", slot="blue", version="v1", activate=True)
+    run(action="record", slot="green", version="v2", activate=True)
+    locked = run(action="lock", for_rollback=True, **me())
+    assert locked["changed"] and run.lock_path.exists()
+    assert (locked["rollback"]["slot"], locked["rollback"]["version"]) == ("blue", "v1")
+    assert locked["state"]["active_slot"] == "green"
+
+
+def test_lock_for_rollback_fails_on_a_broken_state_file(run):
+    run.state_path.parent.mkdir(parents=True)
+    run.state_path.write_text("{not json")
+    refused = run(action="lock", for_rollback=True, **me())
+    assert refused["failed"] and "not valid JSON" in refused["msg"]
+    assert not run.lock_path.exists()
+
+
+def test_record_without_replaced_status_leaves_the_old_slot_standby(run):
+    run(action="record", slot="blue", version="v1", activate=True)
+    assert run(action="record", slot="green", version="v2", activate=True)["state"]["slots"]["blue"]["status"] == "standby"
+
+
+def test_record_cannot_release_a_lock_another_run_holds(run):
+    run(action="lock", run_id="run-2", pid=PID, owner="bob")
+    refused = run(action="record", slot="blue", version="v1", activate=True, release_lock=True, **me())
+    assert refused["failed"] and "bob" in refused["msg"]
+    assert run.lock_path.exists() and not run.state_path.exists()
+
+
 def test_second_run_is_refused_with_the_holder_named(run):
     run(action="lock", controller_host="ctl1", **me())
     result = run(action="lock", run_id="run-2", pid=PID, owner="bob", controller_host="ctl2", force=True)

@@ -1,0 +1,75 @@
+"""direct_http: one request to the named host, any status returned, bodies capped,
+no proxy from the environment."""
+
+from __future__ import annotations
+
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import request
+from ansible_collections.unitehub.platform.tests.unit.loopback import serve_http
+
+
+class Handler(BaseHTTPRequestHandler):
+    """Echoes method, path and the agent; /teapot answers 418."""
+
+    def log_message(self, *args):
+        pass
+
+    def _answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        sent = self.rfile.read(length) if length else b""
+        body = b"%s %s %s %s" % (self.command.encode(), self.path.encode(),
+                                 self.headers["User-Agent"].encode(), sent)
+        self.send_response(418 if self.path == "/teapot" else 200)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("X-App-Slot", "green")
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = _answer
+
+
+@pytest.fixture(name="base")
+def base_fixture():
+    with serve_http(Handler) as url:
+        yield url
+
+
+def test_get_keeps_path_and_query_and_returns_headers(base):
+    response = request(base + "/api/version?n=1", agent="probe")
+    assert response.status == 200 and response.headers["X-App-Slot"] == "green"
+    assert response.body == b"GET /api/version?n=1 probe "
+
+
+def test_an_error_status_is_an_answer_not_an_exception(base):
+    assert request(base + "/teapot").status == 418
+
+
+def test_post_sends_the_body(base):
+    assert request(base + "/x", method="POST", body=b"hi").body.endswith(b"/x unitehub.platform hi")
+
+
+def test_body_is_read_up_to_the_cap_plus_one(base):
+    assert len(request(base + "/" + "a" * 200, max_bytes=10).body) == 11
+
+
+def test_proxy_environment_is_not_used(base, monkeypatch):
+    monkeypatch.setenv("http_proxy", "http://127.0.0.1:9")
+    assert request(base + "/").status == 200
+
+
+@pytest.mark.parametrize("url, fragment", [
+    ("ftp://127.0.0.1/", "scheme must be http or https"),
+    ("http:///path", "there is no host"),
+    ("http://127.0.0.1:99999/", "(?i)port out of range"),
+])
+def test_bad_urls_are_refused(url, fragment):
+    with pytest.raises(ValueError, match=fragment):
+        request(url)
+
+
+def test_a_refused_connection_raises_oserror():
+    with pytest.raises(ConnectionRefusedError):
+        request("http://127.0.0.1:9/", timeout=1)
