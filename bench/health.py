@@ -16,6 +16,11 @@ endpoint holds up under 50 concurrent clients.
    ``--requests``: p50 / p99 latency, throughput and HTTP statuses. Each request
    runs every check of the app (a SELECT 1 through PgBouncer, a Redis PING, a
    write + fsync + read on the filesystem).
+3. A dependency that never answers. A throwaway container of the live release
+   whose REDIS_URL points at a server that accepts and never replies:
+   ``--hang-requests`` health requests in a row, p50 / max time to the answer.
+4. ``playbooks/health.yml`` wall time, ``--playbook-runs`` runs: every component
+   probed by the health_probe module, as an operator runs it.
 
 The clients run on the same 2-core machine as the app, nginx, Redis, PostgreSQL
 and PgBouncer, so these are figures for this machine only. Traffic goes to
@@ -30,7 +35,9 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections import Counter
@@ -39,6 +46,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO_ROOT, "collections"))
 
 from ansible_collections.unitehub.platform.plugins.module_utils.health import probe_http  # noqa: E402
+from ansible_collections.unitehub.platform.tests.app.conftest import HangingServer  # noqa: E402
+from ansible_collections.unitehub.platform.tests.integration.stack_helpers import app_container, get_health  # noqa: E402
 from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -47,7 +56,8 @@ SLOT_PORTS = {"blue": 3008, "green": 3009}
 HEALTH_PATH = "/api/health/system"
 # Per client: a ceiling of requests per second no client reaches, so the pacing never waits.
 UNPACED_RPS_PER_CLIENT = 1000
-LIMITS = {"probes": (10, 20000), "clients": (1, 200), "seconds": (1, 120), "requests": (100, 200000)}
+LIMITS = {"probes": (10, 20000), "clients": (1, 200), "seconds": (1, 120), "requests": (100, 200000),
+          "hang_requests": (1, 100), "playbook_runs": (1, 10)}
 
 
 def p50_p99(values):
@@ -93,6 +103,38 @@ def bench_endpoint(port, clients, seconds, requests):
     return report, latencies, statuses
 
 
+def bench_hanging_dependency(version, requests):
+    """Seconds to each health answer of a container whose Redis never replies."""
+    silent = HangingServer()
+    try:
+        with tempfile.TemporaryDirectory(prefix="uh-bench-") as workdir:
+            secret_env = {"REDIS_URL": "redis://127.0.0.1:%d/0" % silent.port}
+            with app_container(workdir, version, secret_env=secret_env) as app:
+                answers = [get_health(app.port) for _unused in range(requests)]
+    finally:
+        silent.close()
+    return [answer.elapsed * 1000.0 for answer in answers], Counter(answer.status for answer in answers)
+
+
+def bench_health_playbook(runs):
+    ansible = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
+    seconds = []
+    for _unused in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run([ansible, os.path.join(REPO_ROOT, "playbooks", "health.yml")], cwd=REPO_ROOT, env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+        seconds.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise SystemExit("playbooks/health.yml failed:\n%s" % proc.stdout[-3000:])
+    return seconds
+
+
+def live_version():
+    with urllib.request.urlopen("http://%s:%d/api/version" % (HOST, LB_PORT), timeout=5) as response:
+        return json.load(response)["version"]
+
+
 def row(label, values, unit="ms"):
     p50, p99 = p50_p99(values)
     return "  %-34s p50 %8.2f %s   p99 %8.2f %s   (n=%d)" % (label, p50, unit, p99, unit, len(values))
@@ -104,6 +146,8 @@ def main():
     parser.add_argument("--clients", type=int, default=50, help="concurrent clients on the endpoint")
     parser.add_argument("--seconds", type=float, default=10, help="longest run per endpoint target")
     parser.add_argument("--requests", type=int, default=20000, help="most requests per endpoint target")
+    parser.add_argument("--hang-requests", type=int, default=10, help="health requests with Redis hanging")
+    parser.add_argument("--playbook-runs", type=int, default=3, help="runs of playbooks/health.yml")
     args = parser.parse_args()
     for name, (low, high) in LIMITS.items():
         value = getattr(args, name)
@@ -134,6 +178,17 @@ def main():
         print("  %s: %d requests, %.1f requests/s" % (label, report.total, report.rate))
         print(row("latency", latencies))
         print("  statuses: %s" % dict(codes))
+    print()
+    print("3. %s while Redis accepts and never answers (throwaway container, HEALTH_CHECK_TIMEOUT_MS default)"
+          % HEALTH_PATH)
+    hung, codes = bench_hanging_dependency(live_version(), args.hang_requests)
+    print("  time to the answer: p50 %.0f ms, max %.0f ms (n=%d); statuses: %s"
+          % (statistics.median(hung), max(hung), len(hung), dict(codes)))
+    print()
+    print("4. playbooks/health.yml, every component")
+    runs = bench_health_playbook(args.playbook_runs)
+    print("  wall time: median %.2f s (min %.2f, max %.2f, n=%d)"
+          % (statistics.median(runs), min(runs), max(runs), len(runs)))
     print()
     print("For scale: the app answers its health within HEALTH_CHECK_TIMEOUT_MS (800 ms by default) whatever its "
           "dependencies do; the deploy gate probes every 5 s with a 60 s timeout (the seed's figures).")

@@ -3,6 +3,9 @@ clean failure when the image cannot be had, and an idempotent slot."""
 
 from __future__ import annotations
 
+import os
+import stat
+
 import pytest
 
 from ansible_collections.unitehub.platform.tests.integration.docker_helpers import (
@@ -99,11 +102,15 @@ def test_missing_base_image_fails_cleanly(client, app, tmp_path):
 def test_role_runs_the_slot_idempotently_and_check_mode_changes_nothing(client, app, tmp_path):
     first = playbook(tmp_path, role_play(app))
     assert recap(first)["failed"] == 0, first.stdout
-    # image built, env directory and 0600 secret env file written, container created and started
-    assert recap(first)["changed"] == 4
+    # image built; container created and started, its 0600 secret env record written by the same task
+    assert recap(first)["changed"] == 2
     port = app["app_slot_ports"]["green"]
     assert http_get_json(port) == {"version": "v1", "slot": "green"}
     assert "role-secret-91b2" not in first.stdout
+    record = os.path.join(app["app_env_dir"], app["app_name"] + "-green.env")
+    assert stat.S_IMODE(os.stat(record).st_mode) == 0o600
+    with open(record, encoding="utf-8") as handle:
+        assert "APP_ADMIN_TOKEN=role-secret-91b2\n" in handle.read()
 
     second = playbook(tmp_path, role_play(app))
     assert recap(second)["changed"] == 0 and recap(second)["failed"] == 0, second.stdout
@@ -118,6 +125,7 @@ def test_role_runs_the_slot_idempotently_and_check_mode_changes_nothing(client, 
     assert client.images.list(name=app["app_image"])[0].tags == [app["app_image"] + ":v1"]
 
     stopped = playbook(tmp_path, role_play(dict(app, app_state="absent")))
-    # container and secret env file removed
-    assert recap(stopped)["changed"] == 2 and recap(stopped)["failed"] == 0, stopped.stdout
+    # container and its secret env record removed, in one task
+    assert recap(stopped)["changed"] == 1 and recap(stopped)["failed"] == 0, stopped.stdout
     assert containers_of(client, app["app_name"]) == []
+    assert not os.path.exists(record)

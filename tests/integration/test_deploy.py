@@ -98,6 +98,25 @@ def test_failing_health_never_receives_traffic(base_release):
     assert not os.path.exists(LOCK_FILE)
 
 
+def test_prune_images_removes_only_what_the_state_does_not_name(base_release):
+    old_slot = ensure_live(base_release)
+    client = docker.from_env()
+    # A tag no container uses and the state does not name.
+    client.images.get("unitehub/base:bookworm").tag("unitehub/app", "it-stale")
+
+    result = deploy("it-next", blue_green_prune_images=True)
+
+    assert result.rc == 0, result.output[-6000:]
+    tags = {tag for image in client.images.list(name="unitehub/app") for tag in image.tags}
+    assert "unitehub/app:it-stale" not in tags
+    # The new release and the rollback target both stay.
+    assert {"unitehub/app:it-next", "unitehub/app:" + base_release} <= tags
+    assert read_state()["slots"][old_slot]["version"] == base_release
+    rolled_back = run_playbook(ROLLBACK, extra_vars={"stability_window": 0, "drain_seconds": 0})
+    assert rolled_back.rc == 0, rolled_back.output[-6000:]
+    assert lb_version() == (old_slot, base_release)
+
+
 def test_crash_inside_the_stability_window_reverts_without_losing_requests(base_release):
     live_slot = ensure_live(base_release)
     with Traffic(fresh_rps=60, keepalive_rps=40, max_seconds=120) as traffic:
