@@ -126,7 +126,9 @@ def test_nginx_role_converges_idempotently_and_serves_its_health_path(tmp_path):
     # admin endpoints are for the slot ports only
     status, _unused, _unused = http_get("http://127.0.0.1:8080/api/admin/breakers")
     assert status == 404
-    assert os.path.isfile("/etc/nginx/conf.d/unitehub.conf")
+    with open("/etc/nginx/conf.d/unitehub.conf", encoding="utf-8") as handle:
+        # The local inventory has one app host: a refused request may try it, then the backup.
+        assert "proxy_next_upstream_tries 2;" in handle.read()
     for name in ("blue.conf", "green.conf"):
         assert os.path.isfile("/etc/nginx/unitehub/unitehub/" + name)
     assert len(os.listdir("/etc/nginx/unitehub/unitehub/live")) == 1
