@@ -36,8 +36,22 @@ def atomic_write(path, content, mode=0o644):
         if os.path.exists(tmp_path):
             os.unlink(tmp_path)
         raise
+    fsync_dir(directory)
+
+
+def fsync_dir(directory):
+    """Make a rename or unlink in ``directory`` survive a power cut."""
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def restore_file(path, previous, mode=0o644):
+    """Put back what ``path`` held: ``previous`` text, or no file when it is None."""
+    if previous is None:
+        if os.path.exists(path):
+            os.unlink(path)
+    else:
+        atomic_write(path, previous, mode)

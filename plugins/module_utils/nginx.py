@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from ansible_collections.unitehub.platform.plugins.module_utils.fileio import atomic_write, read_text
+from ansible_collections.unitehub.platform.plugins.module_utils.fileio import atomic_write, read_text, restore_file
 
 
 class NginxConfigError(Exception):
@@ -62,14 +62,6 @@ def reload_nginx(nginx_bin="nginx", pidfile="/run/nginx.pid"):
     return True
 
 
-def _restore(path, previous, mode):
-    if previous is None:
-        if os.path.exists(path):
-            os.unlink(path)
-    else:
-        atomic_write(path, previous, mode)
-
-
 def replace_validated(path, content, mode=0o644, nginx_bin="nginx", check_mode=False):
     """Install ``content`` at ``path`` only if nginx accepts the result.
 
@@ -84,7 +76,7 @@ def replace_validated(path, content, mode=0o644, nginx_bin="nginx", check_mode=F
     atomic_write(path, content, mode)
     ok, output = nginx_test(nginx_bin)
     if not ok:
-        _restore(path, previous, mode)
+        restore_file(path, previous, mode)
         raise NginxConfigError(
             "nginx -t rejected the configuration with %s in place; the previous file was restored" % path,
             output,

@@ -28,7 +28,12 @@ import os
 import re
 import time
 
-from ansible_collections.unitehub.platform.plugins.module_utils.fileio import atomic_write, read_text
+from ansible_collections.unitehub.platform.plugins.module_utils.fileio import (
+    atomic_write,
+    fsync_dir,
+    read_text,
+    restore_file,
+)
 from ansible_collections.unitehub.platform.plugins.module_utils.nginx import (
     NginxConfigError,
     nginx_master_pid,
@@ -123,17 +128,9 @@ def set_live_marker(upstream_dir, slot):
     other = marker_path(upstream_dir, other_slot(slot))
     if os.path.exists(other):
         os.rename(other, target)
-        _fsync_dir(os.path.dirname(target))
+        fsync_dir(os.path.dirname(target))
     elif not os.path.exists(target):
         atomic_write(target, "Traffic goes to the %s slot. Renamed by unitehub.platform.slot_switch.\n" % slot)
-
-
-def _fsync_dir(directory):
-    dir_fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def describe(live_slot, files):
@@ -264,12 +261,7 @@ def _reload_or_restore(upstream_dir, previous_files, slot, nginx_bin, pidfile):
 
 def _restore_files(upstream_dir, files):
     for name, text in files.items():
-        path = upstream_path(upstream_dir, name)
-        if text is None:
-            if os.path.exists(path):
-                os.unlink(path)
-        else:
-            atomic_write(path, text)
+        restore_file(upstream_path(upstream_dir, name), text)
 
 
 def _undo(upstream_dir, previous_slot, previous_files, nginx_bin, pidfile):

@@ -474,8 +474,10 @@ def run(module):
         result["audit"] = ds.read_audit(p["audit_log"], p["last_n"])
 
     elif p["action"] == "lock":
-        if p["for_rollback"] and _derived(state)["rollback"] is None:
-            module.fail_json(msg=_derived(state)["rollback_error"], state=state)
+        if p["for_rollback"]:
+            derived = _derived(state)
+            if derived["rollback"] is None:
+                module.fail_json(msg=derived["rollback_error"], state=state)
         outcome = ds.acquire_lock(lock_path, p["owner"], p["run_id"], p["pid"], host=p["controller_host"],
                                   ttl=p["ttl"], force=p["force"], dry_run=module.check_mode, local_host=local_host)
         result["changed"] = outcome["acquired"]

@@ -26,11 +26,12 @@ import re
 import subprocess
 import sys
 import tarfile
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import yaml
+
+from ansible_collections.unitehub.platform.tests.unit.loopback import serve_http
 
 pytestmark = pytest.mark.integration
 
@@ -300,15 +301,8 @@ class HealthHandler(BaseHTTPRequestHandler):
 
 @pytest.fixture(name="health_url")
 def health_url_fixture():
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), HealthHandler)
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield "http://127.0.0.1:%d/api/health/system" % httpd.server_address[1]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
+    with serve_http(HealthHandler) as base_url:
+        yield base_url + "/api/health/system"
 
 
 USE_PLAY = """
