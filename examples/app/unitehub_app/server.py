@@ -242,9 +242,12 @@ class RequestHandler(http.server.BaseHTTPRequestHandler):
             self.send_header(name, value)
         if self.server.draining or self.close_connection:
             self.send_header("Connection", "close")
-        self.end_headers()
+        # Head and body leave in one write: a process that dies never sends the head
+        # alone, which nginx would pass on and could no longer retry on the backup slot.
+        self._headers_buffer.append(b"\r\n")
         if not head_only:
-            self.wfile.write(response.body)
+            self._headers_buffer.append(response.body)
+        self.flush_headers()
 
     def send_response(self, code: int, message: str | None = None) -> None:
         # Every response, errors from parse_request included, names the slot and version.
