@@ -105,10 +105,7 @@ from ansible import context
 from ansible.module_utils.urls import open_url
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.unitehub.platform.plugins.module_utils.deploy_state import (
-    AuditError,
-    append_audit,
-)
+from ansible_collections.unitehub.platform.plugins.module_utils.deploy_audit import AuditError, append_audit
 
 PHASES = ("preflight", "image", "start", "health_gate", "switch", "stability", "drain", "record")
 EVENT_KINDS = ("deploy", "rollback")
@@ -191,7 +188,7 @@ class PhaseTimer:
 
 
 def build_event(kind, outcome, phases, info, duration_s, reason=None, user=None):
-    """The audit event (the fields of module_utils.deploy_state.AUDIT_FIELDS)."""
+    """The audit event (the fields of module_utils.deploy_audit.AUDIT_FIELDS)."""
     info = info or {}
 
     def text(key):

@@ -397,185 +397,27 @@ audit_event:
            "phases": null, "source": "module"}
 """
 
-import os
-import pwd
-
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.unitehub.platform.plugins.module_utils import deploy_state as ds
-
-
-def _default_user():
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())
-
-
-def _derived(state):
-    if state is None:
-        return {"idle_slot": None, "rollback": None, "rollback_error": None, "protected_images": []}
-    try:
-        slot, version = ds.rollback_target(state)
-        entry = state["slots"][slot]
-        rollback, rollback_error = {"slot": slot, "version": version, "image": entry["image"],
-                                    "image_id": entry["image_id"]}, None
-    except ds.StateError as exc:
-        rollback, rollback_error = None, str(exc)
-    return {"idle_slot": ds.idle_slot(state), "rollback": rollback, "rollback_error": rollback_error,
-            "protected_images": ds.protected_images(state)}
-
-
-def _audit_break(module, broken, reason_prefix):
-    """Append a lock_broken event; a failure to audit is a warning, not a failure."""
-    event = {"event": "lock_broken", "app": module.params["app"], "outcome": "success",
-             "run_id": module.params["run_id"], "user": module.params["owner"], "source": "module",
-             "reason": "%s %s%s" % (reason_prefix, ds.describe_holder(broken),
-                                    ": " + broken["stale_reason"] if broken.get("stale_reason") else "")}
-    module.warn("deploy lock: %s" % event["reason"])
-    if module.check_mode:
-        return
-    try:
-        ds.append_audit(module.params["audit_log"], event)
-    except ds.AuditError as exc:
-        module.warn("the lock break could not be audited: %s" % exc)
-
-
-def _audit(module):
-    p = module.params
-    event = dict(p["event"])
-    for key, value in (("app", p["app"]), ("run_id", p["run_id"]), ("user", p["owner"]), ("source", "module")):
-        if event.get(key) is None:
-            event[key] = value
-    if module.check_mode:
-        return ds.normalize_event(event)
-    return ds.append_audit(p["audit_log"], event)
-
-
-def run(module):
-    p = module.params
-    state_path, lock_path = ds.state_file(p["state_dir"]), ds.lock_file(p["state_dir"])
-    local_host = ds.this_host()
-    result = {"changed": False, "broken_lock": None, "audit": []}
-    try:
-        state = ds.load_state(state_path, p["app"])
-    except ds.StateError as exc:
-        if p["action"] in ("read", "record") or p["for_rollback"]:
-            raise
-        # A broken state file must not stop a run from releasing its lock or auditing.
-        module.warn(str(exc))
-        state = None
-    lock = ds.read_lock(lock_path, local_host=local_host, default_ttl=p["ttl"])
-    show_token = False
-
-    if p["action"] == "read":
-        if p["slot"] is not None:
-            result["target_slot"] = ds.resolve_slot(state, p["slot"], force=p["force"])
-        result["audit"] = ds.read_audit(p["audit_log"], p["last_n"])
-
-    elif p["action"] == "lock":
-        if p["for_rollback"]:
-            derived = _derived(state)
-            if derived["rollback"] is None:
-                module.fail_json(msg=derived["rollback_error"], state=state)
-        outcome = ds.acquire_lock(lock_path, p["owner"], p["run_id"], p["pid"], host=p["controller_host"],
-                                  ttl=p["ttl"], force=p["force"], dry_run=module.check_mode, local_host=local_host)
-        result["changed"] = outcome["acquired"]
-        lock, show_token = outcome["lock"], True
-        if outcome["broken"] is not None:
-            result["broken_lock"] = ds.public_lock(outcome["broken"])
-            _audit_break(module, outcome["broken"], "broke the stale lock of")
-        if p["for_rollback"]:
-            # What the lock now guards: a run that ended just before may have moved it.
-            state = ds.load_state(state_path, p["app"])
-
-    elif p["action"] == "unlock":
-        if lock is not None and not (p["force"] or p["token"] or (p["run_id"] and p["pid"])):
-            module.fail_json(msg="action=unlock needs the holder's run_id and pid, or its token, or force=true",
-                             lock=ds.public_lock(lock))
-        outcome = ds.release_lock(lock_path, run_id=p["run_id"], pid=p["pid"], token=p["token"],
-                                  force=p["force"], dry_run=module.check_mode, local_host=local_host)
-        result["changed"] = outcome["released"]
-        if outcome["released"]:
-            lock = None
-        if outcome["forced"]:
-            result["broken_lock"] = ds.public_lock(outcome["lock"])
-            _audit_break(module, outcome["lock"], "force-released the lock of")
-
-    elif p["action"] == "record":
-        if lock is not None and not ds.is_holder(lock, p["run_id"], p["pid"], p["token"]) and not p["force"]:
-            module.fail_json(msg="refusing to record while %s holds the deploy lock %s; pass this run's run_id and "
-                                 "pid (or token), or force=true" % (ds.describe_holder(lock), lock_path),
-                             lock=ds.public_lock(lock))
-        if p["slot"] == "auto":
-            module.fail_json(msg="action=record needs slot blue or green, not 'auto'; resolve it first with "
-                                 "action=read (target_slot)")
-        new = ds.record(state, p["slot"], version=p["version"], image=p["image"], image_id=p["image_id"],
-                        status=p["status"], activate=p["activate"], replaced_status=p["replaced_status"])
-        result["changed"] = new != state
-        if module._diff:
-            result["diff"] = {"before": ds.dump_state(state), "after": ds.dump_state(new),
-                              "before_header": state_path, "after_header": state_path}
-        if result["changed"] and not module.check_mode:
-            ds.save_state(state_path, new)
-        state = new
-        if p["event"]:
-            result["audit_event"] = _audit(module)
-        if p["release_lock"] and lock is not None:
-            outcome = ds.release_lock(lock_path, run_id=p["run_id"], pid=p["pid"], token=p["token"],
-                                      dry_run=module.check_mode, local_host=local_host)
-            result["changed"] = result["changed"] or outcome["released"]
-            if outcome["released"]:
-                lock = None
-
-    elif p["action"] == "audit":
-        result["audit_event"] = _audit(module)
-        result["changed"] = True
-
-    result.update(_derived(state), state=state, lock=ds.public_lock(lock, with_token=show_token))
-    return result
+from ansible_collections.unitehub.platform.plugins.module_utils import deploy_actions
+from ansible_collections.unitehub.platform.plugins.module_utils.deploy_lock import LockHeld
+from ansible_collections.unitehub.platform.plugins.module_utils.deploy_state import DeployStateError
 
 
 def main():
     module = AnsibleModule(
-        argument_spec=dict(
-            action=dict(type="str", required=True, choices=["read", "lock", "unlock", "record", "audit"]),
-            state_dir=dict(type="path", default=ds.DEFAULT_STATE_DIR),
-            audit_log=dict(type="path", default=ds.DEFAULT_AUDIT_LOG),
-            app=dict(type="str", default="unitehub"),
-            owner=dict(type="str"),
-            run_id=dict(type="str"),
-            pid=dict(type="int"),
-            controller_host=dict(type="str"),
-            token=dict(type="str", no_log=False),
-            ttl=dict(type="int", default=ds.DEFAULT_TTL),
-            force=dict(type="bool", default=False),
-            slot=dict(type="str", choices=["blue", "green", "auto"]),
-            version=dict(type="str"),
-            image=dict(type="str"),
-            image_id=dict(type="str"),
-            status=dict(type="str", choices=list(ds.STATUSES)),
-            activate=dict(type="bool", default=False),
-            replaced_status=dict(type="str", choices=["standby", "stopped"], default="standby"),
-            for_rollback=dict(type="bool", default=False),
-            release_lock=dict(type="bool", default=False),
-            event=dict(type="dict"),
-            last_n=dict(type="int", default=10),
-        ),
-        required_if=[
-            ("action", "lock", ("run_id", "pid")),
-            ("action", "record", ("slot",)),
-            ("action", "audit", ("event",)),
-        ],
+        argument_spec=deploy_actions.argument_spec(),
+        required_if=deploy_actions.REQUIRED_IF,
         supports_check_mode=True,
     )
-    if module.params["owner"] is None:
-        module.params["owner"] = _default_user()
+    run = deploy_actions.Run(module.params, check_mode=module.check_mode, diff=module._diff, warn=module.warn)
     try:
-        result = run(module)
-    except ds.LockHeld as exc:
+        result = run.run()
+    except LockHeld as exc:
         module.fail_json(msg=str(exc), lock=exc.holder)
-    except ds.DeployStateError as exc:
+    except deploy_actions.ActionError as exc:
+        module.fail_json(msg=str(exc), **exc.details)
+    except DeployStateError as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(**result)
 

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from ansible_collections.unitehub.platform.plugins.callback import deploy_events as de
-from ansible_collections.unitehub.platform.plugins.module_utils import deploy_state as ds
+from ansible_collections.unitehub.platform.plugins.module_utils import deploy_audit
 
 from ..breaker_app import closed_port
 
@@ -107,7 +107,7 @@ def test_build_event_maps_versions_onto_the_audit_schema():
                             "app": "unitehub", "run_id": "r-1"}, 12.34567, reason="ignored on success", user="alice")
     assert event["version"] == "v2" and event["previous_version"] == "v1"
     assert event["reason"] is None and event["duration_s"] == 12.346 and event["source"] == "callback"
-    assert ds.normalize_event(event)["event"] == "deploy", "the callback's event passes the audit schema"
+    assert deploy_audit.normalize_event(event)["event"] == "deploy", "the callback's event passes the audit schema"
     failed = de.build_event("rollback", "failed", {}, {}, 1, reason="task 'x' failed on lb1: boom", user=None)
     assert failed["reason"] == "task 'x' failed on lb1: boom" and failed["slot"] is None
 
@@ -237,7 +237,7 @@ def run_playbook(tmp_path, name="deploy.yml", content=PLAYBOOK, extra_env=None, 
          "-e", "ansible_python_interpreter=%s" % sys.executable, str(tmp_path / name), *extra_args],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
-    return proc, ds.read_audit(str(audit))
+    return proc, deploy_audit.read_audit(str(audit))
 
 
 def test_playbook_run_writes_the_audit_line_and_sends_the_trace(tmp_path):
@@ -252,7 +252,7 @@ def test_playbook_run_writes_the_audit_line_and_sends_the_trace(tmp_path):
         "version": "v2", "previous_version": "v1", "run_id": "r-7", "reason": None, "source": "callback"}
     assert list(event["phases"]) == ["preflight", "health_gate", "switch", "record"]
     assert 0.3 <= event["phases"]["health_gate"] < event["duration_s"]
-    assert [e["source"] for e in ds.read_audit(str(tmp_path / "role-audit.jsonl"))] == ["module"]
+    assert [e["source"] for e in deploy_audit.read_audit(str(tmp_path / "role-audit.jsonl"))] == ["module"]
     assert len(collector.received) == 1
     path, _unused, payload = collector.received[0]
     spans = payload["resourceSpans"][0]["scopeSpans"][0]["spans"]

@@ -5,6 +5,8 @@ import os
 
 import pytest
 
+from ansible_collections.unitehub.platform.plugins.module_utils import deploy_audit
+from ansible_collections.unitehub.platform.plugins.module_utils import deploy_lock as locks
 from ansible_collections.unitehub.platform.plugins.module_utils import deploy_state as ds
 from ansible_collections.unitehub.platform.plugins.modules import deploy_state as module
 
@@ -137,13 +139,13 @@ def test_second_run_is_refused_with_the_holder_named(run):
 
 
 def test_stale_lock_break_is_warned_and_audited(run):
-    ds.acquire_lock(str(run.lock_path), "alice", "run-0", PID, now=0)  # taken in 1970: long past its ttl
+    locks.acquire_lock(str(run.lock_path), "alice", "run-0", PID, now=0)  # taken in 1970: long past its ttl
     refused = run(action="lock", **me())
     assert refused["failed"] and "Rerun with force=true to break it" in refused["msg"]
     result = run(action="lock", force=True, **me())
     assert result["changed"] and result["broken_lock"]["run_id"] == "run-0"
     assert "deploy lock: broke the stale lock of alice (run run-0" in json.dumps(result["warnings"])
-    events = ds.read_audit(str(run.audit_path))
+    events = deploy_audit.read_audit(str(run.audit_path))
     assert [e["event"] for e in events] == ["lock_broken"]
     assert "older than its ttl" in events[0]["reason"] and events[0]["run_id"] == "run-1"
 
@@ -157,7 +159,7 @@ def test_unlock_by_another_run_is_refused(run):
     assert run.lock_path.exists()
     forced = run(action="unlock", force=True, run_id="run-2", pid=PID)
     assert forced["changed"] and forced["broken_lock"]["run_id"] == "run-1"
-    assert [e["event"] for e in ds.read_audit(str(run.audit_path))] == ["lock_broken"]
+    assert [e["event"] for e in deploy_audit.read_audit(str(run.audit_path))] == ["lock_broken"]
 
 
 def test_record_refused_while_another_run_holds_the_lock(run):
@@ -229,5 +231,5 @@ def test_corrupt_state_file_does_not_block_unlock_or_audit(run):
     assert unlock["changed"] and unlock["state"] is None and not run.lock_path.exists()
     assert "is not valid JSON" in json.dumps(unlock["warnings"])
     audit = run(action="audit", event={"event": "failure", "outcome": "failed", "reason": "state file corrupt"})
-    assert audit["changed"] and [e["event"] for e in ds.read_audit(str(run.audit_path))] == ["failure"]
+    assert audit["changed"] and [e["event"] for e in deploy_audit.read_audit(str(run.audit_path))] == ["failure"]
     assert run(action="record", slot="blue", version="v1", **me())["failed"]
