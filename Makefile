@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help os-prereqs venv stack deploy rollback status health test unit integration lint sanity package molecule bench clean
+.PHONY: help os-prereqs venv stack deploy rollback status health test unit integration lint docs sanity package molecule bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -59,8 +59,14 @@ unit: venv ## unit tests of plugins and of the reference app
 integration: stack ## integration tests against the real local stack
 	$(BIN)/pytest -q -m integration tests/integration tests/app $(PYTEST_ARGS)
 
-lint: venv ## ansible-lint, production profile (.ansible-lint)
+lint: venv ## ansible-lint (production profile), changelog fragments, role READMEs up to date
 	$(BIN)/ansible-lint
+	$(BIN)/antsibull-changelog lint
+	$(BIN)/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+	$(BIN)/python tools/role_docs.py --check
+
+docs: venv ## write roles/*/README.md from each role's meta/argument_specs.yml
+	$(BIN)/python tools/role_docs.py
 
 sanity: venv ## ansible-test sanity, Python 3.11, offline, no Docker
 	tests/sanity/run.sh
