@@ -4,7 +4,7 @@
 """Health probing on the live stack: what one probe costs, and how the health
 endpoint holds up under 50 concurrent clients.
 
-1. Probe latency. ``probe_http`` from plugins/module_utils/health.py (what
+1. Probe latency. ``probe_http`` from plugins/module_utils/probes.py (what
    unitehub.platform.health_probe runs for each attempt) against the live slot's
    ``/api/health/system``, ``--probes`` times in a row: p50 / p99 of the latency the
    probe measures (connect to the end of the body) and of the whole call (parsing
@@ -45,7 +45,7 @@ from collections import Counter
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO_ROOT, "collections"))
 
-from ansible_collections.unitehub.platform.plugins.module_utils.health import probe_http  # noqa: E402
+from ansible_collections.unitehub.platform.plugins.module_utils.probes import probe_http  # noqa: E402
 from ansible_collections.unitehub.platform.tests.app.conftest import HangingServer  # noqa: E402
 from ansible_collections.unitehub.platform.tests.integration.stack_helpers import app_container, get_health  # noqa: E402
 from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic  # noqa: E402

@@ -12,7 +12,7 @@ import json
 
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.unitehub.platform.plugins.module_utils.health import (
+from ansible_collections.unitehub.platform.plugins.module_utils.health_format import (
     HealthFormatError,
     failing_checks,
     http_status_for,

@@ -16,8 +16,8 @@ description:
     (status C(pass), C(warn) or C(fail), checks keyed C(component:measurement)); the aliases C(ok) and
     C(up) count as C(pass), C(down) and C(error) as C(fail). A non-JSON endpoint passes on any 2xx answer.
     A non-2xx answer always fails. Malformed health bodies fail with a message saying what is wrong.
-  - The C(tcp) type opens a connection. The C(redis) type sends C(AUTH) (with O(password)) and C(PING)
-    over a raw socket and needs no Redis library. The C(postgres) type runs C(SELECT 1). The C(pgbouncer)
+  - The C(tcp) type opens a connection. The C(redis) type authenticates (with O(login_password)) and sends
+    C(PING) through redis-py. The C(postgres) type runs C(SELECT 1). The C(pgbouncer)
     type runs C(SHOW VERSION) on PgBouncer's admin console.
   - Attempts start every O(interval) seconds until O(consecutive_successes) results in a row meet
     O(expect), or until O(timeout) has passed. With O(container), the wait ends as soon as that Docker
@@ -41,29 +41,34 @@ options:
       - Redirects are not followed and proxy environment variables are ignored, so the probe reaches
         the instance it names.
     type: str
-  host:
+  login_host:
     description:
       - Host or address to connect to, for every type but C(http).
     type: str
     default: 127.0.0.1
-  port:
+    aliases: [host]
+  login_port:
     description:
       - Port to connect to. Required for O(type=tcp).
       - Defaults to 6379 for C(redis), 5432 for C(postgres) and 6432 for C(pgbouncer).
     type: int
-  user:
+    aliases: [port]
+  login_user:
     description:
       - User for C(postgres) and C(pgbouncer) (an admin or stats user of PgBouncer's console).
-      - ACL user for C(redis); sent with C(AUTH) only when O(password) is set.
+      - ACL user for C(redis); sent with C(AUTH) only when O(login_password) is set.
     type: str
-  password:
+    aliases: [user]
+  login_password:
     description:
       - Password for C(postgres), C(pgbouncer) and C(redis). Never logged or returned.
     type: str
-  database:
+    aliases: [password]
+  login_db:
     description:
       - Database for C(postgres). For C(pgbouncer) the admin console database, V(pgbouncer) by default.
     type: str
+    aliases: [database]
   expect:
     description:
       - Which results count as healthy.
@@ -137,21 +142,26 @@ options:
       url:
         description: See O(url).
         type: str
-      host:
-        description: See O(host).
+      login_host:
+        description: See O(login_host).
         type: str
-      port:
-        description: See O(port).
+        aliases: [host]
+      login_port:
+        description: See O(login_port).
         type: int
-      user:
-        description: See O(user).
+        aliases: [port]
+      login_user:
+        description: See O(login_user).
         type: str
-      password:
-        description: See O(password).
+        aliases: [user]
+      login_password:
+        description: See O(login_password).
         type: str
-      database:
-        description: See O(database).
+        aliases: [password]
+      login_db:
+        description: See O(login_db).
         type: str
+        aliases: [database]
       expect:
         description: See O(expect).
         type: str
@@ -198,8 +208,12 @@ attributes:
     platforms: posix
 requirements:
   - psycopg >= 3.1 for the C(postgres) and C(pgbouncer) types
+  - redis (redis-py) >= 5.0 for the C(redis) type
   - docker (the Docker SDK for Python) for O(container)
 notes:
+  - The connection options are named as in community.postgresql, C(login_host), C(login_port), C(login_user),
+    C(login_password) and C(login_db). Their old names C(host), C(port), C(user), C(password) and C(database)
+    still work as aliases; they are deprecated and will be removed in 2.0.0.
   - The HTTP status of a health document follows its status, C(pass) 200, C(warn) 206, C(fail) 503;
     see the P(unitehub.platform.health_http_status#filter) filter.
   - A health body larger than 1 MiB is refused without reading the rest.
@@ -417,16 +431,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
-from ansible_collections.unitehub.platform.plugins.module_utils.health import (
-    HAS_PSYCOPG,
-    PROBE_TYPES,
-    PSYCOPG_IMPORT_ERROR,
-    ContainerWatch,
-    ProbeConfigError,
-    resolve_target,
-    run_target,
-    worst_status,
-)
+from ansible_collections.unitehub.platform.plugins.module_utils.health_format import ProbeConfigError, worst_status
+from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import resolve_target
+from ansible_collections.unitehub.platform.plugins.module_utils.health_wait import ContainerWatch, run_target
+from ansible_collections.unitehub.platform.plugins.module_utils.postgres_client import HAS_PSYCOPG, PSYCOPG_IMPORT_ERROR
+from ansible_collections.unitehub.platform.plugins.module_utils.probes import HAS_REDIS, PROBE_TYPES, REDIS_IMPORT_ERROR
 
 try:
     import docker
@@ -439,17 +448,23 @@ except ImportError:
     DOCKER_IMPORT_ERROR = traceback.format_exc()
 
 
+def _deprecated(alias):
+    return dict(name=alias, version="2.0.0", collection_name="unitehub.platform")
+
+
 def _probe_options(for_targets):
     """The per-target options; at the top level they carry the defaults."""
     top = not for_targets
     options = dict(
         type=dict(type="str", choices=list(PROBE_TYPES)),
         url=dict(type="str"),
-        host=dict(type="str", default="127.0.0.1" if top else None),
-        port=dict(type="int"),
-        user=dict(type="str"),
-        password=dict(type="str", no_log=True),
-        database=dict(type="str"),
+        login_host=dict(type="str", default="127.0.0.1" if top else None, aliases=["host"],
+                        deprecated_aliases=[_deprecated("host")]),
+        login_port=dict(type="int", aliases=["port"], deprecated_aliases=[_deprecated("port")]),
+        login_user=dict(type="str", aliases=["user"], deprecated_aliases=[_deprecated("user")]),
+        login_password=dict(type="str", no_log=True, aliases=["password"],
+                            deprecated_aliases=[_deprecated("password")]),
+        login_db=dict(type="str", aliases=["database"], deprecated_aliases=[_deprecated("database")]),
         expect=dict(type="str", choices=["pass", "pass_or_warn"], default="pass" if top else None),
         timeout=dict(type="float", default=60 if top else None),
         interval=dict(type="float", default=5 if top else None),
@@ -520,6 +535,8 @@ def main():
 
     if any(spec["type"] in ("postgres", "pgbouncer") for spec in specs) and not HAS_PSYCOPG:
         module.fail_json(msg=missing_required_lib("psycopg"), exception=PSYCOPG_IMPORT_ERROR)
+    if any(spec["type"] == "redis" for spec in specs) and not HAS_REDIS:
+        module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
     if any(spec["container"] for spec in specs) and not HAS_DOCKER:
         module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
 

@@ -7,7 +7,8 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import request
+from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import read_at_most, request
+from ansible_collections.unitehub.platform.plugins.module_utils.health_format import MAX_BODY_BYTES
 from ansible_collections.unitehub.platform.tests.unit.loopback import serve_http
 
 
@@ -73,3 +74,33 @@ def test_bad_urls_are_refused(url, fragment):
 def test_a_refused_connection_raises_oserror():
     with pytest.raises(ConnectionRefusedError):
         request("http://127.0.0.1:9/", timeout=1)
+
+
+class EndlessStream:
+    """A body that never ends; counts what was read from it."""
+
+    def __init__(self):
+        self.read_bytes = 0
+
+    def read(self, size=-1):
+        assert size is not None and size > 0, "read_at_most must never read without a limit"
+        chunk = min(size, 65536)
+        self.read_bytes += chunk
+        return b"x" * chunk
+
+
+def test_read_at_most_never_reads_past_its_limit():
+    stream = EndlessStream()
+    assert len(read_at_most(stream, MAX_BODY_BYTES + 1)) == MAX_BODY_BYTES + 1
+    assert stream.read_bytes == MAX_BODY_BYTES + 1
+
+
+def test_read_at_most_returns_a_short_body_whole():
+    class Short:
+        def __init__(self):
+            self.parts = [b'{"status"', b': "pass"}', b""]
+
+        def read(self, size):
+            return self.parts.pop(0)
+
+    assert read_at_most(Short(), 100) == b'{"status": "pass"}'

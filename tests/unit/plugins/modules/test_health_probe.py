@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 import yaml
 
-from ansible_collections.unitehub.platform.plugins.module_utils.health import TARGET_DEFAULTS
+from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import TARGET_DEFAULTS
 from ansible_collections.unitehub.platform.plugins.modules import health_probe
 from ansible_collections.unitehub.platform.tests.unit.loopback import serve_http
 
@@ -96,7 +96,8 @@ def _check_options(documented, spec, where):
         assert doc.get("default") == option.get("default"), "%s.%s default" % (where, name)
         assert doc.get("choices") == option.get("choices"), "%s.%s choices" % (where, name)
         assert doc.get("elements") == option.get("elements"), "%s.%s elements" % (where, name)
-        assert bool(option.get("no_log")) == (name == "password"), "%s.%s no_log" % (where, name)
+        assert doc.get("aliases") == option.get("aliases"), "%s.%s aliases" % (where, name)
+        assert bool(option.get("no_log")) == (name == "login_password"), "%s.%s no_log" % (where, name)
         if "options" in option:
             _check_options(doc["suboptions"], option["options"], "%s.%s" % (where, name))
 
@@ -172,7 +173,7 @@ def test_check_mode_still_probes(probe, base_url):
 
 def test_a_closed_port_is_refused_clearly(probe):
     port = closed_port()
-    failed, result = probe({"type": "tcp", "port": port, "timeout": 0})
+    failed, result = probe({"type": "tcp", "login_port": port, "timeout": 0})
     assert failed
     assert re.fullmatch(r"tcp://127\.0\.0\.1:%d is fail after 1 attempt in \d\.\d s: connection refused" % port,
                         result["msg"]), result["msg"]
@@ -181,10 +182,24 @@ def test_a_closed_port_is_refused_clearly(probe):
 
 def test_the_password_never_appears_in_the_output(probe):
     secret = "hunter2-" + "x7Qz"
-    failed, result = probe({"type": "redis", "port": closed_port(), "password": secret, "timeout": 0,
-                            "targets": [{"name": "cache", "password": secret}]})
+    failed, result = probe({"type": "redis", "login_port": closed_port(), "login_password": secret, "timeout": 0,
+                            "targets": [{"name": "cache", "login_password": secret}]})
     assert failed
     assert secret not in json.dumps(result)
+
+
+@pytest.mark.parametrize("old, new", [("host", "login_host"), ("port", "login_port"), ("user", "login_user"),
+                                      ("password", "login_password"), ("database", "login_db")])
+def test_the_old_connection_option_names_still_work_and_are_deprecated(probe, old, new):
+    port = closed_port()
+    args = {"type": "postgres" if old in ("user", "password", "database") else "tcp", "login_port": port,
+            "timeout": 0, old: str(port) if old == "port" else "unitehub"}
+    if old == "host":
+        args[old] = "127.0.0.1"
+    failed, result = probe(args)
+    assert failed and "refused" in result["error"].lower(), "the probe ran with the aliased option"
+    deprecations = json.dumps(result.get("deprecations", []))
+    assert "Alias '%s' is deprecated" % old in deprecations and '"2.0.0"' in deprecations, deprecations
 
 
 # ---------------------------------------------------------------------------
@@ -204,7 +219,7 @@ def test_targets_are_probed_concurrently_and_reported_in_order(probe, base_url):
             {"name": "slow-2", "url": base_url + "/slow"},
             {"name": "slow-3", "url": base_url + "/slow"},
             {"name": "broken", "url": base_url + "/fail"},
-            {"name": "port", "type": "tcp", "port": closed_port()},
+            {"name": "port", "type": "tcp", "login_port": closed_port()},
         ],
     })
     took = time.monotonic() - started
@@ -241,7 +256,7 @@ def test_all_healthy_targets(probe, base_url):
 
 @pytest.mark.parametrize("args, message", [
     ({"type": "http"}, "type http needs url, e.g. http://127.0.0.1:3008/api/health/system"),
-    ({"type": "tcp"}, "type tcp needs port"),
+    ({"type": "tcp"}, "type tcp needs login_port"),
     ({"type": "http", "url": "http://127.0.0.1:1/", "interval": 0}, "interval 0 must be more than 0 seconds"),
     ({"targets": []}, "targets is empty"),
     ({"targets": [{"name": "db", "type": "mysql"}]}, "value of type must be one of"),
@@ -263,7 +278,7 @@ def test_missing_psycopg_is_reported(probe, monkeypatch):
 
 def test_missing_docker_sdk_is_reported(probe, monkeypatch):
     monkeypatch.setattr(health_probe, "HAS_DOCKER", False)
-    failed, result = probe({"type": "tcp", "port": 1, "container": "unitehub-blue"})
+    failed, result = probe({"type": "tcp", "login_port": 1, "container": "unitehub-blue"})
     assert failed
     assert "Failed to import the required Python library (docker)" in result["msg"]
 
@@ -313,7 +328,7 @@ def test_a_container_restart_ends_the_wait(probe, monkeypatch, base_url):
 
 def test_an_unknown_container_is_refused(probe, monkeypatch):
     monkeypatch.setattr(health_probe, "docker_inspector", lambda name: (lambda: None))
-    failed, result = probe({"type": "tcp", "port": 1, "container": "unitehub-pink"})
+    failed, result = probe({"type": "tcp", "login_port": 1, "container": "unitehub-pink"})
     assert failed
     assert result["msg"] == "container 'unitehub-pink' does not exist; check the name with docker ps -a"
 
@@ -323,7 +338,7 @@ def test_an_unreachable_docker_daemon_is_reported(probe, monkeypatch):
         raise health_probe.docker.errors.DockerException("Error while fetching server API version")
 
     monkeypatch.setattr(health_probe, "docker_inspector", broken)
-    failed, result = probe({"type": "tcp", "port": 1, "container": "unitehub-blue"})
+    failed, result = probe({"type": "tcp", "login_port": 1, "container": "unitehub-blue"})
     assert failed
     assert result["msg"].startswith("tcp://127.0.0.1:1: cannot inspect container unitehub-blue through the Docker "
                                     "daemon (Error while fetching server API version)")
