@@ -126,12 +126,11 @@ def entry_point_section(role, name, entry_point, same_options_as):
     lines = ["## Entry point `%s`" % name, ""]
     if entry_point.get("short_description"):
         lines += [markdown(entry_point["short_description"]) + ".", ""]
-    if name == "main":
-        lines += ["```yaml", "- name: Apply %s" % role, "  ansible.builtin.import_role:",
-                  "    name: %s.%s" % (COLLECTION, role), "```", ""]
-    else:
-        lines += ["```yaml", "- name: Apply %s, entry point %s" % (role, name), "  ansible.builtin.import_role:",
-                  "    name: %s.%s" % (COLLECTION, role), "    tasks_from: %s" % name, "```", ""]
+    task = "Apply %s" % role if name == "main" else "Apply %s, entry point %s" % (role, name)
+    lines += ["```yaml", "- name: %s" % task, "  ansible.builtin.import_role:", "    name: %s.%s" % (COLLECTION, role)]
+    if name != "main":
+        lines.append("    tasks_from: %s" % name)
+    lines += ["```", ""]
     for paragraph in paragraphs(entry_point.get("description")):
         lines += [paragraph, ""]
     options = entry_point.get("options") or {}
@@ -161,7 +160,7 @@ def render(role_dir):
         raise ValueError("%s/meta/argument_specs.yml has no argument_specs" % role_dir)
 
     lines = [GENERATED_NOTE, "", "# %s.%s" % (COLLECTION, role), ""]
-    lines += [paragraph for paragraph in paragraphs(galaxy_info.get("description"))] + [""]
+    lines += paragraphs(galaxy_info.get("description")) + [""]
     lines += [
         "Variables are checked against `meta/argument_specs.yml` before any task runs, so a bad value fails"
         " before anything on the host changes. A default written `{{ ... }}` is evaluated when the role runs.",
