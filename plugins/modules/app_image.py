@@ -193,20 +193,10 @@ build_log:
   sample: ["Step 5/5 : CMD [\"python3\", \"-m\", \"app\"]", "Successfully tagged unitehub/app:v2"]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
-    DockerModuleError,
-    docker_api_client,
-    docker_argument_spec,
-)
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_image import (
-    STATES,
-    ImageManager,
-    ImageSpec,
-)
+from ansible_collections.unitehub.platform.plugins.module_utils.app_image import STATES, ImageManager, ImageSpec
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import docker_argument_spec, run_docker_module
 
 
 def argument_spec():
@@ -230,19 +220,7 @@ def argument_spec():
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-
-    try:
-        spec = ImageSpec(module.params)
-        api = docker_api_client(module.params["docker_host"], module.params["timeout"])
-        result = ImageManager(api, check_mode=module.check_mode).ensure(spec)
-    except DockerModuleError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+    run_docker_module(module, ImageSpec, lambda api, spec: ImageManager(api, check_mode=module.check_mode).ensure(spec))
 
 
 if __name__ == "__main__":

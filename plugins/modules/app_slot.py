@@ -249,22 +249,12 @@ logs:
   sample: ["listening on 127.0.0.1:3009"]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
-    DockerModuleError,
-    docker_api_client,
-    docker_argument_spec,
-)
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_slot import (
-    RESTART_POLICIES,
-    SLOTS,
-    STATES,
-    SlotManager,
-    SlotSpec,
-)
+from ansible_collections.unitehub.platform.plugins.module_utils.app_slot import SlotManager
+from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import RESTART_POLICIES, STATES, SlotSpec
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import docker_argument_spec, run_docker_module
+from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
 
 def argument_spec():
@@ -296,19 +286,7 @@ def main():
         required_one_of=[("name", "slot")],
         supports_check_mode=True,
     )
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-
-    try:
-        spec = SlotSpec(module.params)
-        api = docker_api_client(module.params["docker_host"], module.params["timeout"])
-        result = SlotManager(api, check_mode=module.check_mode).ensure(spec)
-    except DockerModuleError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-
-    if not module._diff:
-        result.pop("diff")
-    module.exit_json(**result)
+    run_docker_module(module, SlotSpec, lambda api, spec: SlotManager(api, check_mode=module.check_mode).ensure(spec))
 
 
 if __name__ == "__main__":

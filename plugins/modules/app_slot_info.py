@@ -95,6 +95,10 @@ containers:
   description:
     - One entry per container asked for, in the order asked (O(name), or C(<app_name>-<slot>) for each of
       O(slots)), also for a container that does not exist.
+    - Each entry has the keys of RV(unitehub.platform.app_slot#module:container) (C(id), C(name), C(status),
+      C(running), C(image), C(image_id), C(slot), C(version), C(port), C(started_at), C(restart_count),
+      C(exit_code)) plus the ones below. For a container that does not exist, C(status) is V(absent),
+      C(running) V(false), C(slot) the slot it was asked for (if any) and the others V(null).
   returned: always
   type: list
   elements: dict
@@ -103,56 +107,6 @@ containers:
       description: Whether the container exists.
       type: bool
       sample: true
-    id:
-      description: Container id; V(null) when it does not exist.
-      type: str
-      sample: 3f4e1c0a9b7d...
-    name:
-      description: Container name.
-      type: str
-      sample: unitehub-green
-    status:
-      description: Docker status (created, running, restarting, exited, ...), or V(absent) when it does not exist.
-      type: str
-      sample: running
-    running:
-      description: Whether the container's process runs.
-      type: bool
-      sample: true
-    image:
-      description: Image reference the container was created from.
-      type: str
-      sample: unitehub/app:v2
-    image_id:
-      description: Id of that image.
-      type: str
-      sample: sha256:9a0b...
-    slot:
-      description:
-        - Value of the C(io.unitehub.slot) label.
-        - For a container asked for by slot that does not exist, that slot.
-      type: str
-      sample: green
-    version:
-      description: Value of the C(io.unitehub.version) label.
-      type: str
-      sample: v2
-    port:
-      description: C(PORT) in the container's environment.
-      type: int
-      sample: 3009
-    started_at:
-      description: When the process last started (RFC 3339).
-      type: str
-      sample: "2026-11-29T08:00:00.123456789Z"
-    restart_count:
-      description: How many times Docker restarted the process under the restart policy.
-      type: int
-      sample: 0
-    exit_code:
-      description: Exit code of the last run (0 while running).
-      type: int
-      sample: 0
     logs:
       description: The container's last O(log_lines) log lines; V([]) when it does not exist.
       returned: when O(log_lines) > 0
@@ -184,20 +138,11 @@ exists:
   sample: true
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
-    DOCKER_IMPORT_ERROR,
-    HAS_DOCKER,
-    DockerModuleError,
-    docker_api_client,
-    docker_argument_spec,
-)
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_slot import (
-    SLOTS,
-    SlotQuery,
-    slot_info,
-)
+from ansible_collections.unitehub.platform.plugins.module_utils.app_slot import SlotQuery, slot_info
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import docker_argument_spec, run_docker_module
+from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
 
 def argument_spec():
@@ -217,17 +162,7 @@ def main():
         mutually_exclusive=[("name", "app_name"), ("name", "slots")],
         supports_check_mode=True,
     )
-    if not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-
-    try:
-        query = SlotQuery(module.params)
-        api = docker_api_client(module.params["docker_host"], module.params["timeout"])
-        result = slot_info(api, query)
-    except DockerModuleError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-
-    module.exit_json(**result)
+    run_docker_module(module, SlotQuery, slot_info)
 
 
 if __name__ == "__main__":

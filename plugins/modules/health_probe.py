@@ -426,27 +426,21 @@ results:
 """
 
 import time
-import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import (
+    DOCKER_IMPORT_ERROR,
+    HAS_DOCKER,
+    docker_api_client,
+    inspect_container_or_none,
+)
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import ProbeConfigError, worst_status
 from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import resolve_target
 from ansible_collections.unitehub.platform.plugins.module_utils.health_wait import ContainerWatch, run_target
 from ansible_collections.unitehub.platform.plugins.module_utils.postgres_client import HAS_PSYCOPG, PSYCOPG_IMPORT_ERROR
 from ansible_collections.unitehub.platform.plugins.module_utils.probes import HAS_REDIS, PROBE_TYPES, REDIS_IMPORT_ERROR
-
-try:
-    import docker
-    from docker.errors import NotFound as DockerNotFound
-
-    HAS_DOCKER = True
-    DOCKER_IMPORT_ERROR = None
-except ImportError:
-    HAS_DOCKER = False
-    DOCKER_IMPORT_ERROR = traceback.format_exc()
-
 
 def _deprecated(alias):
     return dict(name=alias, version="2.0.0", collection_name="unitehub.platform")
@@ -489,15 +483,8 @@ def argument_spec():
 
 def docker_inspector(name):
     """A callable returning the container's inspect document, or None once it is gone."""
-    client = docker.from_env()
-
-    def inspect():
-        try:
-            return client.api.inspect_container(name)
-        except DockerNotFound:
-            return None
-
-    return inspect
+    api = docker_api_client()
+    return lambda: inspect_container_or_none(api, name)
 
 
 def _probe_one(spec):

@@ -1,23 +1,52 @@
 """Shared set-up for module tests: a module run in-process as Ansible runs it, and
-the fakes that several modules' tests put in place of the Docker daemon and PgBouncer."""
+the fakes that several modules' tests put in place of the Docker daemon and PgBouncer.
+
+A module runs in a process of its own, where no controller code is loaded. Once
+controller code is imported (ansible.errors, any filter or callback plugin),
+ansible-core's module_utils switch to controller behaviour for the rest of the
+process: ``AnsibleModule.warn`` then prints the warning instead of returning it in
+the result. So these tests run in a pytest process without controller code, as
+``ansible-test units`` runs module and module_utils tests apart from controller
+tests; ``make unit`` does the same. A session that also holds controller tests is
+refused with that advice, rather than reporting wrong warnings.
+"""
 
 import json
+import os
+import sys
 from typing import NamedTuple
 
 import pytest
-from ansible.module_utils import _internal
 from ansible.module_utils.testing import patch_module_args
 
+from ansible_collections.unitehub.platform.plugins.module_utils import docker_client
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import FakeDockerAPI
 from ansible_collections.unitehub.platform.tests.unit.plugins.modules.pool_harness import fake_servers
 
 
+MODULE_TESTS = os.path.dirname(os.path.abspath(__file__))
+# Every controller import loads this package, and loading it is what switches module_utils.
+CONTROLLER_PACKAGE = "ansible._internal"
+SEPARATE_RUN = ("module tests need a pytest process without controller code (see tests/unit/plugins/modules/"
+                "conftest.py): run them apart from the controller and app tests, as `make unit` does:\n"
+                "  pytest tests/unit/plugins/modules tests/unit/plugins/module_utils\n"
+                "  pytest tests/unit tests/app --ignore=tests/unit/plugins/modules --ignore=tests/unit/plugins/module_utils")
+
+
+def controller_code_loaded():
+    return CONTROLLER_PACKAGE in sys.modules
+
+
+def pytest_collection_modifyitems(items):
+    if controller_code_loaded() and any(str(item.path).startswith(MODULE_TESTS + os.sep) for item in items):
+        raise pytest.UsageError(SEPARATE_RUN)
+
+
 @pytest.fixture(autouse=True)
-def module_process(monkeypatch):
-    """A module process is not the controller. Once any test imported controller
-    code (filters, callbacks), ansible would print module warnings instead of
-    returning them; keep them in the result as they are in a real module run."""
-    monkeypatch.setattr(_internal, "is_controller", False)
+def module_process():
+    """Fails a module test once a test before it imported controller code."""
+    if controller_code_loaded():
+        pytest.fail(SEPARATE_RUN)
 
 
 class ModuleRun(NamedTuple):
@@ -62,7 +91,7 @@ def fake_docker(monkeypatch):
         fake = FakeDockerAPI()
         for ref in images:
             fake.add_image(ref)
-        monkeypatch.setattr(module, "docker_api_client", lambda host, timeout: fake)
+        monkeypatch.setattr(docker_client, "docker_api_client", lambda host, request_timeout: fake)
         return fake
 
     return install

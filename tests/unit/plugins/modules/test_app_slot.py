@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import DockerModuleError
+from ansible_collections.unitehub.platform.plugins.module_utils import docker_client
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import DockerModuleError
 from ansible_collections.unitehub.platform.plugins.modules import app_slot
 
 SECRET = "token-that-must-not-leak"
@@ -80,14 +81,14 @@ def test_unreachable_daemon_is_reported(monkeypatch, run_module):
     def unreachable(host, timeout):
         raise DockerModuleError("cannot reach the Docker daemon at tcp://127.0.0.1:1: refused")
 
-    monkeypatch.setattr(app_slot, "docker_api_client", unreachable)
+    monkeypatch.setattr(docker_client, "docker_api_client", unreachable)
     result = run_module(app_slot, dict(BLUE, docker_host="tcp://127.0.0.1:1")).result
     assert result["failed"] is True
     assert result["msg"] == "cannot reach the Docker daemon at tcp://127.0.0.1:1: refused"
 
 
 def test_missing_sdk_is_reported_with_missing_required_lib(monkeypatch, run_module):
-    monkeypatch.setattr(app_slot, "HAS_DOCKER", False)
+    monkeypatch.setattr(docker_client, "HAS_DOCKER", False)
     result = run_module(app_slot, BLUE).result
     assert result["failed"] is True
     assert "Failed to import the required Python library (docker)" in result["msg"]

@@ -20,6 +20,7 @@ import textwrap
 import time
 from http.server import BaseHTTPRequestHandler
 
+import docker.errors
 import pytest
 import yaml
 
@@ -335,7 +336,7 @@ def test_an_unknown_container_is_refused(probe, monkeypatch):
 
 def test_an_unreachable_docker_daemon_is_reported(probe, monkeypatch):
     def broken(name):
-        raise health_probe.docker.errors.DockerException("Error while fetching server API version")
+        raise docker.errors.DockerException("Error while fetching server API version")
 
     monkeypatch.setattr(health_probe, "docker_inspector", broken)
     failed, result = probe({"type": "tcp", "login_port": 1, "container": "unitehub-blue"})
@@ -348,13 +349,10 @@ def test_docker_inspector_maps_not_found_to_none(monkeypatch):
     class FakeApi:
         def inspect_container(self, name):
             if name == "gone":
-                raise health_probe.docker.errors.NotFound("No such container: gone")
+                raise docker.errors.NotFound("No such container: gone")
             return {"Name": "/" + name}
 
-    class FakeClient:
-        api = FakeApi()
-
-    monkeypatch.setattr(health_probe.docker, "from_env", FakeClient)
+    monkeypatch.setattr(health_probe, "docker_api_client", FakeApi)
     assert health_probe.docker_inspector("gone")() is None
     assert health_probe.docker_inspector("unitehub-blue")() == {"Name": "/unitehub-blue"}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from requests.exceptions import ReadTimeout
 
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import DockerModuleError
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_image import ImageManager, ImageSpec
+from ansible_collections.unitehub.platform.plugins.module_utils.app_image import ImageManager, ImageSpec
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import DockerModuleError
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import FakeDockerAPI
 
 BASE = "unitehub/base:bookworm"

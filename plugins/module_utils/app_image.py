@@ -19,19 +19,57 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import (
+import re
+
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import (
     APIError,
     DockerModuleError,
     RequestException,
     api_error_text,
-    image_reference,
     inspect_image_or_none,
-    validate_tag,
 )
+from ansible_collections.unitehub.platform.plugins.module_utils.slots import tag_problem
 
+# A repository path: lowercase components separated by '/', optional registry host[:port].
+REPOSITORY_RE = re.compile(
+    r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
+)
 STATES = ("present", "absent")
 # How many lines of the build output to keep in the result.
 LOG_TAIL = 40
+
+
+def validate_repository(image):
+    """``image`` must be a repository without a tag or digest: the tag comes from ``version``."""
+    if "@" in image:
+        raise DockerModuleError(
+            "image '%s' carries a digest; give the repository (e.g. unitehub/app) in image and the tag in version"
+            % image
+        )
+    last = image.rsplit("/", 1)[-1]
+    if ":" in last:
+        raise DockerModuleError(
+            "image '%s' already carries a tag; give the repository ('%s') in image and the tag ('%s') in version"
+            % (image, image.rsplit(":", 1)[0], image.rsplit(":", 1)[1])
+        )
+    if not REPOSITORY_RE.match(image):
+        raise DockerModuleError(
+            "image '%s' is not a valid repository name; use lowercase letters, digits and . _ - separated by /" % image
+        )
+
+
+def validate_tag(version, option="version"):
+    problem = tag_problem(version, option)
+    if problem:
+        raise DockerModuleError(problem)
+
+
+def image_reference(image, version):
+    """``<image>:<version>`` after checking both parts."""
+    validate_repository(image)
+    validate_tag(version)
+    return "%s:%s" % (image, version)
 
 
 class ImageSpec:

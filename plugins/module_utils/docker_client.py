@@ -1,19 +1,19 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, unitehub platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every Docker module of the collection shares: the guarded SDK import,
-the connection options, the client, and image reference rules.
+"""The Docker client every Docker module of the collection shares: the guarded SDK
+import, the connection options, the client, its errors, and the module body.
 
-The logic modules (``docker_slot``, ``docker_image``) talk to the low-level
-``docker.APIClient`` interface (``inspect_container``, ``create_container``,
-``build`` ...), which returns plain dicts. Unit tests hand them a fake object
-with the same few methods.
+The logic (``app_slot``, ``app_image``) talks to the low-level ``docker.APIClient``
+interface (``inspect_container``, ``create_container``, ``build`` ...), which
+returns plain dicts. Unit tests hand it a fake object with the same few methods.
 """
 
 from __future__ import annotations
 
-import re
 import traceback
+
+from ansible.module_utils.basic import missing_required_lib
 
 try:
     import docker
@@ -50,17 +50,10 @@ def docker_argument_spec():
     Documented by the doc fragment ``unitehub.platform.docker``."""
     return dict(
         docker_host=dict(type="str"),
-        timeout=dict(type="int", default=60),
+        request_timeout=dict(type="int", default=60, aliases=["timeout"],
+                             deprecated_aliases=[dict(name="timeout", version="2.0.0",
+                                                      collection_name="unitehub.platform")]),
     )
-
-
-# A tag as Docker accepts it: https://docs.docker.com/reference/cli/docker/image/tag/
-TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-# A repository path: lowercase components separated by '/', optional registry host[:port].
-REPOSITORY_RE = re.compile(
-    r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-    r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
-)
 
 
 class DockerModuleError(Exception):
@@ -80,14 +73,14 @@ def api_error_text(exc):
     return str(exc)
 
 
-def docker_api_client(docker_host=None, timeout=60):
+def docker_api_client(docker_host=None, request_timeout=60):
     """A low-level ``docker.APIClient`` for ``docker_host`` (``DOCKER_HOST`` or
     the local socket when unset), negotiating the daemon's API version."""
     try:
         if docker_host:
-            client = docker.APIClient(base_url=docker_host, version="auto", timeout=timeout)
+            client = docker.APIClient(base_url=docker_host, version="auto", timeout=request_timeout)
         else:
-            client = docker.from_env(version="auto", timeout=timeout).api
+            client = docker.from_env(version="auto", timeout=request_timeout).api
         client.ping()
     except DockerException as exc:
         where = docker_host or "the local Docker socket (DOCKER_HOST unset)"
@@ -96,40 +89,6 @@ def docker_api_client(docker_host=None, timeout=60):
             "or set docker_host" % (where, exc)
         ) from exc
     return client
-
-
-def validate_repository(image):
-    """``image`` must be a repository without a tag or digest: the tag comes from ``version``."""
-    if "@" in image:
-        raise DockerModuleError(
-            "image '%s' carries a digest; give the repository (e.g. unitehub/app) in image and the tag in version"
-            % image
-        )
-    last = image.rsplit("/", 1)[-1]
-    if ":" in last:
-        raise DockerModuleError(
-            "image '%s' already carries a tag; give the repository ('%s') in image and the tag ('%s') in version"
-            % (image, image.rsplit(":", 1)[0], image.rsplit(":", 1)[1])
-        )
-    if not REPOSITORY_RE.match(image):
-        raise DockerModuleError(
-            "image '%s' is not a valid repository name; use lowercase letters, digits and . _ - separated by /" % image
-        )
-
-
-def validate_tag(version, option="version"):
-    if not TAG_RE.match(version or ""):
-        raise DockerModuleError(
-            "%s '%s' is not a valid image tag; use up to 128 letters, digits, '_', '.' or '-', "
-            "not starting with '.' or '-'" % (option, version)
-        )
-
-
-def image_reference(image, version):
-    """``<image>:<version>`` after checking both parts."""
-    validate_repository(image)
-    validate_tag(version)
-    return "%s:%s" % (image, version)
 
 
 def inspect_image_or_none(api, ref):
@@ -144,3 +103,29 @@ def inspect_container_or_none(api, name):
         return api.inspect_container(name)
     except NotFound:
         return None
+
+
+def run_docker_module(module, prepare, work):
+    """The body every Docker module shares.
+
+    ``prepare(params)`` validates the options before any connection (a bad value
+    is refused without touching the daemon); ``work(api, prepared)`` does the job
+    and returns the result. A ``DockerModuleError`` fails the module with its
+    details; any other exception fails it with its type and message instead of a
+    traceback. The result's ``diff`` is reported only in diff mode.
+    """
+    if not HAS_DOCKER:
+        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+    try:
+        prepared = prepare(module.params)
+        api = docker_api_client(module.params["docker_host"], module.params["request_timeout"])
+        result = work(api, prepared)
+    except DockerModuleError as exc:
+        module.fail_json(msg=exc.msg, **exc.details)
+    except Exception as exc:  # a bug or an environment problem: report it with context, not a traceback
+        module.fail_json(msg="unexpected %s while talking to Docker: %s" % (type(exc).__name__, exc),
+                         exception=traceback.format_exc())
+    diff = result.pop("diff", None)
+    if module._diff and diff is not None:
+        result["diff"] = diff
+    module.exit_json(**result)

@@ -6,20 +6,18 @@ import json
 
 import pytest
 
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_common import APIError, DockerModuleError
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_slot import (
+from ansible_collections.unitehub.platform.plugins.module_utils.app_slot import SlotManager, SlotQuery, slot_info
+from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import (
     LABEL_APP,
     LABEL_SECRET_KEYS,
     LABEL_SLOT,
     LABEL_VERSION,
     SECRET_CHANGED,
     SECRET_MASK,
-    SlotManager,
-    SlotQuery,
     SlotSpec,
     env_list_to_dict,
-    slot_info,
 )
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import APIError, DockerModuleError
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import (
     FakeDockerAPI,
     FakeResponse,
