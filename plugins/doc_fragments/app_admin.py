@@ -7,7 +7,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # Where the app slots' admin API answers and how to reach it: the options of
-    # module_utils.breakers.admin_api_argument_spec(). Each module documents its own
+    # module_utils.breaker.admin_api_argument_spec(). Each module documents its own
     # token, since only changing a breaker requires it.
     DOCUMENTATION = r"""
 options:
@@ -26,10 +26,14 @@ options:
       - Slot ports on O(host). Defaults to C([3008, 3009]) (blue, green).
     type: list
     elements: int
-  timeout:
-    description: Seconds to wait for each request to a slot.
+  request_timeout:
+    description:
+      - Seconds to wait for each request to a slot.
+      - The alias O(timeout) is deprecated and will be removed in 2.0.0; C(timeout) means an overall
+        wait everywhere else in this collection.
     type: float
     default: 5
+    aliases: [timeout]
   validate_certs:
     description: Verify TLS certificates of C(https) endpoints.
     type: bool

@@ -79,27 +79,14 @@ EXAMPLES = r"""
 
 RETURN = r"""
 endpoints:
-  description: One entry per endpoint, in the order given.
+  description:
+    - One entry per endpoint, in the order given.
+    - Each has C(url), C(slot), C(version), C(reachable) and C(error) as described in
+      RV(unitehub.platform.breaker_info#module:endpoints), and the keys below.
   returned: always
   type: list
   elements: dict
   contains:
-    url:
-      description: The base URL.
-      type: str
-      sample: http://127.0.0.1:3008
-    slot:
-      description: The slot that answered, or null.
-      type: str
-      sample: blue
-    version:
-      description: The version that answered, or null.
-      type: str
-      sample: v1
-    reachable:
-      description: Whether an HTTP answer came back.
-      type: bool
-      sample: true
     changed:
       description: Whether this endpoint's breaker changed (or would, in check mode).
       type: bool
@@ -112,52 +99,32 @@ endpoints:
       description: The breaker after (predicted in check mode); null when it could not be read.
       type: dict
       sample: {"name": "redis", "state": "CLOSED", "failures": 0, "trips": 1}
-    error:
-      description: What went wrong with this endpoint, or null.
-      type: str
-      sample: null
 """
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.unitehub.platform.plugins.module_utils import breakers as br
+from ansible_collections.unitehub.platform.plugins.module_utils import breaker
 
 
 def main():
-    argument_spec = br.admin_api_argument_spec()
+    argument_spec = breaker.admin_api_argument_spec()
     argument_spec.update(
         name=dict(type="str", required=True),
-        state=dict(type="str", choices=list(br.ACTIONS), default="reset"),
+        state=dict(type="str", choices=list(breaker.ACTIONS), default="reset"),
         token=dict(type="str", required=True, no_log=True),
         skip_unreachable=dict(type="bool", default=False),
     )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=[("endpoints", "ports")],
-        supports_check_mode=True,
-    )
-    p = module.params
-    if not p["token"].strip():
-        module.fail_json(msg="token is empty: set app_admin_token to the app's APP_ADMIN_TOKEN")
-    if not p["name"].strip():
-        module.fail_json(msg="name is empty: give the breaker's name, for example redis or database")
+    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=[("endpoints", "ports")],
+                           supports_check_mode=True)
     try:
-        urls = br.build_endpoints(p["endpoints"], p["host"], p["ports"])
-    except br.BreakerError as exc:
+        outcome = breaker.change_breakers(module.params, check_mode=module.check_mode)
+    except breaker.BreakerError as exc:
         module.fail_json(msg=str(exc))
-
-    results = [br.set_breaker(url, p["name"], p["state"], p["token"], timeout=p["timeout"],
-                              validate_certs=p["validate_certs"], check_mode=module.check_mode) for url in urls]
-    outcome = dict(changed=any(item["changed"] for item in results), endpoints=results)
+    errors, skipped, diff = outcome.pop("errors"), outcome.pop("skipped"), outcome.pop("diff")
     if module._diff:
-        outcome["diff"] = {
-            "before": {item["slot"] or item["url"]: (item["before"] or {}).get("state") for item in results},
-            "after": {item["slot"] or item["url"]: (item["after"] or {}).get("state") for item in results},
-        }
-    errors = [item for item in results if item["error"] and (item["reachable"] or not p["skip_unreachable"])]
+        outcome["diff"] = diff
     if errors:
-        module.fail_json(msg="; ".join(item["error"] for item in errors), **outcome)
-    skipped = [item["url"] for item in results if not item["reachable"]]
+        module.fail_json(msg="; ".join(errors), **outcome)
     if skipped:
         module.warn("skipped unreachable endpoint(s): %s" % ", ".join(skipped))
     module.exit_json(**outcome)

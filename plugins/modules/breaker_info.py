@@ -99,8 +99,11 @@ open:
   type: list
   elements: str
   sample: ["green:redis"]
-unreachable:
-  description: The endpoints that gave no HTTP answer.
+unreachable_endpoints:
+  description:
+    - The endpoints that gave no HTTP answer.
+    - Called C(unreachable) before 0.2.0; Ansible reads a result key of that name as "host
+      unreachable", so the task's host dropped out of the play.
   returned: always
   type: list
   elements: str
@@ -114,25 +117,18 @@ all_closed:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.unitehub.platform.plugins.module_utils import breakers as br
+from ansible_collections.unitehub.platform.plugins.module_utils import breaker
 
 
 def main():
-    argument_spec = br.admin_api_argument_spec()
+    argument_spec = breaker.admin_api_argument_spec()
     argument_spec.update(token=dict(type="str", no_log=True))
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        mutually_exclusive=[("endpoints", "ports")],
-        supports_check_mode=True,
-    )
-    p = module.params
+    module = AnsibleModule(argument_spec=argument_spec, mutually_exclusive=[("endpoints", "ports")],
+                           supports_check_mode=True)
     try:
-        urls = br.build_endpoints(p["endpoints"], p["host"], p["ports"])
-    except br.BreakerError as exc:
+        module.exit_json(**breaker.read_breakers(module.params))
+    except breaker.BreakerError as exc:
         module.fail_json(msg=str(exc))
-    results = [br.fetch_endpoint(url, token=p["token"], timeout=p["timeout"], validate_certs=p["validate_certs"])
-               for url in urls]
-    module.exit_json(changed=False, endpoints=results, **br.summarize(results))
 
 
 if __name__ == "__main__":

@@ -24,17 +24,13 @@ import os
 import subprocess
 from dataclasses import dataclass
 
-from ansible_collections.unitehub.platform.plugins.module_utils.breakers import fetch_endpoint, set_breaker
+from ansible_collections.unitehub.platform.plugins.module_utils.breaker import fetch_endpoint, set_breaker
 from ansible_collections.unitehub.platform.tests.app.conftest import http_request
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT, run_module
-from ansible_collections.unitehub.platform.tests.integration.docker_helpers import (
-    docker_client,
-    free_loopback_port,
-    port_is_closed,
-    remove_containers,
-    unique,
-)
-from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import wait_for, lb_version
+from ansible_collections.unitehub.platform.tests.integration.docker_helpers import docker_client, remove_containers, unique
+from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import lb_version
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port, listening
+from ansible_collections.unitehub.platform.tests.support.waiting import wait_until
 
 LB_PORT = 8080
 REDIS_PORT = 6379
@@ -117,8 +113,9 @@ def wait_for_health(port, status, timeout, what=None):
     def describe(result):
         return repr(result) if isinstance(result, OSError) else "HTTP %s %s" % (result.status, result.text[:2000])
 
-    return wait_until_value(read, lambda result: not isinstance(result, OSError) and result.json()["status"] == status,
-                            timeout, what or "slot %d to report %s" % (port, status), describe)
+    return wait_until(read, timeout, interval=0.1, what=what or "slot %d to report %s" % (port, status),
+                      accept=lambda result: not isinstance(result, OSError) and result.json()["status"] == status,
+                      describe=describe)
 
 
 def _service(name, action):
@@ -137,11 +134,11 @@ def dependency_down(service, port, app_port=None, recovery_timeout=60):
     service is restored, so a test can watch the app recover by itself."""
     _service(service, "stop")
     try:
-        wait_for(lambda: port_is_closed(port), 30, "%s to stop listening on %d" % (service, port))
+        wait_until(lambda: not listening(port), 30, interval=0.1, what="%s to stop listening on %d" % (service, port))
         yield
     finally:
         _service(service, "start")
-        wait_for(lambda: not port_is_closed(port), 30, "%s to listen on %d again" % (service, port))
+        wait_until(lambda: listening(port), 30, interval=0.1, what="%s to listen on %d again" % (service, port))
         if app_port is not None:
             reset_breakers(app_port)
             wait_for_health(app_port, "pass", recovery_timeout, "slot %d to pass again after %s came back"
@@ -161,7 +158,7 @@ def app_container(tmp_path, version, env=None, secret_env=None, restart_policy="
     ``secret_env`` on top. Yields once it serves; removed afterwards."""
     client = docker_client()
     app_name = unique("uhprobe")
-    port = free_loopback_port()
+    port = free_port()
     args = {
         "app_name": app_name,
         "slot": "blue",
@@ -177,7 +174,7 @@ def app_container(tmp_path, version, env=None, secret_env=None, restart_policy="
     try:
         result, run = run_module(tmp_path, "unitehub.platform.app_slot", args)
         assert not result.get("failed"), run.output[-4000:]
-        wait_for(lambda: serving(port), 30, "container %s to serve on %d" % (container.name, port))
+        wait_until(lambda: serving(port), 30, interval=0.1, what="container %s to serve on %d" % (container.name, port))
         yield container
     finally:
         remove_containers(client, container.name)
@@ -202,19 +199,3 @@ def epoch(text):
     head, _unused, fraction = text.rstrip("Z").partition(".")
     moment = datetime.datetime.strptime(head, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
     return moment.timestamp() + (float("0." + fraction) if fraction else 0.0)
-
-
-def wait_until_value(read, accept, timeout, what, describe=repr):
-    """Call ``read`` until ``accept(value)``; return that value (bounded by ``timeout``).
-    On timeout the message shows ``describe(last value)``."""
-    seen = {}
-
-    def done():
-        seen["value"] = read()
-        return accept(seen["value"])
-
-    try:
-        wait_for(done, timeout, what)
-    except AssertionError as exc:
-        raise AssertionError("%s; last value: %s" % (exc, describe(seen.get("value")))) from None
-    return seen["value"]

@@ -23,7 +23,7 @@ import time
 
 import pytest
 
-from ansible_collections.unitehub.platform.plugins.module_utils.breakers import TOKEN_REFUSED
+from ansible_collections.unitehub.platform.plugins.module_utils.breaker import TOKEN_REFUSED
 from ansible_collections.unitehub.platform.tests.app.conftest import http_request
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT, run_module, run_playbook
 from ansible_collections.unitehub.platform.tests.integration.stack_helpers import (
@@ -40,7 +40,6 @@ from ansible_collections.unitehub.platform.tests.integration.stack_helpers impor
     reset_breakers,
     serving,
     wait_for_health,
-    wait_until_value,
 )
 from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
     routing_snapshot,
@@ -51,6 +50,7 @@ from ansible_collections.unitehub.platform.tests.integration.deploy_helpers impo
     read_state,
 )
 from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic
+from ansible_collections.unitehub.platform.tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -82,7 +82,7 @@ def breaker_info(tmp_path, port):
     """The redis breaker of the slot on ``port`` as unitehub.platform.breaker_info reports it."""
     info, run = run_module(tmp_path, "unitehub.platform.breaker_info", {"endpoints": [endpoint(port)]})
     assert not info.get("failed"), run.output[-4000:]
-    assert info["unreachable"] == [] and info["endpoints"][0]["error"] is None, info
+    assert info["unreachable_endpoints"] == [] and info["endpoints"][0]["error"] is None, info
     return info
 
 
@@ -91,8 +91,9 @@ def redis_state(port):
 
 
 def wait_for_state(port, state, timeout=15):
-    return wait_until_value(lambda: redis_state(port), lambda breaker: breaker["state"] == state, timeout,
-                            "the redis breaker of slot %d to be %s" % (port, state))
+    return wait_until(lambda: redis_state(port), timeout, interval=0.1,
+                      what="the redis breaker of slot %d to be %s" % (port, state),
+                      accept=lambda breaker: breaker["state"] == state, describe=repr)
 
 
 def breaker_module(tmp_path, port, state, token):
@@ -256,8 +257,8 @@ def test_deploy_gate_refuses_a_new_slot_whose_breaker_is_open(live):
         statuses, breaker = [], None
         try:
             # The deploy ending first (it failed before starting the slot) ends the wait too.
-            wait_until_value(lambda: serving(idle_port) or run.poll() is not None, bool, 180,
-                             "the new slot %s to serve" % idle)
+            wait_until(lambda: serving(idle_port) or run.poll() is not None, 180, interval=0.1,
+                       what="the new slot %s to serve" % idle, describe=repr)
             if run.poll() is None:
                 statuses = [http_request(idle_port, "/", timeout=5).status for _unused in range(3)]
                 breaker = redis_state(idle_port)["state"]

@@ -151,3 +151,11 @@ def test_documentation_options_match_the_argument_spec():
         assert documented[name]["type"] == option["type"], name
         assert documented[name].get("default") == option.get("default"), name
         assert documented[name].get("choices") == option.get("choices"), name
+
+
+def test_the_old_timeout_name_still_works_and_is_deprecated(api, run_module):
+    start_blue(api)
+    result = run_module(app_slot_info, {"name": "unitehub-blue", "timeout": 30}).result
+    assert result["exists"] is True
+    deprecations = json.dumps(result["deprecations"])
+    assert "Alias 'timeout' is deprecated" in deprecations and '"2.0.0"' in deprecations

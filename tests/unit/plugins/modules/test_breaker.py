@@ -51,7 +51,7 @@ def test_breaker_unreachable_fails_unless_skipped(run_module):
         assert failed["changed"] is True, "the reachable slot was reset and that is reported"
         blue.breakers["redis"] = make_breaker("redis", "OPEN", failures=5)
         skipped = run_module(
-            breaker, dict(name="redis", token=TOKEN, endpoints=[blue.url, down], timeout=2, skip_unreachable=True)).result
+            breaker, dict(name="redis", token=TOKEN, endpoints=[blue.url, down], request_timeout=2, skip_unreachable=True)).result
     assert not skipped.get("failed") and skipped["changed"]
     assert "skipped unreachable endpoint(s): %s" % down in json.dumps(skipped["warnings"])
 

@@ -36,7 +36,9 @@ def admin_api_argument_spec():
         endpoints=dict(type="list", elements="str"),
         host=dict(type="str", default=DEFAULT_HOST),
         ports=dict(type="list", elements="int"),
-        timeout=dict(type="float", default=5.0),
+        request_timeout=dict(type="float", default=5.0, aliases=["timeout"],
+                             deprecated_aliases=[dict(name="timeout", version="2.0.0",
+                                                      collection_name="unitehub.platform")]),
         validate_certs=dict(type="bool", default=True),
     )
 
@@ -135,8 +137,8 @@ def fetch_endpoint(base_url, token=None, timeout=5.0, validate_certs=True):
 
 
 def summarize(results):
-    """``open``: every breaker not CLOSED as ``slot:name``; ``unreachable``: the
-    URLs that did not answer; ``all_closed``: every endpoint answered the
+    """``open``: every breaker not CLOSED as ``slot:name``; ``unreachable_endpoints``:
+    the URLs that did not answer (not ``unreachable``, a key Ansible reserves for hosts); ``all_closed``: every endpoint answered the
     contract and every breaker is CLOSED."""
     opened = []
     for item in results:
@@ -146,7 +148,7 @@ def summarize(results):
                 opened.append("%s:%s" % (label, name))
     unreachable = [item["url"] for item in results if not item["reachable"]]
     all_closed = bool(results) and not opened and not any(item["error"] for item in results)
-    return {"open": opened, "unreachable": unreachable, "all_closed": all_closed}
+    return {"open": opened, "unreachable_endpoints": unreachable, "all_closed": all_closed}
 
 
 def needs_change(breaker, action):
@@ -202,3 +204,35 @@ def set_breaker(base_url, name, action, token, timeout=5.0, validate_certs=True,
     if after["error"]:
         result["error"] = "the %s was sent, but reading the breaker back failed: %s" % (action, after["error"])
     return result
+
+
+def read_breakers(params):
+    """What breaker_info returns: every endpoint's breakers and their summary."""
+    urls = build_endpoints(params["endpoints"], params["host"], params["ports"])
+    results = [fetch_endpoint(url, token=params["token"], timeout=params["request_timeout"],
+                              validate_certs=params["validate_certs"]) for url in urls]
+    return dict(changed=False, endpoints=results, **summarize(results))
+
+
+def change_breakers(params, check_mode=False):
+    """What the breaker module returns: ``name`` reset or opened on every endpoint that
+    needs it, the before/after states as ``diff``, the endpoints that failed as
+    ``errors`` and those skipped for not answering as ``skipped``."""
+    if not params["token"].strip():
+        raise BreakerError("token is empty: set app_admin_token to the app's APP_ADMIN_TOKEN")
+    if not params["name"].strip():
+        raise BreakerError("name is empty: give the breaker's name, for example redis or database")
+    urls = build_endpoints(params["endpoints"], params["host"], params["ports"])
+    results = [set_breaker(url, params["name"], params["state"], params["token"], timeout=params["request_timeout"],
+                           validate_certs=params["validate_certs"], check_mode=check_mode) for url in urls]
+    return {
+        "changed": any(item["changed"] for item in results),
+        "endpoints": results,
+        "diff": {
+            "before": {item["slot"] or item["url"]: (item["before"] or {}).get("state") for item in results},
+            "after": {item["slot"] or item["url"]: (item["after"] or {}).get("state") for item in results},
+        },
+        "errors": [item["error"] for item in results
+                   if item["error"] and (item["reachable"] or not params["skip_unreachable"])],
+        "skipped": [item["url"] for item in results if not item["reachable"]],
+    }

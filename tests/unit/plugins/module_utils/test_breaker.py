@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.unitehub.platform.plugins.module_utils import breakers as br
+from ansible_collections.unitehub.platform.plugins.module_utils import breaker as br
 
 from ..breaker_app import BreakerApp, breaker, closed_port
 
@@ -49,12 +49,12 @@ def test_summarize_lists_open_breakers_and_is_strict_about_all_closed():
     with BreakerApp("blue", "v1") as blue, BreakerApp("green", "v2") as green:
         green.breakers["redis"] = breaker("redis", "HALF_OPEN")
         results = [br.fetch_endpoint(blue.url), br.fetch_endpoint(green.url)]
-        assert br.summarize(results) == {"open": ["green:redis"], "unreachable": [], "all_closed": False}
+        assert br.summarize(results) == {"open": ["green:redis"], "unreachable_endpoints": [], "all_closed": False}
         green.breakers["redis"] = breaker("redis")
         assert br.summarize([br.fetch_endpoint(blue.url), br.fetch_endpoint(green.url)])["all_closed"] is True
     down = br.fetch_endpoint("http://127.0.0.1:%d" % closed_port(), timeout=2)
     summary = br.summarize([results[0], down])
-    assert summary["all_closed"] is False and summary["unreachable"] == [down["url"]]
+    assert summary["all_closed"] is False and summary["unreachable_endpoints"] == [down["url"]]
     assert br.summarize([])["all_closed"] is False
 
 
