@@ -18,11 +18,12 @@ import traceback
 
 try:
     import psycopg
+    from psycopg import sql
 
     HAS_PSYCOPG = True
     PSYCOPG_IMPORT_ERROR = None
 except ImportError:
-    psycopg = None
+    psycopg = sql = None
     HAS_PSYCOPG = False
     PSYCOPG_IMPORT_ERROR = traceback.format_exc()
 
@@ -49,10 +50,10 @@ class ConnectError(ClientError):
         super().__init__("could not connect to %s:%s/%s as %s: %s" % (host, port, dbname, user, reason))
 
 
-def ensure_psycopg(module):
+def ensure_psycopg(module, result=None):
     """Fail the module with Ansible's standard message when psycopg is missing."""
     if not HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg"), exception=PSYCOPG_IMPORT_ERROR)
+        module.fail_json(msg=missing_required_lib("psycopg"), exception=PSYCOPG_IMPORT_ERROR, **(result or {}))
 
 
 def libpq_connect_timeout(seconds):

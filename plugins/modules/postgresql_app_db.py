@@ -22,11 +22,22 @@ description:
     nor in the PostgreSQL log.
   - Connects as a superuser, by default C(postgres) over the Unix socket in
     C(/var/run/postgresql) (peer authentication).
-  - The logic lives in the collection's C(module_utils/postgres.py).
+  - The logic lives in the collection's C(module_utils/postgres_app_db.py) and C(module_utils/scram.py).
 author:
   - unitehub platform team (@unitehub)
 requirements:
   - psycopg >= 3.1 (C(python3-psycopg) on Debian) on the managed host
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: Connects and reads the current state, reports what would change, executes nothing.
+  diff_mode:
+    support: none
+    details: Returns no diff; RV(changes) lists what changed, without the password.
+  platform:
+    platforms: posix
 options:
   name:
     description:
@@ -89,17 +100,9 @@ options:
     default: postgres
   connect_timeout:
     description:
-      - Seconds to wait for the connection.
+      - Seconds to wait for the connection to be established (libpq waits at least 2).
     type: int
     default: 10
-attributes:
-  check_mode:
-    support: full
-    description:
-      - Connects and reads the current state, reports what would change, executes nothing.
-  diff_mode:
-    support: none
-    description: Returns no diff; RV(changes) lists what changed, without the password.
 notes:
   - Peer authentication as C(postgres) needs the module to run as the OS user
     C(postgres), or a C(pg_hba.conf) line mapping the OS user it runs as (for example
@@ -188,76 +191,32 @@ changes:
     - create database unitehub owned by unitehub
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.unitehub.platform.plugins.module_utils import postgres
+from ansible_collections.unitehub.platform.plugins.module_utils import postgres_app_db, postgres_client
+from ansible_collections.unitehub.platform.plugins.module_utils.scram import PASSWORD_ENCRYPTIONS
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            name=dict(type="str", required=True, aliases=["user"]),
-            password=dict(type="str", required=True, no_log=True),
-            database=dict(type="str", required=True),
-            conn_limit=dict(type="int", default=-1),
-            password_encryption=dict(
-                type="str", default="scram-sha-256", choices=list(postgres.PASSWORD_ENCRYPTIONS), no_log=False
-            ),
-            encoding=dict(type="str", default="UTF8"),
-            login_host=dict(type="str", default="/var/run/postgresql"),
-            login_port=dict(type="int", default=5432),
-            login_user=dict(type="str", default="postgres"),
-            login_password=dict(type="str", no_log=True),
-            login_db=dict(type="str", default="postgres"),
-            connect_timeout=dict(type="int", default=10),
-        ),
-        supports_check_mode=True,
+    argument_spec = dict(
+        name=dict(type="str", required=True, aliases=["user"]),
+        password=dict(type="str", required=True, no_log=True),
+        database=dict(type="str", required=True),
+        conn_limit=dict(type="int", default=-1),
+        password_encryption=dict(type="str", default="scram-sha-256", choices=list(PASSWORD_ENCRYPTIONS), no_log=False),
+        encoding=dict(type="str", default="UTF8"),
     )
+    argument_spec.update(postgres_client.login_argument_spec())
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     params = module.params
     result = dict(changed=False, role=params["name"], database=params["database"])
 
-    if not postgres.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg"), exception=postgres.PSYCOPG_IMPORT_ERROR, **result)
-
-    try:
-        postgres.validate_request(
-            params["name"], params["password"], params["database"], params["conn_limit"], params["password_encryption"]
-        )
-    except postgres.PostgresAppError as exc:
-        module.fail_json(msg=str(exc), **result)
-
-    try:
-        conn = postgres.connect(
-            params["login_host"], params["login_port"], params["login_user"], params["login_db"],
-            password=params["login_password"], connect_timeout=params["connect_timeout"],
-        )
-    except postgres.psycopg.Error as exc:
-        module.fail_json(
-            msg="cannot connect to PostgreSQL at %s port %s as %s: %s"
-            % (params["login_host"], params["login_port"], params["login_user"], str(exc).strip()),
-            **result
-        )
-
-    try:
-        with conn:
-            outcome = postgres.ensure_app_database(
-                conn,
-                params["name"],
-                params["password"],
-                params["database"],
-                conn_limit=params["conn_limit"],
-                encryption=params["password_encryption"],
-                encoding=params["encoding"],
-                check_mode=module.check_mode,
-            )
-            current = postgres.fetch_database(conn, params["database"])
-    except postgres.PostgresAppError as exc:
-        module.fail_json(msg=str(exc), **result)
-    except postgres.psycopg.Error as exc:
-        module.fail_json(msg="PostgreSQL refused the change: %s" % str(exc).strip(), **result)
-
-    result.update(outcome)
-    result["database_encoding"] = current["encoding"] if current else params["encoding"]
+    postgres_client.ensure_psycopg(module, result)
+    with postgres_client.failing_module_on_error(module, "postgresql_app_db", result):
+        try:
+            result.update(postgres_app_db.ensure_with_module_options(params, module.check_mode))
+        except postgres_app_db.PostgresAppError as exc:
+            module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.unitehub.platform.plugins.module_utils import postgres
+from ansible_collections.unitehub.platform.plugins.module_utils import postgres_app_db, postgres_client
 from ansible_collections.unitehub.platform.plugins.modules import postgresql_app_db
 
 SECRET = "s3cret-Value-42"
@@ -57,10 +57,31 @@ def test_connection_failure_names_the_target_and_hides_the_password(no_server, r
 
 
 def test_missing_psycopg_is_reported(no_server, run_module, monkeypatch):
-    monkeypatch.setattr(postgres, "HAS_PSYCOPG", False)
-    monkeypatch.setattr(postgres, "PSYCOPG_IMPORT_ERROR", "ImportError: No module named 'psycopg'")
+    monkeypatch.setattr(postgres_client, "HAS_PSYCOPG", False)
+    monkeypatch.setattr(postgres_client, "PSYCOPG_IMPORT_ERROR", "ImportError: No module named 'psycopg'")
 
     rc, result, _out = run_module(postgresql_app_db, dict(name="app", password=SECRET, database="appdb", **no_server))
 
     assert rc == 1
     assert "Failed to import the required Python library (psycopg)" in result["msg"]
+
+
+def test_connection_failure_is_one_line(no_server, run_module):
+    rc, result, _out = run_module(postgresql_app_db, dict(name="app", password=SECRET, database="appdb", **no_server))
+
+    assert rc == 1
+    assert "\n" not in result["msg"]
+
+
+def test_an_unexpected_error_fails_with_context_and_the_result(no_server, run_module, monkeypatch):
+    def broken(params, check_mode=False):
+        raise KeyError("rolpassword")
+
+    monkeypatch.setattr(postgres_app_db, "ensure_with_module_options", broken)
+
+    rc, result, out = run_module(postgresql_app_db, dict(name="app", password=SECRET, database="appdb", **no_server))
+
+    assert rc == 1
+    assert result["msg"] == "postgresql_app_db: unexpected KeyError: 'rolpassword'"
+    assert result["role"] == "app" and result["changed"] is False
+    assert SECRET not in out
