@@ -1,37 +1,29 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, unitehub platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PgBouncer's admin console and PostgreSQL's settings, read with psycopg 3.
+"""PgBouncer's admin console, read and driven with psycopg 3.
 
-The console is the virtual database ``pgbouncer``. It speaks only the simple
-query protocol, so connections use ``autocommit=True`` and
-``prepare_threshold=None`` and every command is sent without parameters.
+The console is the virtual database ``pgbouncer``; ``postgres_client`` opens it
+(simple query protocol only: autocommit, no prepared statements, client-side
+binding) and every command here is sent without parameters.
 
 The parsers turn the console's rows into plain dicts with proper types: counts
 are ints (SHOW STATS sends numerics, which psycopg reads as Decimal), SHOW
 CONFIG's text values become ints, floats or strings, flags become booleans.
-They are pure and tested without a server; only ``connect_*`` touch the network.
+They are pure and tested without a server; the functions taking a connection
+send the commands, and ``with_admin_console`` runs them for a module.
 """
 
 from __future__ import annotations
 
+import contextlib
 import decimal
 import re
-import traceback
 
-try:
-    import psycopg
+from ansible_collections.unitehub.platform.plugins.module_utils import postgres_client
+from ansible_collections.unitehub.platform.plugins.module_utils.pool_settings import format_version, parse_version
 
-    HAS_PSYCOPG = True
-    PSYCOPG_IMPORT_ERROR = None
-except ImportError:
-    psycopg = None
-    HAS_PSYCOPG = False
-    PSYCOPG_IMPORT_ERROR = traceback.format_exc()
-
-from ansible_collections.unitehub.platform.plugins.module_utils.pooling import parse_version, format_version
-
-ADMIN_DATABASE = "pgbouncer"
+ADMIN_DATABASE = postgres_client.ADMIN_CONSOLE_DATABASE
 SHOW_COMMANDS = ("version", "pools", "stats", "config", "databases")
 
 # Columns of SHOW POOLS / SHOW DATABASES that are text; every other column is a count.
@@ -55,39 +47,27 @@ def pgbouncer_admin_argument_spec(host_default="127.0.0.1"):
     )
 
 
-class ConsoleError(Exception):
-    """A connection or command failed; the message names the endpoint, never a password."""
+class ConsoleError(postgres_client.ClientError):
+    """A console command failed; the message names the command, never a password."""
 
 
-def _endpoint(host, port, dbname):
-    return "%s:%s/%s" % (host, port, dbname)
+def connect_with_admin_options(params):
+    """Open the admin console as the module's ``admin_*`` and ``connect_timeout`` options say."""
+    return postgres_client.connect_admin_console(params["admin_host"], params["admin_port"], params["admin_user"],
+                                                 params["admin_password"], connect_timeout=params["connect_timeout"])
 
 
-def _connect(host, port, user, password, dbname, connect_timeout):
-    kwargs = dict(host=host, port=int(port), user=user, dbname=dbname, autocommit=True,
-                  prepare_threshold=None, connect_timeout=int(connect_timeout))
-    if password:
-        kwargs["password"] = password
-    try:
-        return psycopg.connect(**kwargs)
-    except psycopg.Error as exc:
-        where = _endpoint(host, port, dbname)
-        raise ConsoleError("could not connect to %s as %s: %s" % (where, user, _first_line(exc)))
+def with_admin_console(module, action, result=None):
+    """``action(conn)`` on the console the module's options name, the connection closed after.
 
-
-def connect_admin(host, port, user, password=None, connect_timeout=5):
-    """Open PgBouncer's admin console (the virtual database ``pgbouncer``)."""
-    return _connect(host, port, user, password, ADMIN_DATABASE, connect_timeout)
-
-
-def connect_postgres(host, port, user, password=None, dbname="postgres", connect_timeout=5):
-    """Open a plain PostgreSQL connection (only SHOW commands are sent on it)."""
-    return _connect(host, port, user, password, dbname, connect_timeout)
-
-
-def _first_line(exc):
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else exc.__class__.__name__
+    Checks psycopg first. A connection or command failure fails the module with
+    "PgBouncer admin console: <what failed>", ``result`` (read when it happens)
+    going along, so a module can report what it did before the failure.
+    """
+    postgres_client.ensure_psycopg(module)
+    with postgres_client.failing_module_on_error(module, "PgBouncer admin console", result):
+        with contextlib.closing(connect_with_admin_options(module.params)) as conn:
+            return action(conn)
 
 
 def run_command(conn, command):
@@ -95,7 +75,7 @@ def run_command(conn, command):
     try:
         cursor = conn.execute(command)
     except Exception as exc:  # psycopg.Error, or anything a broken socket raises
-        raise ConsoleError("%s failed: %s" % (command, _first_line(exc)))
+        raise ConsoleError("%s failed: %s" % (command, postgres_client.error_message(exc)))
     if cursor.description is None:
         return []
     names = [column.name for column in cursor.description]
@@ -271,3 +251,31 @@ def compare_config(expected, config_values):
         if not same:
             mismatched.append({"setting": key, "expected": want, "running": have})
     return mismatched
+
+
+def reload_and_compare(conn, expect, result):
+    """RELOAD, then read which ``expect`` settings run with another value.
+
+    Fills ``result`` as it goes (changed, reloaded, then config and mismatched when
+    ``expect`` is set), so a failure after the RELOAD still reports that it happened.
+    """
+    reload(conn)
+    result.update(changed=True, reloaded=True)
+    if expect:
+        running = parse_config(run_command(conn, "SHOW CONFIG"))[0]
+        result["config"] = dict((key, running.get(key)) for key in expect)
+        result["mismatched"] = compare_config(expect, running)
+    return result
+
+
+def read_live_facts(params):
+    """Facts for the pool rules, read from PostgreSQL (``login_*`` options) and from
+    PgBouncer's console (``admin_*`` options), each only when its host is set."""
+    live = {}
+    if params["login_host"]:
+        with contextlib.closing(postgres_client.connect_with_login_options(params)) as conn:
+            live.update(read_postgres_facts(conn))
+    if params["admin_host"]:
+        with contextlib.closing(connect_with_admin_options(params)) as conn:
+            live.update(read_pgbouncer_facts(conn))
+    return live

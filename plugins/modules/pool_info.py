@@ -30,14 +30,7 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - unitehub.platform.pgbouncer_admin
   - unitehub.platform.pgbouncer_admin.host
-attributes:
-  check_mode:
-    support: full
-    details: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - unitehub.platform.pgbouncer_admin.read_only
 requirements:
   - psycopg >= 3.1
 notes:
@@ -137,7 +130,7 @@ databases:
             "reserve_pool": 5, "max_connections": 0, "current_connections": 3, "paused": false, "disabled": false}]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
 
@@ -148,23 +141,8 @@ def main():
         gather=dict(type="list", elements="str", choices=list(pgbouncer.SHOW_COMMANDS),
                     default=list(pgbouncer.SHOW_COMMANDS)),
     )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
-    )
-    if not pgbouncer.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg"), exception=pgbouncer.PSYCOPG_IMPORT_ERROR)
-
-    params = module.params
-    try:
-        conn = pgbouncer.connect_admin(params["admin_host"], params["admin_port"], params["admin_user"],
-                                       params["admin_password"], params["connect_timeout"])
-        try:
-            info = pgbouncer.read_console(conn, params["gather"])
-        finally:
-            conn.close()
-    except pgbouncer.ConsoleError as exc:
-        module.fail_json(msg="PgBouncer admin console: %s" % exc)
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
+    info = pgbouncer.with_admin_console(module, lambda conn: pgbouncer.read_console(conn, module.params["gather"]))
     module.exit_json(changed=False, **info)
 
 

@@ -34,10 +34,6 @@ attributes:
   check_mode:
     support: full
     details: Reports that a reload would happen and sends nothing.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
 requirements:
   - psycopg >= 3.1
 notes:
@@ -80,7 +76,7 @@ mismatched:
   sample: [{"setting": "listen_port", "expected": 6433, "running": 6432}]
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
 
@@ -88,33 +84,13 @@ from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
 def main():
     argument_spec = pgbouncer.pgbouncer_admin_argument_spec()
     argument_spec.update(expect=dict(type="dict", default={}))
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
-    )
+    module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if module.check_mode:
         module.exit_json(changed=True, reloaded=False)
-    if not pgbouncer.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg"), exception=pgbouncer.PSYCOPG_IMPORT_ERROR)
 
-    params = module.params
-    result = dict(changed=True, reloaded=False)
-    try:
-        conn = pgbouncer.connect_admin(params["admin_host"], params["admin_port"], params["admin_user"],
-                                       params["admin_password"], params["connect_timeout"])
-        try:
-            pgbouncer.reload(conn)
-            result["reloaded"] = True
-            if params["expect"]:
-                running = pgbouncer.parse_config(pgbouncer.run_command(conn, "SHOW CONFIG"))[0]
-                result["config"] = dict((key, running.get(key)) for key in params["expect"])
-                result["mismatched"] = pgbouncer.compare_config(params["expect"], running)
-        finally:
-            conn.close()
-    except pgbouncer.ConsoleError as exc:
-        result["changed"] = result["reloaded"]
-        module.fail_json(msg="PgBouncer admin console: %s" % exc, **result)
-
+    result = dict(changed=False, reloaded=False)
+    pgbouncer.with_admin_console(
+        module, lambda conn: pgbouncer.reload_and_compare(conn, module.params["expect"], result), result)
     if result.get("mismatched"):
         described = ", ".join("%s runs %r, expected %r" % (m["setting"], m["running"], m["expected"])
                               for m in result["mismatched"])

@@ -12,16 +12,20 @@ short_description: Validate PgBouncer pool settings, optionally against the live
 version_added: 0.1.0
 description:
   - Checks a dict of PgBouncer pool settings before it reaches C(pgbouncer.ini), with the rules of
-    the collection's C(pooling) module utils, the same rules the
+    the collection's C(pool_rules) module utils, the same rules the
     P(unitehub.platform.pool_errors#filter) filter applies.
   - Type checks (text where a number belongs, booleans given as numbers), ranges, rules across
     settings (C(min_pool_size <= default_pool_size), C(server_lifetime >= server_idle_timeout),
     C(max_db_connections >= default_pool_size) when set) and, when the facts are known, whether the
     pools fit in PostgreSQL's C(max_connections) and whether this PgBouncer supports
     C(max_prepared_statements) (1.21 or later).
-  - With I(postgres_host) it reads C(max_connections) and C(superuser_reserved_connections) from
-    PostgreSQL; with I(admin_host) it reads C(SHOW VERSION) and C(SHOW DATABASES) from PgBouncer's
+  - With O(login_host) it reads C(max_connections) and C(superuser_reserved_connections) from
+    PostgreSQL; with O(admin_host) it reads C(SHOW VERSION) and C(SHOW DATABASES) from PgBouncer's
     admin console. Those facts are checked too.
+  - The PostgreSQL connection options are named C(login_*), as in C(community.postgresql) and
+    M(unitehub.platform.postgresql_app_db). Their old names C(postgres_host), C(postgres_port),
+    C(postgres_user), C(postgres_password) and C(postgres_dbname) still work as deprecated aliases
+    and will be removed in version 2.0.0 of this collection.
   - Fails when any setting is wrong, with one message per problem, each naming the setting and the fix.
     Warnings (transaction-mode caveats, thin headroom) are returned and shown, never fatal.
   - Reads only. It changes nothing, on the host or on either server.
@@ -53,40 +57,48 @@ options:
         which describe the configuration being validated.
     type: dict
     default: {}
-  postgres_host:
-    description: PostgreSQL host (or Unix socket directory) to read C(max_connections) from. Omit to skip.
+  login_host:
+    description:
+      - PostgreSQL host (or Unix socket directory) to read C(max_connections) from. Omit to skip.
+      - The alias C(postgres_host) is deprecated and will be removed in version 2.0.0.
     type: str
-  postgres_port:
-    description: PostgreSQL port.
+    aliases: [postgres_host]
+  login_port:
+    description:
+      - PostgreSQL port.
+      - The alias C(postgres_port) is deprecated and will be removed in version 2.0.0.
     type: int
     default: 5432
-  postgres_user:
-    description: PostgreSQL user; any user may run C(SHOW max_connections).
+    aliases: [postgres_port]
+  login_user:
+    description:
+      - PostgreSQL user; any user may run C(SHOW max_connections).
+      - The alias C(postgres_user) is deprecated and will be removed in version 2.0.0.
     type: str
     default: postgres
-  postgres_password:
-    description: Password of I(postgres_user).
+    aliases: [postgres_user]
+  login_password:
+    description:
+      - Password of O(login_user).
+      - The alias C(postgres_password) is deprecated and will be removed in version 2.0.0.
     type: str
-  postgres_dbname:
-    description: Database to connect to on PostgreSQL.
+    aliases: [postgres_password]
+  login_db:
+    description:
+      - Database to connect to on PostgreSQL.
+      - The alias C(postgres_dbname) is deprecated and will be removed in version 2.0.0.
     type: str
     default: postgres
+    aliases: [postgres_dbname]
   admin_host:
     description: Host of PgBouncer's admin console, to read its version and databases. Omit to skip.
     type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - unitehub.platform.pgbouncer_admin
-attributes:
-  check_mode:
-    support: full
-    details: The module only reads; it runs the same in check mode.
-  diff_mode:
-    support: none
-  platform:
-    platforms: posix
+  - unitehub.platform.pgbouncer_admin.read_only
 requirements:
-  - psycopg >= 3.1, only when I(postgres_host) or I(admin_host) is given
+  - psycopg >= 3.1, only when O(login_host) or O(admin_host) is given
 seealso:
   - module: unitehub.platform.pool_info
   - module: unitehub.platform.pool_reload
@@ -115,10 +127,10 @@ EXAMPLES = r"""
     facts:
       databases: 1
       users: 1
-    postgres_host: 127.0.0.1
-    postgres_user: unitehub
-    postgres_password: "{{ postgresql_app_password }}"
-    postgres_dbname: unitehub
+    login_host: 127.0.0.1
+    login_user: unitehub
+    login_password: "{{ postgresql_app_password }}"
+    login_db: unitehub
     admin_host: 127.0.0.1
     admin_user: pgbouncer_admin
     admin_password: "{{ pgbouncer_admin_password }}"
@@ -144,7 +156,7 @@ warnings:
   type: list
   elements: str
 recommended:
-  description: The recommended settings for I(environment), shaped by the facts.
+  description: The recommended settings for O(environment), shaped by the facts.
   returned: always
   type: dict
   sample: {"pool_mode": "transaction", "default_pool_size": 20, "min_pool_size": 5, "reserve_pool_size": 5}
@@ -163,74 +175,52 @@ facts:
            "databases": 1}
 """
 
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
-from ansible_collections.unitehub.platform.plugins.module_utils.pooling import ENVIRONMENTS, validate
+from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer, postgres_client
+from ansible_collections.unitehub.platform.plugins.module_utils.pool_rules import ENVIRONMENTS, validate
+from ansible_collections.unitehub.platform.plugins.module_utils.pool_settings import merge_facts
 
-# Facts that describe the configuration being validated rather than a server.
-_CONFIG_FACTS = ("databases", "users")
-
-
-def gather_live_facts(module):
-    """Read facts from PostgreSQL and PgBouncer when asked to. Returns a dict."""
-    params = module.params
-    live = {}
-    if not (params["postgres_host"] or params["admin_host"]):
-        return live
-    if not pgbouncer.HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg"), exception=pgbouncer.PSYCOPG_IMPORT_ERROR)
-    try:
-        if params["postgres_host"]:
-            conn = pgbouncer.connect_postgres(params["postgres_host"], params["postgres_port"], params["postgres_user"],
-                                              params["postgres_password"], params["postgres_dbname"],
-                                              params["connect_timeout"])
-            try:
-                live.update(pgbouncer.read_postgres_facts(conn))
-            finally:
-                conn.close()
-        if params["admin_host"]:
-            conn = pgbouncer.connect_admin(params["admin_host"], params["admin_port"], params["admin_user"],
-                                           params["admin_password"], params["connect_timeout"])
-            try:
-                live.update(pgbouncer.read_pgbouncer_facts(conn))
-            finally:
-                conn.close()
-    except pgbouncer.ConsoleError as exc:
-        module.fail_json(msg="could not read facts to validate the pool settings against: %s. Fix the connection "
-                             "options (host, port, user, password), or leave postgres_host and admin_host out to "
-                             "validate without live facts" % exc)
-    return live
+# login_* option -> its old name, a deprecated alias until 2.0.0.
+RENAMED_OPTIONS = {
+    "login_host": "postgres_host",
+    "login_port": "postgres_port",
+    "login_user": "postgres_user",
+    "login_password": "postgres_password",
+    "login_db": "postgres_dbname",
+}
+LIVE_FACTS_HINT = (". Fix the connection options (host, port, user, password), or leave login_host and admin_host "
+                   "out to validate without live facts")
 
 
-def merge_facts(given, live):
-    facts = dict(given or {})
-    for key, value in live.items():
-        if key in _CONFIG_FACTS and facts.get(key) is not None:
-            continue
-        facts[key] = value
-    return facts
-
-
-def main():
-    argument_spec = pgbouncer.pgbouncer_admin_argument_spec(host_default=None)
-    argument_spec.update(
+def argument_spec():
+    # One connect_timeout for both connections, with the console's default.
+    spec = postgres_client.login_argument_spec(host_default=None)
+    spec.update(pgbouncer.pgbouncer_admin_argument_spec(host_default=None))
+    for option, old_name in RENAMED_OPTIONS.items():
+        spec[option].update(aliases=[old_name], deprecated_aliases=[
+            dict(name=old_name, version="2.0.0", collection_name="unitehub.platform")])
+    spec.update(
         settings=dict(type="dict", required=True),
         environment=dict(type="str", choices=list(ENVIRONMENTS), default="production"),
         facts=dict(type="dict", default={}),
-        postgres_host=dict(type="str"),
-        postgres_port=dict(type="int", default=5432),
-        postgres_user=dict(type="str", default="postgres"),
-        postgres_password=dict(type="str", no_log=True),
-        postgres_dbname=dict(type="str", default="postgres"),
     )
-    module = AnsibleModule(
-        argument_spec=argument_spec,
-        supports_check_mode=True,
-    )
+    return spec
 
-    facts = merge_facts(module.params["facts"], gather_live_facts(module))
-    report = validate(module.params["settings"], facts, module.params["environment"])
+
+def main():
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    params = module.params
+    live = {}
+    if params["login_host"] or params["admin_host"]:
+        postgres_client.ensure_psycopg(module)
+        with postgres_client.failing_module_on_error(
+                module, "could not read facts to validate the pool settings against", hint=LIVE_FACTS_HINT):
+            live = pgbouncer.read_live_facts(params)
+
+    with postgres_client.failing_module_on_error(module, "pool_validate"):
+        facts = merge_facts(params["facts"], live)
+        report = validate(params["settings"], facts, params["environment"])
     # Ansible reserves the "warnings" key: module.warn() shows each warning and puts it there.
     result = dict(changed=False, facts=facts, errors=report["errors"], recommended=report["recommended"],
                   effective=report["effective"])

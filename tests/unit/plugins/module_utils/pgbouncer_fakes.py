@@ -135,8 +135,12 @@ class FakeConnection(object):
         self.closed = True
 
 
+class FakeClientCursor(object):
+    """Plays psycopg.ClientCursor: only compared, never instantiated."""
+
+
 class FakePsycopg(object):
-    """Replaces the ``psycopg`` module inside module_utils/pgbouncer.py.
+    """Replaces the ``psycopg`` module inside module_utils/postgres_client.py.
 
     ``servers`` maps a port to the responses of whatever listens there; a port
     not in it refuses the connection. Every connection made is kept in
@@ -144,6 +148,7 @@ class FakePsycopg(object):
     """
 
     Error = FakeError
+    ClientCursor = FakeClientCursor
 
     def __init__(self, servers, fail_on=(), refuse_login=()):
         self.servers = servers

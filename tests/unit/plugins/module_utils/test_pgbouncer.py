@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, unitehub platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Admin console parsing and connections of module_utils/pgbouncer.py, on a fake psycopg."""
+"""Admin console parsing and commands of module_utils/pgbouncer.py, on fake connections.
+How the console is connected to is tested in test_postgres_client.py."""
 
 from __future__ import annotations
 
@@ -9,43 +10,18 @@ from decimal import Decimal
 
 import pytest
 
-from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
+from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer, postgres_client
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils import pgbouncer_fakes as fakes
 
 
-@pytest.fixture
-def fake_psycopg(monkeypatch):
-    fake = fakes.FakePsycopg({6432: fakes.CONSOLE, 5432: fakes.POSTGRES})
-    monkeypatch.setattr(pgbouncer, "psycopg", fake)
-    return fake
+def console(fail_on=()):
+    """A connection to the fake PgBouncer 1.18 console."""
+    return fakes.FakeConnection(fakes.CONSOLE, {}, fail_on)
 
 
 def rows(table):
     names, values = table
     return [dict(zip(names, row)) for row in values]
-
-
-def test_admin_connection_uses_the_console_database_and_simple_protocol(fake_psycopg):
-    pgbouncer.connect_admin("127.0.0.1", "6432", "pgbouncer_admin", "s3cret", 7)
-
-    kwargs = fake_psycopg.connections[0].kwargs
-    assert kwargs == {"host": "127.0.0.1", "port": 6432, "user": "pgbouncer_admin", "password": "s3cret",
-                      "dbname": "pgbouncer", "autocommit": True, "prepare_threshold": None, "connect_timeout": 7}
-
-
-def test_no_password_is_passed_when_none_is_given(fake_psycopg):
-    pgbouncer.connect_postgres("/var/run/postgresql", 5432, "postgres", None, "postgres")
-    assert "password" not in fake_psycopg.connections[0].kwargs
-
-
-def test_connection_failure_names_the_endpoint_and_not_the_password(fake_psycopg):
-    with pytest.raises(pgbouncer.ConsoleError) as excinfo:
-        pgbouncer.connect_admin("127.0.0.1", 6999, "pgbouncer_admin", "s3cret")
-    message = str(excinfo.value)
-    assert message.startswith("could not connect to 127.0.0.1:6999/pgbouncer as pgbouncer_admin: ")
-    assert "Connection refused" in message
-    assert "s3cret" not in message
-    assert "\n" not in message
 
 
 def test_pools_are_typed_with_maxwait_in_seconds():
@@ -125,8 +101,8 @@ def test_databases_have_boolean_flags():
     assert app["force_user"] is None and app["pool_mode"] is None
 
 
-def test_read_console_runs_only_what_is_asked(fake_psycopg):
-    conn = pgbouncer.connect_admin("127.0.0.1", 6432, "pgbouncer_admin", "pw")
+def test_read_console_runs_only_what_is_asked():
+    conn = console()
 
     info = pgbouncer.read_console(conn, ["pools", "version"])
 
@@ -135,8 +111,8 @@ def test_read_console_runs_only_what_is_asked(fake_psycopg):
     assert info["version"] == "PgBouncer 1.18.0" and info["version_number"] == "1.18.0"
 
 
-def test_read_console_everything(fake_psycopg):
-    conn = pgbouncer.connect_admin("127.0.0.1", 6432, "pgbouncer_admin", "pw")
+def test_read_console_everything():
+    conn = console()
 
     info = pgbouncer.read_console(conn)
 
@@ -145,30 +121,54 @@ def test_read_console_everything(fake_psycopg):
                          "databases"}
 
 
-def test_a_refused_command_raises_naming_it(monkeypatch):
-    fake = fakes.FakePsycopg({6432: fakes.CONSOLE}, fail_on=("SHOW STATS",))
-    monkeypatch.setattr(pgbouncer, "psycopg", fake)
-    conn = pgbouncer.connect_admin("127.0.0.1", 6432, "stats", "pw")
+def test_a_refused_command_raises_naming_it():
+    conn = console(fail_on=("SHOW STATS",))
 
     with pytest.raises(pgbouncer.ConsoleError, match="^SHOW STATS failed: invalid command"):
         pgbouncer.read_console(conn, ["stats"])
 
 
-def test_postgres_facts_are_ints(fake_psycopg):
-    conn = pgbouncer.connect_postgres("127.0.0.1", 5432, "unitehub", "pw", "unitehub")
+def test_postgres_facts_are_ints():
+    conn = fakes.FakeConnection(fakes.POSTGRES, {})
 
     assert pgbouncer.read_postgres_facts(conn) == {"server_max_connections": 100, "superuser_reserved_connections": 3}
 
 
-def test_pgbouncer_facts_count_databases_without_the_console(fake_psycopg):
-    conn = pgbouncer.connect_admin("127.0.0.1", 6432, "pgbouncer_admin", "pw")
+def test_pgbouncer_facts_count_databases_without_the_console():
+    conn = console()
 
     assert pgbouncer.read_pgbouncer_facts(conn) == {"pgbouncer_version": "1.18.0", "databases": 2}
 
 
-def test_reload_sends_reload(fake_psycopg):
-    conn = pgbouncer.connect_admin("127.0.0.1", 6432, "pgbouncer_admin", "pw")
+def test_reload_sends_reload():
+    conn = console()
     pgbouncer.reload(conn)
+    assert conn.executed == ["RELOAD"]
+
+
+def test_reload_and_compare_reports_as_it_goes():
+    conn = console()
+    result = {"changed": False, "reloaded": False}
+
+    pgbouncer.reload_and_compare(conn, {"default_pool_size": 20, "listen_port": 6433}, result)
+
+    assert conn.executed == ["RELOAD", "SHOW CONFIG"]
+    assert result == {"changed": True, "reloaded": True, "config": {"default_pool_size": 20, "listen_port": 6432},
+                      "mismatched": [{"setting": "listen_port", "expected": 6433, "running": 6432}]}
+
+
+def test_reload_and_compare_a_failure_after_the_reload_keeps_it_reported():
+    conn = console(fail_on=("SHOW CONFIG",))
+    result = {"changed": False, "reloaded": False}
+
+    with pytest.raises(pgbouncer.ConsoleError, match="^SHOW CONFIG failed: "):
+        pgbouncer.reload_and_compare(conn, {"default_pool_size": 20}, result)
+    assert result == {"changed": True, "reloaded": True}
+
+
+def test_reload_and_compare_without_expectations_only_reloads():
+    conn = console()
+    assert pgbouncer.reload_and_compare(conn, {}, {}) == {"changed": True, "reloaded": True}
     assert conn.executed == ["RELOAD"]
 
 
@@ -185,3 +185,32 @@ def test_compare_config_by_value():
         {"setting": "listen_port", "expected": 6433, "running": 6432},
         {"setting": "no_such_setting", "expected": 1, "running": None},
     ]
+
+
+LIVE_OPTIONS = dict(login_host="127.0.0.1", login_port=5432, login_user="unitehub", login_password="pw",
+                    login_db="unitehub", admin_host="127.0.0.1", admin_port=6432, admin_user="pgbouncer_admin",
+                    admin_password="pw", connect_timeout=5)
+
+
+def test_live_facts_come_from_both_servers_over_closed_connections(monkeypatch):
+    fake = fakes.FakePsycopg({6432: fakes.CONSOLE, 5432: fakes.POSTGRES})
+    monkeypatch.setattr(postgres_client, "psycopg", fake)
+
+    live = pgbouncer.read_live_facts(LIVE_OPTIONS)
+
+    assert live == {"server_max_connections": 100, "superuser_reserved_connections": 3,
+                    "pgbouncer_version": "1.18.0", "databases": 2}
+    postgres_conn, console_conn = fake.connections
+    assert postgres_conn.kwargs["dbname"] == "unitehub" and "prepare_threshold" not in postgres_conn.kwargs
+    assert console_conn.kwargs["dbname"] == "pgbouncer" and console_conn.kwargs["prepare_threshold"] is None
+    assert postgres_conn.closed and console_conn.closed
+
+
+def test_live_facts_skip_a_server_without_a_host(monkeypatch):
+    fake = fakes.FakePsycopg({6432: fakes.CONSOLE, 5432: fakes.POSTGRES})
+    monkeypatch.setattr(postgres_client, "psycopg", fake)
+
+    assert pgbouncer.read_live_facts(dict(LIVE_OPTIONS, login_host=None)) == {"pgbouncer_version": "1.18.0",
+                                                                             "databases": 2}
+    assert [conn.kwargs["port"] for conn in fake.connections] == [6432]
+    assert pgbouncer.read_live_facts(dict(LIVE_OPTIONS, login_host=None, admin_host=None)) == {}

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
+from ansible_collections.unitehub.platform.plugins.module_utils import postgres_client as pgbouncer
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils import pgbouncer_fakes as fakes
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
+from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer, postgres_client
 from ansible_collections.unitehub.platform.plugins.modules import pool_info
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils import pgbouncer_fakes as fakes
 from ansible_collections.unitehub.platform.tests.unit.plugins.modules.pool_harness import fake_servers
@@ -39,7 +39,8 @@ def test_connects_to_the_console_with_autocommit_and_no_prepare(servers, run_mod
 
     (conn,) = servers.connections
     assert conn.kwargs == {"host": "127.0.0.1", "port": 6432, "user": "pgbouncer_admin", "password": "admin-secret-88",
-                           "dbname": "pgbouncer", "autocommit": True, "prepare_threshold": None, "connect_timeout": 3}
+                           "dbname": "pgbouncer", "autocommit": True, "prepare_threshold": None, "connect_timeout": 3,
+                           "cursor_factory": fakes.FakeClientCursor}
     assert conn.closed
 
 
@@ -63,14 +64,14 @@ def test_unknown_gather_item_is_refused(servers, run_module):
 
 
 def test_wrong_password_fails_cleanly(monkeypatch, run_module):
-    fake = fake_servers(monkeypatch, {6432: fakes.CONSOLE}, refuse_login=("pgbouncer_admin",))
+    fake_servers(monkeypatch, {6432: fakes.CONSOLE}, refuse_login=("pgbouncer_admin",))
 
     rc, result, _out = run_module(pool_info, ARGS)
 
     assert rc == 1
     assert result["msg"] == ("PgBouncer admin console: could not connect to 127.0.0.1:6432/pgbouncer as "
-                             "pgbouncer_admin: connection failed: FATAL:  password authentication failed for user "
-                             "\"pgbouncer_admin\"")
+                             "pgbouncer_admin: FATAL: password authentication failed for user \"pgbouncer_admin\"; "
+                             "check user and password")
     assert "admin-secret-88" not in json.dumps(result)
 
 
@@ -85,10 +86,23 @@ def test_stats_user_refused_a_command_fails_naming_it(monkeypatch, run_module):
 
 
 def test_missing_psycopg(servers, monkeypatch, run_module):
-    monkeypatch.setattr(pgbouncer, "HAS_PSYCOPG", False)
-    monkeypatch.setattr(pgbouncer, "PSYCOPG_IMPORT_ERROR", "ImportError: No module named 'psycopg'")
+    monkeypatch.setattr(postgres_client, "HAS_PSYCOPG", False)
+    monkeypatch.setattr(postgres_client, "PSYCOPG_IMPORT_ERROR", "ImportError: No module named 'psycopg'")
 
     rc, result, _out = run_module(pool_info, ARGS)
 
     assert rc == 1
     assert "Failed to import the required Python library (psycopg)" in result["msg"]
+
+
+def test_an_unexpected_error_fails_with_context_and_closes_the_connection(servers, monkeypatch, run_module):
+    def broken(conn, gather):
+        raise RuntimeError("console answered something new")
+
+    monkeypatch.setattr(pgbouncer, "read_console", broken)
+
+    rc, result, _out = run_module(pool_info, ARGS)
+
+    assert rc == 1
+    assert result["msg"] == "PgBouncer admin console: unexpected RuntimeError: console answered something new"
+    assert servers.connections[0].closed

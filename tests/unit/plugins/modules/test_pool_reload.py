@@ -55,7 +55,7 @@ def test_check_mode_sends_nothing(servers, run_module):
 
 
 def test_refused_reload_is_a_failure_with_nothing_changed(monkeypatch, run_module):
-    fake = fake_servers(monkeypatch, {6432: fakes.CONSOLE}, fail_on=("RELOAD",))
+    fake_servers(monkeypatch, {6432: fakes.CONSOLE}, fail_on=("RELOAD",))
 
     rc, result, _out = run_module(pool_reload, ARGS)
 

@@ -7,15 +7,39 @@ from __future__ import annotations
 
 import json
 
-from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
+import pytest
+from ansible.module_utils.common import warnings as ansible_warnings
+
+from ansible_collections.unitehub.platform.plugins.module_utils import postgres_client
 from ansible_collections.unitehub.platform.plugins.modules import pool_validate
 from ansible_collections.unitehub.platform.tests.unit.plugins.modules.pool_harness import warning_texts
 
 GOOD = {"pool_mode": "transaction", "default_pool_size": 20, "reserve_pool_size": 5, "server_idle_timeout": 600,
         "server_lifetime": 3600}
-LIVE = dict(postgres_host="127.0.0.1", postgres_user="unitehub", postgres_password="pg-secret-77",
-            postgres_dbname="unitehub", admin_host="127.0.0.1", admin_user="pgbouncer_admin",
+LIVE = dict(login_host="127.0.0.1", login_user="unitehub", login_password="pg-secret-77",
+            login_db="unitehub", admin_host="127.0.0.1", admin_user="pgbouncer_admin",
             admin_password="admin-secret-88")
+# The same connection under the option names before login_*, deprecated until 2.0.0.
+OLD_NAMES = dict(postgres_host="127.0.0.1", postgres_port=5432, postgres_user="unitehub",
+                 postgres_password="pg-secret-77", postgres_dbname="unitehub")
+
+
+@pytest.fixture
+def fresh_deprecations(monkeypatch):
+    """A module process starts with no deprecation; in-process runs share Ansible's list."""
+    monkeypatch.setattr(ansible_warnings, "_global_deprecations", {})
+
+
+def deprecations(result):
+    """(message, removal version, collection) of each deprecation the module returned
+    (ansible-core 2.19 returns structured summaries, older releases plain dicts)."""
+    found = []
+    for item in result.get("deprecations", []):
+        if "event" in item:
+            found.append((item["event"]["msg"], item["version"], item["deprecator"]["resolved_name"]))
+        else:
+            found.append((item["msg"], item["version"], item["collection_name"]))
+    return found
 
 
 def test_good_settings_pass_without_any_connection(servers, run_module):
@@ -81,12 +105,12 @@ def test_given_databases_and_users_win_over_the_running_ones(servers, run_module
 
 
 def test_unreachable_server_fails_naming_it_without_the_password(servers, run_module):
-    args = dict(settings=GOOD, postgres_host="127.0.0.1", postgres_port=5999, postgres_password="pg-secret-77")
+    args = dict(settings=GOOD, login_host="127.0.0.1", login_port=5999, login_password="pg-secret-77")
 
     rc, result, _out = run_module(pool_validate, args)
 
     assert rc == 1
-    assert "leave postgres_host and admin_host out" in result["msg"]
+    assert "leave login_host and admin_host out" in result["msg"]
     assert result["msg"].startswith("could not read facts to validate the pool settings against: could not connect "
                                     "to 127.0.0.1:5999/postgres as postgres: ")
     assert "pg-secret-77" not in json.dumps(result)
@@ -108,8 +132,8 @@ def test_environment_shapes_the_recommendation(servers, run_module):
 
 
 def test_missing_psycopg_is_reported_only_when_a_connection_is_wanted(servers, monkeypatch, run_module):
-    monkeypatch.setattr(pgbouncer, "HAS_PSYCOPG", False)
-    monkeypatch.setattr(pgbouncer, "PSYCOPG_IMPORT_ERROR", "ImportError: No module named 'psycopg'")
+    monkeypatch.setattr(postgres_client, "HAS_PSYCOPG", False)
+    monkeypatch.setattr(postgres_client, "PSYCOPG_IMPORT_ERROR", "ImportError: No module named 'psycopg'")
 
     rc, _result, _out = run_module(pool_validate, {"settings": GOOD})
     assert rc == 0
@@ -117,3 +141,35 @@ def test_missing_psycopg_is_reported_only_when_a_connection_is_wanted(servers, m
     rc, result, _out = run_module(pool_validate, dict(LIVE, settings=GOOD))
     assert rc == 1
     assert "psycopg" in result["msg"]
+
+
+def test_old_postgres_option_names_still_connect_and_are_deprecated(servers, fresh_deprecations, run_module):
+    rc, result, _out = run_module(pool_validate, dict(OLD_NAMES, settings=GOOD))
+
+    assert rc == 0, result
+    assert result["facts"] == {"server_max_connections": 100, "superuser_reserved_connections": 3}
+    (conn,) = servers.connections
+    assert (conn.kwargs["host"], conn.kwargs["port"], conn.kwargs["user"], conn.kwargs["password"],
+            conn.kwargs["dbname"]) == ("127.0.0.1", 5432, "unitehub", "pg-secret-77", "unitehub")
+    assert sorted(deprecations(result)) == [
+        ("Alias '%s' is deprecated. See the module docs for more information" % old, "2.0.0", "unitehub.platform")
+        for old in sorted(OLD_NAMES)]
+    assert "pg-secret-77" not in json.dumps(result)
+
+
+def test_new_option_names_bring_no_deprecation(servers, fresh_deprecations, run_module):
+    rc, result, _out = run_module(pool_validate, dict(LIVE, settings=GOOD))
+    assert rc == 0
+    assert deprecations(result) == []
+
+
+def test_an_unexpected_error_fails_with_context(servers, monkeypatch, run_module):
+    def broken(settings, facts, environment):
+        raise ValueError("rule fell over")
+
+    monkeypatch.setattr(pool_validate, "validate", broken)
+
+    rc, result, _out = run_module(pool_validate, {"settings": GOOD})
+
+    assert rc == 1
+    assert result["msg"] == "pool_validate: unexpected ValueError: rule fell over"

@@ -1,11 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, unitehub platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""PgBouncer pool settings: validation rules and recommended values.
+"""PgBouncer pool rules: validation and recommended values.
 
 Pure functions, no I/O. The ``pool_validate`` module, the ``pool_settings`` and
 ``pool_errors`` filters and the ``pgbouncer`` role all go through ``validate``,
-so a bad setting is refused with the same words wherever it is caught.
+so a bad setting is refused with the same words wherever it is caught. The
+settings themselves and their type checks live in ``pool_settings``.
 
 ``validate(settings, facts=None, environment="production")`` returns::
 
@@ -23,31 +24,32 @@ fix it. ``facts`` describes the server side when it is known::
 
 Sources for the numbers used here:
 
-* PgBouncer's defaults and ranges: the pgbouncer.ini reference shipped with
-  PgBouncer 1.18 (Debian bookworm), ``man 5 pgbouncer``.
+* PgBouncer's defaults: the pgbouncer.ini reference shipped with PgBouncer 1.18
+  (Debian bookworm), ``man 5 pgbouncer``.
 * Prepared statements in transaction mode: PgBouncer 1.21.0 release notes
   ("max_prepared_statements ... 100 is probably reasonable").
 * Pool sizing: the PostgreSQL wiki page "Number Of Database Connections",
   connections = (core_count * 2) + effective_spindle_count.
-* The seed requirements (Stage 4 summary): DB_POOLER_MODE=transaction,
-  DB_POOL_SIZE=20, DB_IDLE_TIMEOUT=600, DB_MAX_LIFETIME=3600, 3,000+ clients.
+* The collection's own production defaults and targets: transaction pooling,
+  a pool of 20 server connections, 600 s idle timeout, 3600 s server lifetime,
+  3,000+ concurrent clients.
 """
 
 from __future__ import annotations
 
-import difflib
-import math
-import re
+from ansible_collections.unitehub.platform.plugins.module_utils.pool_settings import (
+    PGBOUNCER_DEFAULTS,
+    SETTINGS,
+    format_number,
+    format_version,
+    normalise_facts,
+    normalise_settings,
+)
 
-POOL_MODES = ("session", "transaction", "statement")
-# auth_type values PgBouncer 1.18 accepts.
-AUTH_TYPES = ("scram-sha-256", "md5", "plain", "cert", "hba", "pam", "trust", "any")
 ENVIRONMENTS = ("development", "staging", "production")
 
 # Protocol-level prepared statements in transaction/statement mode arrived in 1.21.0.
 PREPARED_STATEMENTS_MIN_VERSION = (1, 21, 0)
-# PostgreSQL's compiled-in ceiling for max_connections (MAX_BACKENDS, 2^18 - 1).
-POSTGRES_MAX_BACKENDS = 262143
 # PostgreSQL's default superuser_reserved_connections, used when the fact is unknown.
 POSTGRES_DEFAULT_SUPERUSER_RESERVED = 3
 # Share of the server's usable connections the pools may take in recommended
@@ -56,53 +58,6 @@ POSTGRES_DEFAULT_SUPERUSER_RESERVED = 3
 SERVER_HEADROOM_SHARE = 0.8
 # Above this share of the usable connections, validation warns about headroom.
 SERVER_HEADROOM_WARN_SHARE = 0.9
-
-INTEGER = "integer"
-SECONDS = "seconds"
-CHOICE = "choice"
-
-
-class _Spec(object):
-    """One PgBouncer setting: its kind, bounds and PgBouncer's own default."""
-
-    def __init__(self, kind, default, minimum=None, maximum=None, choices=None, zero_means=None, example=None):
-        self.kind = kind
-        self.default = default
-        self.minimum = minimum
-        self.maximum = maximum
-        self.choices = choices
-        self.zero_means = zero_means
-        self.example = example if example is not None else default
-
-
-# Defaults are PgBouncer 1.18's (man 5 pgbouncer).
-SETTINGS = {
-    "pool_mode": _Spec(CHOICE, "session", choices=POOL_MODES),
-    "default_pool_size": _Spec(INTEGER, 20, minimum=1, maximum=POSTGRES_MAX_BACKENDS),
-    "min_pool_size": _Spec(INTEGER, 0, minimum=0, maximum=POSTGRES_MAX_BACKENDS, zero_means="disabled"),
-    "reserve_pool_size": _Spec(INTEGER, 0, minimum=0, maximum=POSTGRES_MAX_BACKENDS, zero_means="disabled"),
-    "reserve_pool_timeout": _Spec(SECONDS, 5.0, minimum=0, zero_means="disabled"),
-    "max_client_conn": _Spec(INTEGER, 100, minimum=1),
-    "max_db_connections": _Spec(INTEGER, 0, minimum=0, maximum=POSTGRES_MAX_BACKENDS, zero_means="unlimited"),
-    "max_user_connections": _Spec(INTEGER, 0, minimum=0, maximum=POSTGRES_MAX_BACKENDS, zero_means="unlimited"),
-    "server_idle_timeout": _Spec(SECONDS, 600.0, minimum=0, zero_means="disabled"),
-    "server_lifetime": _Spec(SECONDS, 3600.0, minimum=0, zero_means="use each server connection once"),
-    "query_wait_timeout": _Spec(SECONDS, 120.0, minimum=0, zero_means="wait forever"),
-    "server_connect_timeout": _Spec(SECONDS, 15.0, minimum=0, example=15),
-    "max_prepared_statements": _Spec(INTEGER, 0, minimum=0, zero_means="disabled"),
-    "auth_type": _Spec(CHOICE, "md5", choices=AUTH_TYPES),
-}
-
-PGBOUNCER_DEFAULTS = dict((name, spec.default) for name, spec in SETTINGS.items())
-
-FACTS = {
-    "server_max_connections": 1,
-    "superuser_reserved_connections": 0,
-    "databases": 1,
-    "users": 1,
-    "cores": 1,
-    "spindles": 0,
-}
 
 SESSION_ONLY_FEATURES = (
     "SET/RESET of session parameters (use SET LOCAL inside a transaction)",
@@ -129,141 +84,6 @@ class _Result(object):
 
     def warn(self, message):
         self.warnings.append(message)
-
-
-def parse_version(value):
-    """Return PgBouncer's version as a tuple of three ints.
-
-    Accepts what ``pgbouncer --version`` and the console's ``SHOW VERSION`` print
-    ("PgBouncer 1.18.0", "PgBouncer 1.18.0\\nlibevent ...") or a bare "1.21".
-    Raises ValueError for anything else.
-    """
-    if isinstance(value, (list, tuple)) and value and all(isinstance(p, int) for p in value):
-        parts = list(value)[:3]
-    else:
-        match = re.search(r"(\d+)\.(\d+)(?:\.(\d+))?", str(value or ""))
-        if not match:
-            raise ValueError("no version number in %r" % (value,))
-        parts = [int(match.group(1)), int(match.group(2)), int(match.group(3) or 0)]
-    while len(parts) < 3:
-        parts.append(0)
-    return tuple(parts)
-
-
-def format_version(version):
-    return ".".join(str(p) for p in version)
-
-
-def _is_number_text(value, integral):
-    pattern = r"[+-]?\d+" if integral else r"[+-]?(\d+(\.\d*)?|\.\d+)"
-    return re.fullmatch(pattern, value.strip()) is not None
-
-
-def _coerce(name, value, spec):
-    """Return (normalised value, error message or None)."""
-    if spec.kind == CHOICE:
-        if isinstance(value, str) and value.strip().lower() in spec.choices:
-            return value.strip().lower(), None
-        return None, "%s %r is not one of %s: pick one of those" % (name, value, ", ".join(spec.choices))
-
-    integral = spec.kind == INTEGER
-    what = "a whole number" if integral else "a number of seconds"
-    example = "%s: %s" % (name, spec.example if integral else _fmt_number(spec.example))
-    if isinstance(value, bool):
-        return None, "%s must be %s, got the boolean %r: booleans are not numbers; write e.g. %s" % (name, what, value, example)
-    if isinstance(value, str):
-        if not _is_number_text(value, integral):
-            return None, "%s must be %s, got the text %r: write e.g. %s" % (name, what, value, example)
-        value = int(value.strip()) if integral else float(value.strip())
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return None, "%s must be a finite number, got %r: write e.g. %s" % (name, value, example)
-        if integral:
-            if not value.is_integer():
-                return None, "%s must be a whole number, got %r: write e.g. %s" % (name, value, example)
-            value = int(value)
-    elif isinstance(value, int):
-        value = value if integral else float(value)
-    else:
-        return None, "%s must be %s, got %r (%s): write e.g. %s" % (name, what, value, type(value).__name__, example)
-
-    if spec.minimum is not None and value < spec.minimum:
-        meaning = " (0 means %s)" % spec.zero_means if spec.zero_means and spec.minimum == 0 else ""
-        return None, "%s must be at least %s%s, got %s: use %s or more (PgBouncer's default is %s)" % (
-            name, spec.minimum, meaning, _fmt_number(value), spec.minimum, _fmt_number(spec.default))
-    if spec.maximum is not None and value > spec.maximum:
-        return None, "%s must be at most %s (PostgreSQL's largest possible max_connections), got %s: use a smaller value" % (
-            name, spec.maximum, _fmt_number(value))
-    return value, None
-
-
-def _fmt_number(value):
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def normalise_settings(settings):
-    """Type-check every setting. Returns (normalised dict, list of errors).
-
-    Numbers may come as text when they are numeric ("20", as ``-e`` passes them);
-    anything else where a number belongs is an error. ``None`` means "not set":
-    PgBouncer's default applies.
-    """
-    errors = []
-    normalised = {}
-    if settings is None:
-        settings = {}
-    if not isinstance(settings, dict):
-        return {}, ["pool settings must be a mapping of setting names to values, got %s" % type(settings).__name__]
-    for name in sorted(settings, key=str):
-        value = settings[name]
-        spec = SETTINGS.get(name)
-        if spec is None:
-            close = difflib.get_close_matches(str(name), list(SETTINGS), n=1)
-            hint = "did you mean %r? " % close[0] if close else ""
-            errors.append("%s is not a pool setting this collection knows: %sknown settings are %s" % (
-                name, hint, ", ".join(SETTINGS)))
-            continue
-        if value is None:
-            continue
-        coerced, error = _coerce(name, value, spec)
-        if error:
-            errors.append(error)
-        else:
-            normalised[name] = coerced
-    return normalised, errors
-
-
-def normalise_facts(facts):
-    """Type-check the facts. Returns (normalised dict, list of errors)."""
-    errors = []
-    normalised = {}
-    if not facts:
-        return normalised, errors
-    if not isinstance(facts, dict):
-        return {}, ["facts must be a mapping, got %s" % type(facts).__name__]
-    for name in sorted(facts, key=str):
-        value = facts[name]
-        if value is None:
-            continue
-        if name == "pgbouncer_version":
-            try:
-                normalised[name] = parse_version(value)
-            except ValueError:
-                errors.append("facts.pgbouncer_version %r is not a version: give it as PgBouncer prints it, e.g. '1.18.0'" % (value,))
-            continue
-        if name not in FACTS:
-            errors.append("facts.%s is not a fact the pool rules use: known facts are %s" % (
-                name, ", ".join(list(FACTS) + ["pgbouncer_version"])))
-            continue
-        spec = _Spec(INTEGER, FACTS[name], minimum=FACTS[name], example=max(FACTS[name], 1))
-        coerced, error = _coerce("facts." + name, value, spec)
-        if error:
-            errors.append(error)
-        else:
-            normalised[name] = coerced
-    return normalised, errors
 
 
 def wiki_pool_size(cores, spindles=1):
@@ -313,7 +133,7 @@ def _check_ranges_together(eff, out):
     if _known(eff, "server_lifetime", "server_idle_timeout") and lifetime and idle and lifetime < idle:
         out.error("server_lifetime (%s s) is shorter than server_idle_timeout (%s s): connections are recycled before "
                   "they could ever idle out; set server_lifetime to %s or more, or lower server_idle_timeout"
-                  % (_fmt_number(lifetime), _fmt_number(idle), _fmt_number(idle)))
+                  % (format_number(lifetime), format_number(idle), format_number(idle)))
     if lifetime == 0:
         out.warn("server_lifetime is 0: PgBouncer closes every server connection after one use, so nothing is pooled; "
                  "use e.g. 3600")
@@ -332,7 +152,7 @@ def _check_ranges_together(eff, out):
     elif _known(eff, "server_connect_timeout", "query_wait_timeout") and wait and connect > wait:
         out.warn("server_connect_timeout (%s s) is longer than query_wait_timeout (%s s): queued clients are dropped "
                  "before a slow server connection can finish; lower server_connect_timeout"
-                 % (_fmt_number(connect), _fmt_number(wait)))
+                 % (format_number(connect), format_number(wait)))
     if eff["auth_type"] in ("trust", "any"):
         out.warn("auth_type %s lets anyone who reaches PgBouncer in without a password: use scram-sha-256" % eff["auth_type"])
     elif eff["auth_type"] == "plain":
@@ -437,7 +257,7 @@ def recommended_settings(environment="production", facts=None):
         if environment == "development":
             pool_size = min(pool_size, 5)
     elif production:
-        # Seed DB_POOL_SIZE=20, which is also PgBouncer's default_pool_size.
+        # The collection's production pool (DB_POOL_SIZE=20), also PgBouncer's default_pool_size.
         pool_size = 20
     elif staging:
         # Half of production: the wiki rule for a 4-core host with 2 spindles ((4 x 2) + 2).
@@ -464,7 +284,7 @@ def recommended_settings(environment="production", facts=None):
     version = facts.get("pgbouncer_version")
     prepared_ok = version is not None and version >= PREPARED_STATEMENTS_MIN_VERSION
     recommended = {
-        # Seed DB_POOLER_MODE=transaction: a server connection per transaction, not per client.
+        # The collection's DB_POOLER_MODE=transaction: a server connection per transaction, not per client.
         "pool_mode": "transaction",
         "default_pool_size": pool_size,
         # House rule: keep a quarter of the pool warm in production so a burst after a quiet
@@ -473,15 +293,15 @@ def recommended_settings(environment="production", facts=None):
         "reserve_pool_size": reserve,
         # PgBouncer default: use the reserve after a client waited 5 s.
         "reserve_pool_timeout": 5.0,
-        # PgBouncer default 100 for development; seed promises 3,000+ concurrent clients in
-        # production (4000 leaves headroom); staging sits between.
+        # PgBouncer default 100 for development; the collection targets 3,000+ concurrent clients
+        # in production (4000 leaves headroom); staging sits between.
         "max_client_conn": 4000 if production else (1000 if staging else 100),
         # PgBouncer defaults: no database/user-wide cap beyond the pools themselves.
         "max_db_connections": 0,
         "max_user_connections": 0,
-        # Seed DB_IDLE_TIMEOUT=600, PgBouncer's default server_idle_timeout.
+        # The collection's DB_IDLE_TIMEOUT=600, PgBouncer's default server_idle_timeout.
         "server_idle_timeout": 600.0,
-        # Seed DB_MAX_LIFETIME=3600, PgBouncer's default server_lifetime.
+        # The collection's DB_MAX_LIFETIME=3600, PgBouncer's default server_lifetime.
         "server_lifetime": 3600.0,
         # PgBouncer default: drop a client that waited 120 s for a server connection.
         "query_wait_timeout": 120.0,

@@ -1,13 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, unitehub platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The PgBouncer pool rules of module_utils/pooling.py."""
+"""The PgBouncer pool rules of module_utils/pool_rules.py: validate, capacity, recommended settings."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.unitehub.platform.plugins.module_utils import pooling
+from ansible_collections.unitehub.platform.plugins.module_utils import pool_rules
+from ansible_collections.unitehub.platform.plugins.module_utils.pool_settings import SETTINGS
 
 # PostgreSQL 15 as Debian configures it, PgBouncer as bookworm ships it.
 BOOKWORM = {"server_max_connections": 100, "superuser_reserved_connections": 3, "pgbouncer_version": "PgBouncer 1.18.0"}
@@ -87,7 +88,7 @@ BAD_SETTINGS = [
 
 @pytest.mark.parametrize("settings, facts, setting, words", BAD_SETTINGS)
 def test_bad_setting_is_one_clear_error_naming_it(settings, facts, setting, words):
-    result = pooling.validate(settings, facts)
+    result = pool_rules.validate(settings, facts)
 
     assert len(result["errors"]) == 1, result["errors"]
     message = result["errors"][0]
@@ -98,7 +99,7 @@ def test_bad_setting_is_one_clear_error_naming_it(settings, facts, setting, word
 
 
 def test_good_settings_on_bookworm_have_no_error():
-    result = pooling.validate(GOOD, BOOKWORM)
+    result = pool_rules.validate(GOOD, BOOKWORM)
 
     assert result["errors"] == []
     assert result["effective"]["default_pool_size"] == 20
@@ -108,7 +109,7 @@ def test_good_settings_on_bookworm_have_no_error():
 def test_every_bad_setting_is_reported_at_once():
     settings = with_(default_pool_size=0, pool_mode="bogus", server_lifetime=60, max_prepared_statements=50)
 
-    errors = pooling.validate(settings, BOOKWORM)["errors"]
+    errors = pool_rules.validate(settings, BOOKWORM)["errors"]
 
     assert sorted(e.split(" ")[0] for e in errors) == [
         "default_pool_size", "max_prepared_statements", "pool_mode", "server_lifetime"]
@@ -116,13 +117,13 @@ def test_every_bad_setting_is_reported_at_once():
 
 def test_a_bad_value_does_not_cascade_into_rules_that_read_it():
     # min_pool_size 5 cannot be compared with a pool size that is not a number.
-    errors = pooling.validate(with_(default_pool_size="lots"), BOOKWORM)["errors"]
+    errors = pool_rules.validate(with_(default_pool_size="lots"), BOOKWORM)["errors"]
 
     assert len(errors) == 1 and errors[0].startswith("default_pool_size")
 
 
 def test_numeric_text_as_extra_vars_pass_it_counts_as_a_number():
-    result = pooling.validate(with_(default_pool_size="25", server_idle_timeout=" 300 ", reserve_pool_timeout="2.5"))
+    result = pool_rules.validate(with_(default_pool_size="25", server_idle_timeout=" 300 ", reserve_pool_timeout="2.5"))
 
     assert result["errors"] == []
     assert result["effective"]["default_pool_size"] == 25
@@ -131,7 +132,7 @@ def test_numeric_text_as_extra_vars_pass_it_counts_as_a_number():
 
 
 def test_effective_fills_pgbouncer_defaults_and_nulls_the_bad():
-    result = pooling.validate({"default_pool_size": 0, "pool_mode": "Transaction", "server_lifetime": None})
+    result = pool_rules.validate({"default_pool_size": 0, "pool_mode": "Transaction", "server_lifetime": None})
 
     effective = result["effective"]
     assert effective["default_pool_size"] is None
@@ -139,24 +140,24 @@ def test_effective_fills_pgbouncer_defaults_and_nulls_the_bad():
     assert effective["server_lifetime"] == 3600.0  # None means PgBouncer's default
     assert effective["max_client_conn"] == 100
     assert effective["auth_type"] == "md5"  # PgBouncer 1.18's default
-    assert set(effective) == set(pooling.SETTINGS)
+    assert set(effective) == set(SETTINGS)
 
 
 def test_settings_that_are_not_a_mapping():
-    assert pooling.validate(["default_pool_size", 20])["errors"] == [
+    assert pool_rules.validate(["default_pool_size", 20])["errors"] == [
         "pool settings must be a mapping of setting names to values, got list"]
 
 
 def test_pool_that_exactly_fits_the_server_passes_and_warns_about_headroom():
     # 92 + 5 = 97 = 100 - 3: fits, but leaves nothing for direct clients.
-    result = pooling.validate(with_(default_pool_size=92, reserve_pool_size=5), BOOKWORM)
+    result = pool_rules.validate(with_(default_pool_size=92, reserve_pool_size=5), BOOKWORM)
 
     assert result["errors"] == []
     assert any(w.startswith("the pools can take 97 of PostgreSQL's 97") for w in result["warnings"])
 
 
 def test_one_connection_too_many_is_an_error():
-    result = pooling.validate(with_(default_pool_size=93, reserve_pool_size=5), BOOKWORM)
+    result = pool_rules.validate(with_(default_pool_size=93, reserve_pool_size=5), BOOKWORM)
 
     assert len(result["errors"]) == 1
     assert "needs up to 98" in result["errors"][0]
@@ -166,24 +167,24 @@ def test_max_db_connections_caps_what_the_pools_need():
     facts = dict(BOOKWORM, users=10)  # 10 users x 25 would be 250
     capped = with_(max_db_connections=60)
 
-    assert pooling.validate(capped, facts)["errors"] == []
-    assert len(pooling.validate(GOOD, facts)["errors"]) == 1
+    assert pool_rules.validate(capped, facts)["errors"] == []
+    assert len(pool_rules.validate(GOOD, facts)["errors"]) == 1
 
 
 def test_superuser_reserved_defaults_to_postgres_default_3():
-    assert pooling.usable_server_connections({"server_max_connections": 100}) == 97
-    errors = pooling.validate(with_(default_pool_size=95, reserve_pool_size=3), {"server_max_connections": 100})["errors"]
+    assert pool_rules.usable_server_connections({"server_max_connections": 100}) == 97
+    errors = pool_rules.validate(with_(default_pool_size=95, reserve_pool_size=3), {"server_max_connections": 100})["errors"]
     assert "superuser_reserved_connections 3" in errors[0]
 
 
 def test_server_without_usable_connections():
-    errors = pooling.validate(GOOD, {"server_max_connections": 3, "superuser_reserved_connections": 3})["errors"]
+    errors = pool_rules.validate(GOOD, {"server_max_connections": 3, "superuser_reserved_connections": 3})["errors"]
     assert errors == ["facts: PostgreSQL max_connections (3) leaves no connection after superuser_reserved_connections "
                       "(3): raise max_connections"]
 
 
 def test_transaction_mode_warns_about_session_features_and_prepared_statements():
-    warnings = pooling.validate(GOOD, BOOKWORM)["warnings"]
+    warnings = pool_rules.validate(GOOD, BOOKWORM)["warnings"]
 
     session = [w for w in warnings if "breaks session-only features" in w]
     assert len(session) == 1
@@ -197,7 +198,7 @@ def test_transaction_mode_warns_about_session_features_and_prepared_statements()
 
 def test_prepared_statements_on_1_21_in_transaction_mode_need_no_client_advice():
     facts = dict(BOOKWORM, pgbouncer_version="1.21.0")
-    result = pooling.validate(with_(max_prepared_statements=100), facts)
+    result = pool_rules.validate(with_(max_prepared_statements=100), facts)
 
     assert result["errors"] == []
     assert not any("prepare_threshold" in w for w in result["warnings"])
@@ -206,7 +207,7 @@ def test_prepared_statements_on_1_21_in_transaction_mode_need_no_client_advice()
 
 
 def test_transaction_mode_on_1_21_without_the_setting_suggests_it():
-    warnings = pooling.validate(GOOD, dict(BOOKWORM, pgbouncer_version="1.22.1"))["warnings"]
+    warnings = pool_rules.validate(GOOD, dict(BOOKWORM, pgbouncer_version="1.22.1"))["warnings"]
     advice = [w for w in warnings if "with prepared statements" in w][0]
     assert "max_prepared_statements is 0" in advice
     assert "set max_prepared_statements to e.g. 100" in advice
@@ -214,18 +215,18 @@ def test_transaction_mode_on_1_21_without_the_setting_suggests_it():
 
 
 def test_prepared_statements_with_unknown_version_is_a_warning():
-    result = pooling.validate(with_(max_prepared_statements=100))
+    result = pool_rules.validate(with_(max_prepared_statements=100))
     assert result["errors"] == []
     assert any(w.startswith("max_prepared_statements (100) needs PgBouncer >= 1.21") for w in result["warnings"])
 
 
 def test_session_mode_has_no_transaction_caveats():
-    warnings = pooling.validate(with_(pool_mode="session"), BOOKWORM)["warnings"]
+    warnings = pool_rules.validate(with_(pool_mode="session"), BOOKWORM)["warnings"]
     assert not any("session-only" in w or "prepare_threshold" in w for w in warnings)
 
 
 def test_statement_mode_warns_about_multi_statement_transactions():
-    warnings = pooling.validate(with_(pool_mode="statement"), BOOKWORM)["warnings"]
+    warnings = pool_rules.validate(with_(pool_mode="statement"), BOOKWORM)["warnings"]
     assert any("refuses multi-statement transactions" in w for w in warnings)
 
 
@@ -239,18 +240,18 @@ def test_statement_mode_warns_about_multi_statement_transactions():
     (with_(auth_type="plain"), "auth_type plain"),
 ])
 def test_doubtful_but_legal_settings_warn(settings, start):
-    result = pooling.validate(settings)
+    result = pool_rules.validate(settings)
     assert result["errors"] == []
     assert any(w.startswith(start) for w in result["warnings"]), result["warnings"]
 
 
 def test_lifetime_or_idle_zero_skip_the_order_rule():
-    assert pooling.validate(with_(server_lifetime=0, server_idle_timeout=600))["errors"] == []
-    assert pooling.validate(with_(server_lifetime=60, server_idle_timeout=0))["errors"] == []
+    assert pool_rules.validate(with_(server_lifetime=0, server_idle_timeout=600))["errors"] == []
+    assert pool_rules.validate(with_(server_lifetime=60, server_idle_timeout=0))["errors"] == []
 
 
 def test_oversized_pool_for_the_cores_warns_with_the_wiki_rule():
-    warnings = pooling.validate(with_(default_pool_size=50), {"cores": 2, "spindles": 1})["warnings"]
+    warnings = pool_rules.validate(with_(default_pool_size=50), {"cores": 2, "spindles": 1})["warnings"]
     assert any("wiki rule suggests" in w and "the 5 " in w for w in warnings)
 
 
@@ -262,30 +263,15 @@ def test_oversized_pool_for_the_cores_warns_with_the_wiki_rule():
     ({"databases": True}, "facts.databases"),
 ])
 def test_bad_facts_are_errors_naming_the_fact(facts, start):
-    errors = pooling.validate(GOOD, facts)["errors"]
+    errors = pool_rules.validate(GOOD, facts)["errors"]
     assert len(errors) == 1 and errors[0].startswith(start), errors
 
 
 def test_unknown_environment_is_an_error():
-    result = pooling.validate(GOOD, None, environment="prod")
+    result = pool_rules.validate(GOOD, None, environment="prod")
     assert result["errors"] == ["environment 'prod' is not one of development, staging, production: pick the one these "
                                 "settings are for"]
     assert result["recommended"] == {}
-
-
-@pytest.mark.parametrize("text, version", [
-    ("PgBouncer 1.18.0", (1, 18, 0)),
-    ("PgBouncer 1.21.0\nlibevent 2.1.12-stable\nadns: c-ares 1.18.1", (1, 21, 0)),
-    ("1.22", (1, 22, 0)),
-    ([1, 24, 1], (1, 24, 1)),
-])
-def test_parse_version(text, version):
-    assert pooling.parse_version(text) == version
-
-
-def test_parse_version_refuses_text_without_a_number():
-    with pytest.raises(ValueError):
-        pooling.parse_version("PgBouncer")
 
 
 # --- recommended settings ------------------------------------------------------
@@ -300,48 +286,48 @@ FACT_SETS = [
 ]
 
 
-@pytest.mark.parametrize("environment", pooling.ENVIRONMENTS)
+@pytest.mark.parametrize("environment", pool_rules.ENVIRONMENTS)
 @pytest.mark.parametrize("facts", FACT_SETS)
 def test_recommended_settings_pass_validation_with_the_same_facts(environment, facts):
-    recommended = pooling.recommended_settings(environment, facts)
+    recommended = pool_rules.recommended_settings(environment, facts)
 
-    result = pooling.validate(recommended, facts, environment)
+    result = pool_rules.validate(recommended, facts, environment)
 
     assert result["errors"] == []
     assert not any(w.startswith("the pools can take") for w in result["warnings"])  # headroom kept
-    assert set(recommended) == set(pooling.SETTINGS)
+    assert set(recommended) == set(SETTINGS)
     assert result["recommended"] == recommended
 
 
-def test_recommended_production_without_facts_follows_the_seed_and_pgbouncer():
-    rec = pooling.recommended_settings("production")
-    assert rec["pool_mode"] == "transaction"          # seed DB_POOLER_MODE
-    assert rec["default_pool_size"] == 20             # seed DB_POOL_SIZE, PgBouncer default
-    assert rec["server_idle_timeout"] == 600.0        # seed DB_IDLE_TIMEOUT
-    assert rec["server_lifetime"] == 3600.0           # seed DB_MAX_LIFETIME
-    assert rec["max_client_conn"] >= 3000             # seed: 3,000+ concurrent clients
+def test_recommended_production_without_facts_follows_the_collection_defaults_and_pgbouncer():
+    rec = pool_rules.recommended_settings("production")
+    assert rec["pool_mode"] == "transaction"          # DB_POOLER_MODE
+    assert rec["default_pool_size"] == 20             # DB_POOL_SIZE, PgBouncer default
+    assert rec["server_idle_timeout"] == 600.0        # DB_IDLE_TIMEOUT
+    assert rec["server_lifetime"] == 3600.0           # DB_MAX_LIFETIME
+    assert rec["max_client_conn"] >= 3000             # target: 3,000+ concurrent clients
     assert rec["max_prepared_statements"] == 0        # unknown PgBouncer: 1.18 refuses it
 
 
 def test_recommended_pool_uses_the_wiki_rule_with_cores():
-    assert pooling.recommended_settings("production", {"cores": 8, "spindles": 2})["default_pool_size"] == 18
-    assert pooling.recommended_settings("development", {"cores": 8})["default_pool_size"] == 5
+    assert pool_rules.recommended_settings("production", {"cores": 8, "spindles": 2})["default_pool_size"] == 18
+    assert pool_rules.recommended_settings("development", {"cores": 8})["default_pool_size"] == 5
 
 
 def test_recommended_pools_keep_20_percent_of_the_server_free():
     facts = {"server_max_connections": 100, "superuser_reserved_connections": 3, "databases": 3}
-    rec = pooling.recommended_settings("production", facts)
-    needed = pooling.server_connections_needed(rec, databases=3)
+    rec = pool_rules.recommended_settings("production", facts)
+    needed = pool_rules.server_connections_needed(rec, databases=3)
     assert needed <= 97 * 0.8
 
 
 def test_recommended_turns_prepared_statements_on_for_1_21():
-    assert pooling.recommended_settings("staging", {"pgbouncer_version": "1.21.0"})["max_prepared_statements"] == 100
-    assert pooling.recommended_settings("staging", {"pgbouncer_version": "1.18.0"})["max_prepared_statements"] == 0
+    assert pool_rules.recommended_settings("staging", {"pgbouncer_version": "1.21.0"})["max_prepared_statements"] == 100
+    assert pool_rules.recommended_settings("staging", {"pgbouncer_version": "1.18.0"})["max_prepared_statements"] == 0
 
 
 def test_recommended_settings_differ_by_environment():
-    dev, staging, prod = (pooling.recommended_settings(env) for env in ("development", "staging", "production"))
+    dev, staging, prod = (pool_rules.recommended_settings(env) for env in ("development", "staging", "production"))
     assert dev["default_pool_size"] < staging["default_pool_size"] < prod["default_pool_size"]
     assert dev["max_client_conn"] < staging["max_client_conn"] < prod["max_client_conn"]
     assert dev["reserve_pool_size"] == 0 and prod["reserve_pool_size"] > 0
@@ -349,12 +335,12 @@ def test_recommended_settings_differ_by_environment():
 
 def test_recommended_refuses_unknown_environment_and_bad_facts():
     with pytest.raises(ValueError, match="environment 'qa'"):
-        pooling.recommended_settings("qa")
+        pool_rules.recommended_settings("qa")
     with pytest.raises(ValueError, match="facts.cores"):
-        pooling.recommended_settings("production", {"cores": "eight"})
+        pool_rules.recommended_settings("production", {"cores": "eight"})
 
 
 def test_pool_errors_is_the_error_list():
-    assert pooling.pool_errors(GOOD, BOOKWORM) == []
-    assert pooling.pool_errors(with_(default_pool_size=0)) == [
+    assert pool_rules.pool_errors(GOOD, BOOKWORM) == []
+    assert pool_rules.pool_errors(with_(default_pool_size=0)) == [
         "default_pool_size must be at least 1, got 0: use 1 or more (PgBouncer's default is 20)"]
