@@ -130,7 +130,7 @@ def fetch_database(conn, name):
 
 
 def apply_role(conn, name, password, conn_limit, encryption, changes):
-    sql = postgres_client.sql
+    sql = postgres_client.psycopg.sql
     role = sql.Identifier(name)
     limit = sql.Literal(conn_limit)
     if "create" in changes:
@@ -147,7 +147,7 @@ def apply_role(conn, name, password, conn_limit, encryption, changes):
 
 
 def apply_database(conn, name, owner, encoding, changes):
-    sql = postgres_client.sql
+    sql = postgres_client.psycopg.sql
     if "create" in changes:
         conn.execute(
             sql.SQL("CREATE DATABASE {} WITH OWNER {} ENCODING {} TEMPLATE template0").format(

@@ -18,12 +18,11 @@ import traceback
 
 try:
     import psycopg
-    from psycopg import sql
 
     HAS_PSYCOPG = True
     PSYCOPG_IMPORT_ERROR = None
 except ImportError:
-    psycopg = sql = None
+    psycopg = None
     HAS_PSYCOPG = False
     PSYCOPG_IMPORT_ERROR = traceback.format_exc()
 
