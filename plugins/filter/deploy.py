@@ -8,19 +8,13 @@ The documentation of the filter is in ``deploy_errors.yml`` beside this file.
 
 from __future__ import annotations
 
-import re
-
 from ansible.errors import AnsibleFilterError
+from ansible.module_utils.parsing.convert_bool import BOOLEANS
 
-from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import (
-    SLOTS,
-    render_upstreams,
-    validate_servers,
-)
+from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import render_upstreams, validate_servers
+from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS, TAG_RULE, is_valid_tag
 
-# Docker's tag grammar: a word character first, then up to 127 of [\w.-].
-VERSION_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
-SLOT_CHOICES = ("blue", "green", "auto")
+SLOT_CHOICES = SLOTS + ("auto",)
 EXPECT_CHOICES = ("pass", "pass_or_warn")
 ACTION_CHOICES = ("deploy", "rollback")
 
@@ -35,8 +29,6 @@ _NUMBERS = {
     "lock_ttl": (60, "seconds"),
 }
 _BOOLEANS = ("skip_health", "force")
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
 
 
 def _as_number(value):
@@ -48,7 +40,7 @@ def _as_number(value):
 
 
 def _is_boolean(value):
-    return isinstance(value, bool) or str(value).strip().lower() in _TRUE + _FALSE
+    return isinstance(value, bool) or str(value).strip().lower() in BOOLEANS
 
 
 def deploy_errors(inputs, prefix="blue_green_"):
@@ -73,10 +65,9 @@ def deploy_errors(inputs, prefix="blue_green_"):
                       % (name("slot"), inputs["slot"], ", ".join(SLOT_CHOICES)))
     if "version" in inputs:
         version = inputs["version"]
-        if not isinstance(version, str) or not VERSION_PATTERN.match(version):
-            errors.append("%s=%r is not a valid image tag: use letters, digits, '_', '.' and '-', "
-                          "start with a letter, digit or '_', at most 128 characters (e.g. -e version=v1.2.3)"
-                          % (name("version"), version))
+        if not is_valid_tag(version):
+            errors.append("%s=%r is not a valid image tag: %s (e.g. -e version=v1.2.3)"
+                          % (name("version"), version, TAG_RULE))
     if "health_expect" in inputs and inputs["health_expect"] not in EXPECT_CHOICES:
         errors.append("%s=%r is not one of %s" % (name("health_expect"), inputs["health_expect"],
                                                   ", ".join(EXPECT_CHOICES)))

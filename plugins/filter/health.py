@@ -12,6 +12,7 @@ import json
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.unitehub.platform.plugins.module_utils import health_report
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import (
     HealthFormatError,
     failing_checks,
@@ -53,11 +54,33 @@ def health_failing(document, include_warn=False):
         raise AnsibleFilterError("health_failing: %s" % exc) from None
 
 
+def health_slot_targets(slot_info, host, ports, path="/api/health/system", app_name="unitehub"):
+    """health_probe targets for the running slots that app_slot_info reported."""
+    if not isinstance(ports, dict):
+        raise AnsibleFilterError("health_slot_targets: ports must map each slot to its port, got %r" % (ports,))
+    return health_report.slot_targets(slot_info, host, ports, path, app_name)
+
+
+def health_rows(reports, hosts):
+    """One row per probed component of ``hosts``, plus a failing row for each host that could not tell."""
+    if not isinstance(reports, dict):
+        raise AnsibleFilterError("health_rows: reports must map each host to its report, got %r" % (reports,))
+    return health_report.health_rows(reports, list(hosts))
+
+
+def health_table(rows):
+    """The rows of health_rows as aligned text lines under a header."""
+    return health_report.health_table(rows)
+
+
 class FilterModule:
-    """Health document filters."""
+    """Health document and health report filters."""
 
     def filters(self):
         return {
             "health_http_status": health_http_status,
             "health_failing": health_failing,
+            "health_slot_targets": health_slot_targets,
+            "health_rows": health_rows,
+            "health_table": health_table,
         }

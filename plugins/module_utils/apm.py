@@ -49,6 +49,8 @@ import math
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+from ansible.module_utils.parsing.convert_bool import boolean
+
 PROVIDERS = ("datadog", "opentelemetry", "custom")
 
 # The site parameters of https://docs.datadoghq.com/getting_started/site/.
@@ -102,10 +104,6 @@ DEFAULTS = {
     "otlp_endpoint": "http://localhost:4318",
 }
 
-_TRUE = ("true", "yes", "on", "1")
-_FALSE = ("false", "no", "off", "0")
-
-
 class ApmSettingsError(ValueError):
     """The settings have one or more problems; ``errors`` lists them."""
 
@@ -152,14 +150,11 @@ class _Checker(object):
     # -- one setting each ---------------------------------------------------
 
     def boolean(self, key, value):
-        if isinstance(value, bool):
-            return value
-        if _is_text(value):
-            lowered = value.strip().lower()
-            if lowered in _TRUE:
-                return True
-            if lowered in _FALSE:
-                return False
+        if isinstance(value, bool) or _is_text(value):
+            try:
+                return boolean(value.strip() if _is_text(value) else value, strict=True)
+            except TypeError:
+                pass
         self.error(key, "is %r, not a boolean: use true or false" % (value,))
         return None
 

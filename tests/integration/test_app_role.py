@@ -12,7 +12,6 @@ from ansible_collections.unitehub.platform.tests.integration.docker_helpers impo
     BASE_IMAGE,
     SLOT_APP_CONTEXT,
     docker_client,
-    free_loopback_port,
     http_get_json,
     playbook,
     recap,
@@ -20,6 +19,7 @@ from ansible_collections.unitehub.platform.tests.integration.docker_helpers impo
     remove_image_tags,
     unique,
 )
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +38,7 @@ def app(client, tmp_path):
         "app_image": "unitehub-test/%s" % name,
         "app_version": "v1",
         "app_slot": "green",
-        "app_slot_ports": {"blue": free_loopback_port(), "green": free_loopback_port()},
+        "app_slot_ports": {"blue": free_port(), "green": free_port()},
         "app_build_context": SLOT_APP_CONTEXT,
         "app_base_image": BASE_IMAGE,
         "app_secret_env": {"APP_ADMIN_TOKEN": "role-secret-91b2"},
@@ -74,7 +74,7 @@ def containers_of(client, name):
             "app_slot_ports.blue is 70000; use a port between 1 and 65535",
         ),
         ({"app_slot_ports": {"blue": 3009, "green": 3009}}, "give each slot its own port"),
-        ({"app_version": "v 1"}, "app_version 'v 1' must be an image tag"),
+        ({"app_version": "v 1"}, "app_version='v 1' is not a valid image tag"),
     ],
 )
 def test_bad_values_fail_before_anything_changes(client, app, tmp_path, override, message):

@@ -18,6 +18,9 @@ from ansible_collections.unitehub.platform.plugins.filter.health import (
     FilterModule,
     health_failing,
     health_http_status,
+    health_rows,
+    health_slot_targets,
+    health_table,
 )
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
@@ -38,7 +41,17 @@ DOC = {
 
 def test_filters_are_registered():
     assert FilterModule().filters() == {"health_http_status": health_http_status,
-                                        "health_failing": health_failing}
+                                        "health_failing": health_failing,
+                                        "health_slot_targets": health_slot_targets,
+                                        "health_rows": health_rows,
+                                        "health_table": health_table}
+
+
+def test_report_filters_refuse_inputs_of_the_wrong_shape():
+    with pytest.raises(AnsibleFilterError, match="ports must map each slot to its port"):
+        health_slot_targets({}, "127.0.0.1", [3008, 3009])
+    with pytest.raises(AnsibleFilterError, match="reports must map each host to its report"):
+        health_rows(["lb1"], ["lb1"])
 
 
 @pytest.mark.parametrize("status, code", [("pass", 200), ("warn", 206), ("fail", 503), ("ok", 200), ("DOWN", 503)])
@@ -93,7 +106,8 @@ def test_health_failing_rejects_a_non_boolean_include_warn():
         health_failing(DOC, include_warn="yes")
 
 
-@pytest.mark.parametrize("name", ["health_http_status", "health_failing"])
+@pytest.mark.parametrize("name", ["health_http_status", "health_failing", "health_slot_targets", "health_rows",
+                                  "health_table"])
 def test_each_filter_has_a_documentation_file(name):
     with open(os.path.join(FILTER_DIR, name + ".yml"), encoding="utf-8") as handle:
         doc = yaml.safe_load(handle)
