@@ -30,19 +30,21 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import http.server
-import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO_ROOT, "collections"))
+
+from ansible_collections.unitehub.platform.tests.app.conftest import stop_pid  # noqa: E402
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port  # noqa: E402
+from ansible_collections.unitehub.platform.tests.support.otlp import OtlpReceiver  # noqa: E402
+from ansible_collections.unitehub.platform.tests.support.waiting import wait_until  # noqa: E402
+
 APP_DIR = os.path.join(REPO_ROOT, "examples", "app")
 HOST = "127.0.0.1"
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -55,12 +57,6 @@ SEED_FLUSH = "every 10 s"
 
 def log(message=""):
     print(message, flush=True)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def cpu_seconds(pid):
@@ -82,52 +78,6 @@ def percentile(values, q):
     ordered = sorted(values)
     rank = max(1, -(-len(ordered) * q // 100))
     return ordered[int(rank) - 1]
-
-
-class Receiver:
-    """OTLP/HTTP JSON receiver on loopback: counts spans and bytes posted to /v1/traces."""
-
-    def __init__(self):
-        self.spans = 0
-        self.bytes = 0
-        self.posts = 0
-        self.lock = threading.Lock()
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status = 404
-                if self.path in ("/v1/traces", "/v1/metrics"):
-                    status = 200
-                    spans = 0
-                    if self.path == "/v1/traces":
-                        payload = json.loads(body)
-                        spans = sum(len(ss["spans"]) for rs in payload["resourceSpans"] for ss in rs["scopeSpans"])
-                    with receiver.lock:
-                        receiver.spans += spans
-                        receiver.bytes += len(body)
-                        receiver.posts += 1
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer((HOST, 0), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
 
 
 class AppProcess:
@@ -152,26 +102,18 @@ class AppProcess:
                                          stdout=out, stderr=subprocess.STDOUT)
 
     def wait_serving(self, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        def serving():
             if self.proc.poll() is not None:
                 raise RuntimeError("%s exited with %s; see %s" % (self.label, self.proc.returncode, self.log_path))
             try:
-                if request(self.port, "/api/health/live")[0] == 200:
-                    return
+                return request(self.port, "/api/health/live")[0] == 200
             except OSError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError("%s did not serve within %s s" % (self.label, timeout))
+                return False
+
+        wait_until(serving, timeout, what="%s to serve /api/health/live" % self.label)
 
     def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_pid(self.proc, timeout=15)
 
 
 def request(port, path, keepalive=None):
@@ -223,7 +165,7 @@ def main():
     deadline = time.monotonic() + args.timeout
 
     workdir = tempfile.mkdtemp(prefix="unitehub-bench-apm-")
-    receiver = Receiver()
+    receiver = OtlpReceiver()
     off = on = None
     try:
         off = AppProcess("APM off", {"ENABLE_APM": "false"}, workdir)
@@ -252,12 +194,12 @@ def main():
                 request(app.port, args.path)
         # Let the warm-up's spans leave first, so the run's exports are the run's own.
         settle_deadline = time.monotonic() + max(10.0, 3 * args.flush_ms / 1000.0)
-        while receiver.spans < args.warmup * float(args.sample_rate) and time.monotonic() < settle_deadline:
+        while len(receiver.spans()) < args.warmup * float(args.sample_rate) and time.monotonic() < settle_deadline:
             time.sleep(0.05)
         time.sleep(args.flush_ms / 1000.0 + 0.2)
         rss_start = {app.label: rss_mb(app.proc.pid) for app in apps}
         cpu_start = {app.label: cpu_seconds(app.proc.pid) for app in apps}
-        spans_start = receiver.spans
+        spans_start = len(receiver.spans())
 
         latencies = {app.label: [] for app in apps}
         errors = {app.label: 0 for app in apps}
@@ -272,12 +214,12 @@ def main():
         # Count the export of the last spans in the APM process's CPU: wait for the final flush.
         expected = spans_start + args.requests if float(args.sample_rate) >= 1.0 else None
         flush_deadline = time.monotonic() + max(10.0, 3 * args.flush_ms / 1000.0)
-        while expected is not None and receiver.spans < expected and time.monotonic() < flush_deadline:
+        while expected is not None and len(receiver.spans()) < expected and time.monotonic() < flush_deadline:
             time.sleep(0.05)
         time.sleep(args.flush_ms / 1000.0 + 0.2)  # one more round, so both processes idle alike
         cpu_end = {app.label: cpu_seconds(app.proc.pid) for app in apps}
         rss_end = {app.label: rss_mb(app.proc.pid) for app in apps}
-        spans = receiver.spans - spans_start
+        spans = len(receiver.spans()) - spans_start
 
         rows = {app.label: stats(latencies[app.label]) for app in apps}
         cpu_per_k = {label: (cpu_end[label] - cpu_start[label]) / args.requests * 1000 for label in cpu_end}
@@ -296,9 +238,10 @@ def main():
             "%+.1f MB" % (rss_end["APM on"] - rss_end["APM off"]), SEED_MEMORY))
         log("%-28s %12s %12d" % ("errors (non-200)", errors["APM off"], errors["APM on"]))
         log()
-        per_span = receiver.bytes / receiver.spans if receiver.spans else 0.0
+        exported = len(receiver.spans())
+        per_span = receiver.bytes_received / exported if exported else 0.0
         log("Spans exported during the measured run: %d for %d requests; %d POSTs, %d bytes since the start"
-            % (spans, args.requests, receiver.posts, receiver.bytes))
+            % (spans, args.requests, len(receiver.received), receiver.bytes_received))
         log("OTLP/HTTP JSON bytes per span: %.0f -> %.2f MB/hour at 1 request/s, %.1f MB/hour at 10 requests/s "
             "(seed: %s; metrics flush %s)"
             % (per_span, per_span * 3600 / 1e6, per_span * 36000 / 1e6, SEED_NETWORK, SEED_FLUSH))

@@ -30,7 +30,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,6 +43,8 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO_ROOT, "collections"))
 
 from ansible_collections.unitehub.platform.plugins.module_utils import pooling  # noqa: E402
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port, listening  # noqa: E402
+from ansible_collections.unitehub.platform.tests.support.waiting import wait_until  # noqa: E402
 
 HOST = "127.0.0.1"
 SEED_LATENCY_REDUCTION = "60-80%"
@@ -60,21 +61,6 @@ def psql_as_postgres(sql):
     if proc.returncode != 0:
         raise SystemExit("psql as postgres failed: %s" % proc.stderr.strip())
     return proc.stdout.strip()
-
-
-def wait_for_port(port, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=1):
-            return True
-        time.sleep(0.1)
-    return False
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
 
 
 def raise_open_files(needed):
@@ -103,8 +89,8 @@ class Bench(object):
     # --- setup / teardown ------------------------------------------------------------
 
     def setup(self):
-        if not wait_for_port(5432, 2):
-            raise SystemExit("PostgreSQL is not listening on %s:5432: run playbooks/site.yml first" % HOST)
+        wait_until(lambda: listening(5432), 2, interval=0.1,
+                   what="PostgreSQL to listen on %s:5432 (run playbooks/site.yml first)" % HOST)
         psql_as_postgres("CREATE ROLE %s LOGIN PASSWORD '%s'" % (self.name, self.password))
         self.created = True
         psql_as_postgres("CREATE DATABASE %s OWNER %s" % (self.name, self.name))
@@ -161,8 +147,8 @@ class Bench(object):
             handle.write("\n".join(lines) + "\n")
         # -d daemonises; -u drops to postgres. The open files limit raised above is inherited.
         subprocess.run(["pgbouncer", "-d", "-u", "postgres", config], check=True, timeout=30)
-        if not wait_for_port(self.port, 15):
-            raise SystemExit("PgBouncer did not start on %s:%d; see %s" % (HOST, self.port, self.workdir))
+        wait_until(lambda: listening(self.port), 15, interval=0.1,
+                   what="PgBouncer to listen on %s:%d (see %s)" % (HOST, self.port, self.workdir))
         with open(os.path.join(self.workdir, "pgbouncer.pid")) as handle:
             self.pid = int(handle.read().strip())
 

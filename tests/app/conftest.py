@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import glob
 import http.client
-import http.server
 import json
 import os
 import shutil
@@ -23,6 +22,11 @@ import time
 
 import pytest
 
+# Shared with the integration tests and the benches; the app tests import these names from here.
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port
+from ansible_collections.unitehub.platform.tests.support.otlp import OtlpReceiver
+from ansible_collections.unitehub.platform.tests.support.waiting import wait_until
+
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APP_DIR = os.path.join(REPO_ROOT, "examples", "app")
 if APP_DIR not in sys.path:
@@ -32,24 +36,7 @@ if APP_DIR not in sys.path:
 # with python3-psycopg / python3-redis to test the container's library versions.
 APP_PYTHON = os.environ.get("UNITEHUB_APP_PYTHON", sys.executable)
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, interval: float = 0.05, what: str = "condition"):
-    """Poll ``predicate`` until it returns a truthy value; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
+Collector = OtlpReceiver  # the app tests' name for the shared OTLP receiver
 
 
 def stop_pid(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 10.0) -> int:
@@ -310,37 +297,3 @@ def postgres_server():
     finally:
         stop_pid(proc, signal.SIGINT, timeout=20)  # SIGINT: fast shutdown
         shutil.rmtree(base, ignore_errors=True)
-
-
-class Collector:
-    """A minimal OTLP/HTTP collector: records each POST to /v1/traces."""
-
-    def __init__(self, port: int = 0, status: int = 200):
-        received = self.received = []
-        reply = status
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                headers = self.headers
-                received.append((self.path, headers["Content-Type"], json.loads(body), headers["Authorization"]))
-                self.send_response(reply)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self.thread.start()
-
-    def spans(self) -> list[dict]:
-        return [s for _unused, _unused, body, _unused in self.received for rs in body["resourceSpans"]
-                for ss in rs["scopeSpans"] for s in ss["spans"]]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()

@@ -1,5 +1,5 @@
 """Deploy helpers shared by the integration tests: run deploy.yml, read what it
-left behind (state, audit log, the live version through nginx), and wait."""
+left behind (state, audit log, the live version through nginx)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT, run_playbook
@@ -74,12 +73,3 @@ def start_deploy_in_background(version, **extra):
     ansible = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     return subprocess.Popen([ansible, DEPLOY, "-e", "@" + vars_file], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-
-
-def wait_for(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out after %s s waiting for %s" % (timeout, what))

@@ -1,14 +1,13 @@
 """Helpers for the Docker integration tests: run one module or one role
 through ansible-playbook against the local inventory and read back what it
-returned, find a free loopback port, and talk to dockerd directly to check
-and clean up."""
+returned, and talk to dockerd directly to check and clean up. Ports come from
+tests/support/loopback.py."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -33,12 +32,6 @@ def docker_client():
     client = docker.from_env(version="auto")
     client.ping()
     return client
-
-
-def free_loopback_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def playbook(tmp_path, plays, *options, env=None):
@@ -105,12 +98,6 @@ def http_get_json(port, path="/api/version", attempts=50, delay=0.2):
             last_error = exc
             time.sleep(delay)
     raise AssertionError("nothing answered on 127.0.0.1:%d%s: %s" % (port, path, last_error))
-
-
-def port_is_closed(port):
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.settimeout(1)
-        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def remove_containers(client, *names):

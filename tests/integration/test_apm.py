@@ -16,8 +16,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -26,7 +24,10 @@ import time
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from ansible_collections.unitehub.platform.tests.integration.otlp_receiver import OtlpReceiver
+from ansible_collections.unitehub.platform.tests.app.conftest import stop_pid
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port
+from ansible_collections.unitehub.platform.tests.support.otlp import OtlpReceiver
+from ansible_collections.unitehub.platform.tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -37,23 +38,6 @@ FLUSH_MS = 200
 
 
 # -- helpers ---------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_until(predicate, timeout: float, what: str, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError("timed out after %s s waiting for %s" % (timeout, what))
-        time.sleep(interval)
 
 
 def percentile(values, q):
@@ -83,7 +67,7 @@ class App:
         with open(self.stdout_path, "wb") as out:
             self.proc = subprocess.Popen([sys.executable, "-m", "unitehub_app"], cwd=APP_DIR, env=environment,
                                          stdout=out, stderr=subprocess.STDOUT)
-        wait_until(self._serving, 15, "the app to serve /api/health/live")
+        wait_until(self._serving, 15, what="the app to serve /api/health/live")
 
     def _serving(self):
         if self.proc.poll() is not None:
@@ -136,13 +120,7 @@ class App:
         return [r for r in records if r.get("event") == name]
 
     def stop(self):
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.kill(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_pid(self.proc, timeout=15)
 
 
 @pytest.fixture
@@ -202,7 +180,7 @@ def test_spans_arrive_with_service_name_route_and_status(receiver, start_app):
     assert app.get("/no/such/page")[0] == 404
 
     wait_until(lambda: {"GET /api/version", "GET /api/admin/breakers/{name}/{action}", "GET unmatched"}
-               <= {s["name"] for s in receiver.spans()}, 5, "the spans at the receiver")
+               <= {s["name"] for s in receiver.spans()}, 5, what="the spans at the receiver")
 
     assert receiver.rejected == []
     resource = attributes(receiver.resource_spans()[0]["resource"]["attributes"])
@@ -230,7 +208,7 @@ def test_a_receiver_outage_costs_requests_nothing_and_is_logged_once(receiver, s
     app.latencies("/api/version", 50)  # warm up
     up = app.latencies("/api/version", 300)
     wait_until(lambda: sum(1 for s in receiver.spans() if s["name"] == "GET /api/version") >= 350, 10,
-               "the receiver-up spans to be exported")
+               what="the receiver-up spans to be exported")
     assert app.events("apm_export_failed") == []
 
     port = receiver.port
@@ -244,7 +222,7 @@ def test_a_receiver_outage_costs_requests_nothing_and_is_logged_once(receiver, s
     rounds = [spans_counter(app.metrics(), "failed")]
     for _unused in range(3):  # three bursts, each exported (and failing) in its own flush round
         down += app.latencies("/api/version", 100)
-        rounds.append(wait_until(lambda: failed_at_least(rounds[-1] + 100), 10, "a failed export round"))
+        rounds.append(wait_until(lambda: failed_at_least(rounds[-1] + 100), 10, what="a failed export round"))
 
     up_p50, up_p99 = percentile(up, 50), percentile(up, 99)
     down_p50, down_p99 = percentile(down, 50), percentile(down, 99)
@@ -266,8 +244,8 @@ def test_a_receiver_outage_costs_requests_nothing_and_is_logged_once(receiver, s
     try:
         for _unused in range(5):
             app.get("/api/version")
-        wait_until(lambda: app.events("apm_export_recovered"), 10, "the recovery log line")
-        wait_until(lambda: any(s["name"] == "GET /api/version" for s in back.spans()), 10, "spans after recovery")
+        wait_until(lambda: app.events("apm_export_recovered"), 10, what="the recovery log line")
+        wait_until(lambda: any(s["name"] == "GET /api/version" for s in back.spans()), 10, what="spans after recovery")
     finally:
         back.close()
     assert len(app.events("apm_export_recovered")) == 1
@@ -291,7 +269,7 @@ def test_metrics_parse_and_move_with_traffic(receiver, start_app):
             return samples
         return None
 
-    after = wait_until(settled, 5, "the request counters to catch up")
+    after = wait_until(settled, 5, what="the request counters to catch up")
     assert after[REQUESTS] - before.get(REQUESTS, 0) == 40  # no more than were sent either
     assert after[DURATION_COUNT] - before.get(DURATION_COUNT, 0) == 40
     assert after[missing] == 3
@@ -308,9 +286,9 @@ def test_metrics_parse_and_move_with_traffic(receiver, start_app):
 
     # The exported-span counter agrees with what the receiver got (each scrape adds a span
     # of its own, exported at the next flush, so compare between flushes).
-    wait_until(lambda: spans_counter(app.metrics(), "exported") >= 44, 10, "the exported counter")
+    wait_until(lambda: spans_counter(app.metrics(), "exported") >= 44, 10, what="the exported counter")
     wait_until(lambda: spans_counter(app.metrics(), "exported") == len(receiver.spans()), 10,
-               "the exported counter to match the receiver")
+               what="the exported counter to match the receiver")
     assert spans_counter(after, "failed") == 0 and spans_counter(after, "dropped") == 0
 
 
@@ -319,13 +297,13 @@ def test_without_apm_no_span_leaves_the_app(receiver, start_app):
     for _unused in range(20):
         assert app.get("/api/version")[0] == 200
     time.sleep(3 * FLUSH_MS / 1000)
-    assert receiver.payloads == []
+    assert receiver.received == []
 
     def counted():
         samples = app.metrics()
         return samples if samples.get(REQUESTS, 0) >= 20 else None
 
-    samples = wait_until(counted, 5, "the 20 requests on /metrics")  # recorded with APM off too
+    samples = wait_until(counted, 5, what="the 20 requests on /metrics")  # recorded with APM off too
     assert samples[REQUESTS] == 20
     assert spans_counter(samples, "exported") == 0
 
@@ -350,7 +328,7 @@ def role_app(tmp_path):
         "app_image": "unitehub-test/%s" % name,
         "app_version": "v1",
         "app_slot": "green",
-        "app_slot_ports": {"blue": helpers.free_loopback_port(), "green": helpers.free_loopback_port()},
+        "app_slot_ports": {"blue": free_port(), "green": free_port()},
         "app_build_context": helpers.SLOT_APP_CONTEXT,
         "app_base_image": helpers.BASE_IMAGE,
         "app_stop_grace_period": 5,

@@ -9,14 +9,13 @@ from ansible_collections.unitehub.platform.tests.integration.docker_helpers impo
     BASE_IMAGE,
     SLOT_APP_CONTEXT,
     docker_client,
-    free_loopback_port,
     http_get_json,
-    port_is_closed,
     remove_containers,
     remove_image_tags,
     run_module,
     unique,
 )
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port, listening
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +55,7 @@ def repository(client, tmp_path_factory):
 def slot(client):
     """A unique app name and a free loopback port; its containers are removed afterwards."""
     app_name = unique("uhtest")
-    yield {"app_name": app_name, "port": free_loopback_port()}
+    yield {"app_name": app_name, "port": free_port()}
     remove_containers(client, app_name + "-blue", app_name + "-green")
 
 
@@ -173,7 +172,7 @@ def test_stopped_started_and_absent(client, repository, slot, tmp_path):
     stopped, output = run_module(tmp_path, "unitehub.platform.app_slot", dict(args, state="stopped"))
     assert stopped["changed"] is True and stopped["actions"] == ["stop"], output
     assert stopped["container"]["running"] is False and stopped["container"]["status"] == "exited"
-    assert port_is_closed(slot["port"])
+    assert not listening(slot["port"])
     again, _unused = run_module(tmp_path, "unitehub.platform.app_slot", dict(args, state="stopped"))
     assert again["changed"] is False
 

@@ -18,10 +18,11 @@ import pytest
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import run_playbook
 from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
     AUDIT_LOG, DEPLOY, FAST, LOCK_FILE, ROLLBACK, STATE_FILE, audit_lines, deploy, ensure_live,
-    lb_version, read_state, routing_snapshot, start_deploy_in_background, wait_for,
+    lb_version, read_state, routing_snapshot, start_deploy_in_background,
 )
-from ansible_collections.unitehub.platform.tests.integration.otlp_receiver import OtlpReceiver
 from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic
+from ansible_collections.unitehub.platform.tests.support.otlp import OtlpReceiver
+from ansible_collections.unitehub.platform.tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -155,7 +156,7 @@ def test_second_deploy_is_refused_naming_the_holder(base_release):
     ensure_live(base_release)
     first = start_deploy_in_background("it-next", stability_window=8)
     try:
-        wait_for(lambda: os.path.exists(LOCK_FILE), 120, "the first deploy to take the lock")
+        wait_until(lambda: os.path.exists(LOCK_FILE), 120, interval=0.1, what="the first deploy to take the lock")
         holder = json.load(open(LOCK_FILE, encoding="utf-8"))
         second = deploy("it-other")
         assert second.rc != 0
@@ -171,7 +172,7 @@ def test_deploy_killed_half_way_leaves_valid_state_and_force_recovers(base_relea
     live_slot = ensure_live(base_release)
     run = start_deploy_in_background("it-next", stability_window=30)
     try:
-        wait_for(lambda: lb_version()[1] == "it-next", 180, "the switch to it-next")
+        wait_until(lambda: lb_version()[1] == "it-next", 180, interval=0.1, what="the switch to it-next")
     finally:
         os.killpg(run.pid, signal.SIGKILL)
         run.communicate(timeout=30)

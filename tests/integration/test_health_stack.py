@@ -22,7 +22,7 @@ import redis
 
 from ansible_collections.unitehub.platform.tests.app.conftest import HangingServer, RedisServer, http_request
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import run_module
-from ansible_collections.unitehub.platform.tests.integration.docker_helpers import docker_client, port_is_closed
+from ansible_collections.unitehub.platform.tests.integration.docker_helpers import docker_client
 from ansible_collections.unitehub.platform.tests.integration.stack_helpers import (
     HEALTH_PATH,
     LB_PORT,
@@ -35,9 +35,10 @@ from ansible_collections.unitehub.platform.tests.integration.stack_helpers impor
     epoch,
     get_health,
     not_passing,
-    wait_until_value,
 )
 from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import ensure_live
+from ansible_collections.unitehub.platform.tests.support.loopback import listening
+from ansible_collections.unitehub.platform.tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -184,8 +185,8 @@ def test_probe_sees_a_failing_target_within_one_interval(live, tmp_path):
             counter = redis.Redis(port=dependency.port, socket_timeout=2)
             try:
                 baseline = _ping_calls(counter)
-                wait_until_value(lambda: _ping_calls(counter), lambda calls: calls >= baseline + 2, 60,
-                                 "two probe attempts")
+                wait_until(lambda: _ping_calls(counter), 60, interval=0.1, what="two probe attempts",
+                           accept=lambda calls: calls >= baseline + 2, describe=repr)
             finally:
                 counter.close()
             time.sleep(interval * 0.3)
@@ -227,6 +228,6 @@ def test_probe_ends_within_1s_of_its_container_exiting(live, tmp_path):
 
 def test_every_dependency_is_back_and_the_live_slot_passes(live):
     # Runs last: whatever the scenarios above stopped is running again.
-    assert [port for port in (REDIS_PORT, POSTGRESQL_PORT, PGBOUNCER_PORT) if port_is_closed(port)] == []
+    assert [port for port in (REDIS_PORT, POSTGRESQL_PORT, PGBOUNCER_PORT) if not listening(port)] == []
     result = get_health(LB_PORT)
     assert result.status == 200 and not_passing(result.json()) == [], result.text

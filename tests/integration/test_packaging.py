@@ -31,7 +31,7 @@ from http.server import BaseHTTPRequestHandler
 import pytest
 import yaml
 
-from ansible_collections.unitehub.platform.tests.unit.loopback import serve_http
+from ansible_collections.unitehub.platform.tests.support.loopback import serve_http
 
 pytestmark = pytest.mark.integration
 

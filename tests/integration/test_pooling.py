@@ -17,9 +17,7 @@ import json
 import os
 import re
 import secrets
-import socket
 import subprocess
-import time
 import uuid
 
 import psycopg
@@ -31,6 +29,8 @@ from ansible_collections.unitehub.platform.tests.integration.ansible_runner impo
     run_playbook,
     write_playbook,
 )
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port, listening
+from ansible_collections.unitehub.platform.tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -96,15 +96,6 @@ def service(action):
     return subprocess.run(["service", "pgbouncer", action], capture_output=True, text=True, timeout=60, check=False)
 
 
-def wait_for_port(port, timeout=20):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-            return True
-        time.sleep(0.2)
-    return False
-
-
 def client(prepare_threshold=None):
     """A client of the test database through PgBouncer."""
     return psycopg.connect(host="127.0.0.1", port=PORT, dbname=DB, user=DB, password=APP_PASSWORD,
@@ -144,8 +135,8 @@ def role_vars(**overrides):
 @pytest.fixture(scope="module")
 def database():
     """A throwaway role and database on the real PostgreSQL."""
-    if not wait_for_port(5432, timeout=2):
-        pytest.fail("PostgreSQL is not listening on 127.0.0.1:5432: run playbooks/site.yml (it starts it) first")
+    wait_until(lambda: listening(5432), 2, interval=0.2,
+               what="PostgreSQL to listen on 127.0.0.1:5432 (playbooks/site.yml starts it)")
     psql_as_postgres("CREATE ROLE %s LOGIN PASSWORD '%s'" % (DB, APP_PASSWORD))
     psql_as_postgres("CREATE DATABASE %s OWNER %s" % (DB, DB))
     yield DB
@@ -178,7 +169,7 @@ def restore_pgbouncer():
     service("stop")
     if was_running:
         service("start")
-        wait_for_port(PORT)
+        wait_until(lambda: listening(PORT), 20, interval=0.2, what="PgBouncer to listen on %d again" % PORT)
 
 
 def listen_lines(content):
@@ -330,22 +321,20 @@ def test_check_mode_shows_the_change_and_writes_nothing(applied):
 def test_a_new_listen_port_restarts_pgbouncer(applied):
     tmp = applied["tmp"]
     pid_before = pgbouncer_pid()
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        other_port = sock.getsockname()[1]
+    other_port = free_port()
 
     proc, recap = apply_role(tmp, role_vars(pgbouncer_listen_port=other_port))
     try:
         assert recap["failed"] == 0, proc.stdout[-4000:]
         assert re.search(r"Reload PgBouncer online\] \*+\nskipping", proc.stdout)
         assert pgbouncer_pid() not in (None, pid_before)
-        assert wait_for_port(other_port, timeout=5)
+        wait_until(lambda: listening(other_port), 5, interval=0.2, what="PgBouncer to listen on %d" % other_port)
         with psycopg.connect(host="127.0.0.1", port=other_port, dbname=DB, user=DB, password=APP_PASSWORD,
                              prepare_threshold=None, connect_timeout=5) as conn:
             assert conn.execute("SELECT 1").fetchone() == (1,)
     finally:
         proc, recap = apply_role(tmp, role_vars())
     assert recap["failed"] == 0, proc.stdout[-4000:]
-    assert wait_for_port(PORT, timeout=5)
+    wait_until(lambda: listening(PORT), 5, interval=0.2, what="PgBouncer to listen on %d again" % PORT)
     with client() as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)

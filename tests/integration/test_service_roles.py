@@ -40,6 +40,7 @@ from ansible_collections.unitehub.platform.tests.integration.ansible_runner impo
     run_playbook,
     write_playbook,
 )
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -68,12 +69,6 @@ def tree_snapshot(*roots):
                 digest = hashlib.sha256(handle.read()).hexdigest()
             snapshot[path] = "%s %o" % (digest, stat.S_IMODE(os.stat(path).st_mode))
     return snapshot
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 _NO_PROXY = urllib.request.build_opener(urllib.request.ProxyHandler({}))
