@@ -53,8 +53,13 @@ status: venv ## table of slots, versions, health and the last deploys
 health: venv ## probe every component of the inventory
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/health.yml
 
+# Module and module_utils tests run in a pytest process without controller code, as
+# ansible-test units runs them (tests/unit/plugins/modules/conftest.py says why).
+TARGET_UNIT_TESTS := tests/unit/plugins/modules tests/unit/plugins/module_utils
+
 unit: venv ## unit tests of plugins and of the reference app
-	$(BIN)/pytest -q -m 'not integration' tests/unit tests/app $(PYTEST_ARGS)
+	$(BIN)/pytest -q -m 'not integration' $(TARGET_UNIT_TESTS) $(PYTEST_ARGS)
+	$(BIN)/pytest -q -m 'not integration' tests/unit tests/app $(addprefix --ignore=,$(TARGET_UNIT_TESTS)) $(PYTEST_ARGS)
 
 integration: stack ## integration tests against the real local stack
 	$(BIN)/pytest -q -m integration tests/integration tests/app $(PYTEST_ARGS)
