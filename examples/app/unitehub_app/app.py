@@ -9,8 +9,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 
-from . import __version__
-from .apm import AppMetrics, OtlpHttpExporter, Recorder
+from .apm import Recorder
 from .breaker import TRIP_REASONS, CircuitBreaker, CircuitOpenError
 from .cache import RedisCache
 from .config import Config
@@ -19,9 +18,12 @@ from .health import CONTENT_TYPE as HEALTH_CONTENT_TYPE
 from .health import HealthService, IoCheck, filesystem_probe
 from .logs import JsonLogger
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from .metrics import AppMetrics
 
 JSON = "application/json"
 BREAKER_NAMES = ("redis", "database")
+# APM providers whose spans and metrics leave the app over OTLP; ``custom`` keeps them in-process.
+EXPORTING_PROVIDERS = ("opentelemetry", "datadog")
 INDEX_DB_CACHE_TTL = 30  # seconds the database facts shown on / stay in Redis
 MAX_DEBUG_SLEEP_MS = 60000
 
@@ -80,8 +82,8 @@ class Application:
         )
         for breaker in self.breakers.values():
             breaker.add_listener(self._on_breaker_change)
-        self.exporter = self._make_exporter()
-        self.recorder = Recorder(self.metrics, self.exporter, config.apm_sample_rate)
+        self.telemetry = self._make_telemetry()
+        self.recorder = Recorder(self.metrics, self.telemetry)
         self.cache = RedisCache(
             config.redis_url,
             self.breakers["redis"],
@@ -128,47 +130,32 @@ class Application:
 
     # -- lifecycle ---------------------------------------------------------
 
-    def _make_exporter(self) -> OtlpHttpExporter | None:
+    def _make_telemetry(self):
+        """The OpenTelemetry export, or None when APM is off or keeps its metrics local."""
         c = self.config
         if not c.enable_apm:
             return None
-        if c.apm_provider != "opentelemetry":
+        if c.apm_provider not in EXPORTING_PROVIDERS:
             self.log.info(
                 "apm_local_only",
                 provider=c.apm_provider,
                 note="metrics are recorded in-process and served on /metrics; "
-                "span export is implemented for APM_PROVIDER=opentelemetry",
+                "spans and metrics are exported with APM_PROVIDER=opentelemetry or datadog",
             )
             return None
-        exporter = OtlpHttpExporter(
-            c.otel_exporter_otlp_endpoint,
-            {
-                "service.name": c.apm_service_name,
-                "service.version": c.version,
-                "service.namespace": c.app_name,
-                "deployment.environment": c.dd_env,
-                "unitehub.slot": c.slot,
-            },
-            c.apm_flush_interval_ms / 1000.0,
-            self.log,
-            self.metrics,
-            scope_version=__version__,
-        )
-        return exporter
+        from .otel import Telemetry  # the SDK is loaded only when it exports
 
-    def start(self) -> None:
-        if self.exporter is not None:
-            self.exporter.start()
+        return Telemetry(c, self.metrics, self.log)
 
     def close(self) -> None:
-        if self.exporter is not None:
-            self.exporter.stop()
+        if self.telemetry is not None:
+            self.telemetry.shutdown()
         self.cache.close()
         self.db.close()
 
     def _on_breaker_change(self, name: str, old: str, new: str, reason: str) -> None:
         if reason in TRIP_REASONS:
-            self.metrics.breaker_trips.inc(breaker=name)
+            self.metrics.breaker_trips.labels(breaker=name).inc()
         level = "warning" if new != "CLOSED" else "info"
         self.log.log(level, "breaker_state", breaker=name, old_state=old, new_state=new, reason=reason)
 
@@ -296,7 +283,7 @@ class Application:
         return json_response(200, {"action": action, "breaker": breaker.stats()})
 
     def metrics_page(self, request: Request) -> Response:
-        return Response(200, self.metrics.render().encode(), METRICS_CONTENT_TYPE, {"Cache-Control": "no-store"})
+        return Response(200, self.metrics.render(), METRICS_CONTENT_TYPE, {"Cache-Control": "no-store"})
 
     def debug_sleep(self, request: Request) -> Response:
         try:

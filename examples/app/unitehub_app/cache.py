@@ -11,7 +11,7 @@ import json
 import time
 from typing import Any
 
-from .apm import AppMetrics
+from .metrics import AppMetrics
 from .breaker import CircuitBreaker, CircuitOpenError
 
 try:  # python3-redis from Debian (4.3) or redis-py from PyPI
@@ -73,19 +73,19 @@ class RedisCache:
 
     def _failed(self, exc: Exception) -> object:
         reason = "breaker_open" if isinstance(exc, CircuitOpenError) else "error"
-        self.metrics.cache_misses.inc(reason=reason)
+        self.metrics.cache_misses.labels(reason=reason).inc()
         return _FAILED
 
     def get(self, key: str) -> str | None:
         """The cached value, or None on a miss of any kind."""
         if self._client is None:
-            self.metrics.cache_misses.inc(reason="unavailable")
+            self.metrics.cache_misses.labels(reason="unavailable").inc()
             return None
         value = self.breaker.call_with_fallback(lambda: self._client.get(self._key(key)), self._failed)
         if value is _FAILED:
             return None
         if value is None:
-            self.metrics.cache_misses.inc(reason="absent")
+            self.metrics.cache_misses.labels(reason="absent").inc()
             return None
         self.metrics.cache_hits.inc()
         return value

@@ -75,6 +75,11 @@ class Config:
     fault_health: str = ""
     fault_crash_after: float | None = None
     debug_routes: bool = False
+    threads: int = 16
+    max_connections: int = 1000
+    keepalive_timeout: float = 75.0
+    read_timeout: float = 10.0
+    shutdown_timeout: float = 25.0
     missing_required: tuple = ()
 
     @property
@@ -246,6 +251,11 @@ def load_config(environ: Mapping[str, str]) -> Config:
         fault_health=r.choice("APP_FAULT_HEALTH", "", FAULT_HEALTH_MODES),
         fault_crash_after=None if crash_after < 0 else crash_after,
         debug_routes=r.boolean("APP_DEBUG_ROUTES", False),
+        threads=r.integer("APP_THREADS", 16, 1, 512),
+        max_connections=r.integer("APP_MAX_CONNECTIONS", 1000, 1, 100000),
+        keepalive_timeout=r.number("APP_KEEPALIVE_TIMEOUT", 75.0, 1.0, 3600.0, "seconds"),
+        read_timeout=r.number("APP_READ_TIMEOUT", 10.0, 0.1, 3600.0, "seconds"),
+        shutdown_timeout=r.number("APP_SHUTDOWN_TIMEOUT", 25.0, 0.0, 3600.0, "seconds"),
         missing_required=tuple(name for name in REQUIRED_VARIABLES if r.raw(name) is None),
     )
     if r.problems:

@@ -1,293 +1,269 @@
-"""HTTP/1.1 server with graceful shutdown, and the process entry point.
+"""The process: uvicorn serves the app, one process, its handlers on a thread pool.
 
-On SIGTERM or SIGINT the server stops accepting (the listening socket is
-closed), lets in-flight requests finish -- their responses carry
-``Connection: close`` -- closes idle keep-alive connections, and exits 0. When
-requests are still running after ``SHUTDOWN_GRACE`` seconds it exits 1.
+One process, because the circuit breakers, the connection pools and the metrics
+are the process's own: a second worker process would have breakers an admin
+action never reaches and counters /metrics never shows. Requests are parsed by
+uvicorn's h11 protocol on the event loop; the app's handlers are blocking code
+(psycopg, redis-py) and run on ``APP_THREADS`` threads.
+
+Limits and timeouts: at most ``APP_MAX_CONNECTIONS`` open connections and running
+requests (uvicorn answers 503 beyond), a request head and then its body must each
+arrive within ``APP_READ_TIMEOUT``, and an idle keep-alive connection is closed
+after ``APP_KEEPALIVE_TIMEOUT`` (above nginx's 60 s upstream keepalive, so nginx
+closes first and never reuses a connection the app is closing).
+
+On SIGTERM or SIGINT the listening socket is closed, idle connections are closed,
+in-flight requests finish (their responses carry ``Connection: close``), and the
+process exits 0; 1 when handlers are still running after ``APP_SHUTDOWN_TIMEOUT``.
 """
 
 from __future__ import annotations
 
-import http.server
+import asyncio
+import concurrent.futures
+import logging
 import os
 import signal
 import socket
-import socketserver
 import sys
 import threading
-import time
-import urllib.parse
+
+import h11
+import uvicorn
+from uvicorn.protocols.http.h11_impl import STATUS_PHRASES, H11Protocol
 
 from . import __version__
-from .app import Application, Request, Response
+from .app import Application, Request, Response, json_response
 from .config import ConfigError, load_config
 from .logs import JsonLogger
 
-KEEPALIVE_IDLE_TIMEOUT = 75.0  # seconds; above nginx's default upstream keepalive_timeout (60 s)
-SHUTDOWN_GRACE = 30.0  # seconds in-flight requests get after SIGTERM
 MAX_BODY = 1 << 20  # request bodies are read and discarded up to this size
 MAX_LOGGED_PATH = 512  # characters of the path kept in a log line
+# listen() backlog: a burst of new connections (nginx opens one per request) waits here
+# instead of being dropped. The kernel caps it at net.core.somaxconn.
+LISTEN_BACKLOG = 1024
 EXIT_CONFIG_ERROR = 2
 EXIT_FAULT_CRASH = 3
 
 
-class AppHTTPServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    """Tracks every connection so shutdown can drain busy ones and close idle ones."""
+class AppProtocol(H11Protocol):
+    """uvicorn's h11 protocol, plus a deadline for the request head, and refusals
+    (400 for a malformed request, 408 for a slow head) that carry the app's headers
+    and leave in one write."""
 
-    daemon_threads = False
-    block_on_close = False  # drain() waits instead, with a bound
-    allow_reuse_address = True
-    # listen() backlog. socketserver's default of 5 overflows under a burst of new
-    # connections (50 concurrent clients, or nginx opening one per request): the
-    # kernel drops the SYNs and clients wait out 1 s, 3 s... retransmits. The kernel
-    # caps it at net.core.somaxconn.
-    request_queue_size = 1024
+    read_timeout = 10.0  # set from APP_READ_TIMEOUT by serve()
 
-    def __init__(self, address: tuple[str, int], app: Application, logger: JsonLogger):
+    def connection_made(self, transport) -> None:
+        self._head_deadline = None
+        super().connection_made(transport)
+        self._await_head()  # a connection that never sends a byte is cut too
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.conn.their_state is h11.IDLE:
+            self._await_head()  # part of a head: the rest must follow in time
+        elif self._head_deadline is not None:
+            self._head_deadline.cancel()
+            self._head_deadline = None
+
+    def connection_lost(self, exc) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+        super().connection_lost(exc)
+
+    def _await_head(self) -> None:
+        if self._head_deadline is None and not self.transport.is_closing():
+            self._head_deadline = self.loop.call_later(self.read_timeout, self._head_too_slow)
+
+    def _head_too_slow(self) -> None:
+        self._head_deadline = None
+        if self.conn.their_state is h11.IDLE and not self.transport.is_closing():
+            self._refuse(408, b"the request head did not arrive in time")
+
+    def send_400_response(self, msg: str) -> None:
+        self._refuse(400, msg.encode("ascii"))
+
+    def _refuse(self, status: int, message: bytes) -> None:
+        headers = self.server_state.default_headers + [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"content-length", b"%d" % len(message)),
+            (b"connection", b"close"),
+        ]
+        head = b"HTTP/1.1 %d %s\r\n" % (status, STATUS_PHRASES[status])
+        self.transport.write(head + b"".join(b"%s: %s\r\n" % pair for pair in headers) + b"\r\n" + message)
+        self.transport.close()
+
+
+class AsgiApp:
+    """The ASGI side: one request in, the app's handler on the thread pool, one response out."""
+
+    def __init__(self, app: Application, threads: int, read_timeout: float):
         self.app = app
-        self.log = logger
-        self.draining = False
-        self._conn_lock = threading.Lock()
-        self._connections: dict = {}  # handler -> busy?
-        self._active = 0  # accepted connections whose thread has not finished
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        super().__init__(address, RequestHandler)
+        self.read_timeout = read_timeout
+        self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="handler")
+        self.draining = False  # set when shutdown starts: responses from then on close their connection
+        self.busy = 0  # handlers running right now
+        self._busy_lock = threading.Lock()
 
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind does a reverse DNS lookup (getfqdn); not needed.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = str(self.server_address[0])
-        self.server_port = self.server_address[1]
-
-    def process_request(self, request, client_address) -> None:
-        with self._conn_lock:
-            self._active += 1
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            with self._conn_lock:
-                self._active -= 1
-            raise
-
-    def process_request_thread(self, request, client_address) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._conn_lock:
-                self._active -= 1
-
-    def handle_error(self, request, client_address) -> None:
-        exc = sys.exc_info()[1]
-        self.log.error("connection_error", error=type(exc).__name__)
-
-    # -- connection states -------------------------------------------------
-
-    def register(self, handler: RequestHandler) -> None:
-        with self._conn_lock:
-            self._connections[handler] = False
-
-    def unregister(self, handler: RequestHandler) -> None:
-        with self._conn_lock:
-            self._connections.pop(handler, None)
-
-    def mark_busy(self, handler: RequestHandler) -> None:
-        with self._conn_lock:
-            self._connections[handler] = True
-
-    def mark_idle(self, handler: RequestHandler) -> bool:
-        """Back to waiting for the next request; False when draining (close the connection)."""
-        with self._conn_lock:
-            if self.draining:
-                return False
-            self._connections[handler] = False
-            return True
-
-    def stop_accepting(self) -> None:
-        """Stop the accept loop and close the listening socket."""
-        self.shutdown()
-        self.socket.close()
-
-    def drain(self, timeout: float) -> bool:
-        """Wait for in-flight requests, closing idle connections; True when all are done."""
-        deadline = time.monotonic() + timeout
-        with self._conn_lock:
-            self.draining = True
-        while True:
-            with self._conn_lock:
-                idle = [h for h, busy in self._connections.items() if not busy]
-                active = self._active
-            if active == 0:
-                return True
-            for handler in idle:
-                handler.interrupt_idle()
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
-
-
-class RequestHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server_version = "unitehub-app/" + __version__
-    sys_version = ""
-    timeout = KEEPALIVE_IDLE_TIMEOUT
-    server: AppHTTPServer
-
-    # -- connection lifecycle ----------------------------------------------
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in separate writes: without TCP_NODELAY the body
-        # waits for the peer's delayed ACK (~40 ms) on every kept-alive request.
-        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.server.register(self)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.unregister(self)
-
-    def interrupt_idle(self) -> None:
-        """Wake a handler blocked reading the next request; it sees EOF and closes."""
-        try:
-            self.connection.shutdown(socket.SHUT_RD)
-        except OSError:
-            pass
-
-    def handle_one_request(self) -> None:
-        try:
-            self.raw_requestline = self.rfile.readline(65537)
-        except (TimeoutError, OSError):
-            self.close_connection = True
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
             return
-        if not self.raw_requestline:
-            self.close_connection = True
-            return
-        self.server.mark_busy(self)
-        app = self.server.app
-        span = app.recorder.start_http("")
-        self._status = 0
-        self._route = "unmatched"
-        self.command = ""
-        self.path = ""
+        app = self.app
+        target = scope["raw_path"].decode("latin-1")
+        if scope["query_string"]:
+            target += "?" + scope["query_string"].decode("latin-1")
+        request = Request(scope["method"], target, {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
+        timer = app.recorder.start_http(request.method, request.headers)
+        route, status = "unmatched", 499
         try:
-            if len(self.raw_requestline) > 65536:
-                self.requestline = self.request_version = ""
-                self.send_error(414)
-            elif self.parse_request():
-                span.method = self.command
-                self._dispatch(app)
-            self.wfile.flush()
-        except (TimeoutError, ConnectionError, OSError):
-            self.close_connection = True  # the client went away or stalled
+            route, handler, allowed = app.resolve(request)
+            response, close = await self._respond(request, receive, route, handler, allowed)
+            headers = [
+                (b"content-type", response.content_type.encode("latin-1")),
+                (b"content-length", b"%d" % len(response.body)),
+            ]
+            headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers.items()]
+            if close or self.draining:
+                headers.append((b"connection", b"close"))
+            # Start and body go out in one step of the event loop, which is also where the
+            # crash fault runs: a crash never leaves nginx holding a head without its body.
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
+            await send({"type": "http.response.body", "body": response.body})
+            status = response.status
         finally:
-            duration = app.recorder.finish_http(span, self._route, self._status or 499)
+            duration = app.recorder.finish_http(timer, route, status)
             app.log.info(
                 "request",
-                method=self.command or "-",
-                path=urllib.parse.urlsplit(self.path).path[:MAX_LOGGED_PATH] if self.path else "-",
-                route=self._route,
-                status=self._status or 499,
+                method=request.method,
+                path=request.path[:MAX_LOGGED_PATH],
+                route=route,
+                status=status,
                 duration_ms=round(duration * 1000.0, 3),
                 slot=app.config.slot,
                 version=app.config.version,
             )
-            if not self.server.mark_idle(self):
-                self.close_connection = True
 
-    # -- request handling --------------------------------------------------
-
-    def _discard_body(self) -> Response | None:
-        """Read and drop a request body so the connection can be reused; a 411/413 when it cannot be."""
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return Response(411, b'{"error":"send a Content-Length, not a chunked body"}\n')
+    async def _respond(self, request: Request, receive, route, handler, allowed) -> tuple[Response, bool]:
+        """``(response, close the connection afterwards)``."""
         try:
-            length = int(self.headers.get("Content-Length", "0") or "0")
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY:
-            return Response(413, b'{"error":"request body too large or its length is invalid"}\n')
-        while length > 0:
-            chunk = self.rfile.read(min(length, 65536))
-            if not chunk:
-                raise ConnectionError("the client closed the connection inside the request body")
-            length -= len(chunk)
-        return None
+            size = await asyncio.wait_for(self._drain_body(receive), self.read_timeout)
+        except TimeoutError:
+            return json_response(408, {"error": "the request body did not arrive in time"}), True
+        if size > MAX_BODY:
+            return json_response(413, {"error": "request body too large"}), True
+        if handler is None:
+            if allowed:
+                return self.app.method_not_allowed(request, allowed), False
+            return self.app.not_found(request), False
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self._run, handler, request, route), False
 
-    def _dispatch(self, app: Application) -> None:
-        request = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()})
-        route, handler, allowed = app.resolve(request)
-        self._route = route
-        refused = self._discard_body()
-        if refused is not None:
-            self.close_connection = True
-            response = refused
-        elif handler is None:
-            response = app.method_not_allowed(request, allowed) if allowed else app.not_found(request)
-        else:
-            try:
-                response = handler(request)
-            except Exception as exc:  # one bad request must not end the connection thread
-                app.log.error("handler_error", route=route, error=type(exc).__name__)
-                app.recorder.record_error("handler")
-                response = app.internal_error()
-        self._write(response, head_only=self.command == "HEAD")
+    @staticmethod
+    async def _drain_body(receive) -> int:
+        """Read and drop the request body (so the connection can be reused); its size, or more than MAX_BODY."""
+        size = 0
+        while True:
+            message = await receive()
+            size += len(message.get("body", b""))
+            if size > MAX_BODY or not message.get("more_body", False):
+                return size
 
-    def _write(self, response: Response, head_only: bool) -> None:
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        for name, value in response.headers.items():
-            self.send_header(name, value)
-        if self.server.draining or self.close_connection:
-            self.send_header("Connection", "close")
-        # Head and body leave in one write: a process that dies never sends the head
-        # alone, which nginx would pass on and could no longer retry on the backup slot.
-        self._headers_buffer.append(b"\r\n")
-        if not head_only:
-            self._headers_buffer.append(response.body)
-        self.flush_headers()
-
-    def send_response(self, code: int, message: str | None = None) -> None:
-        # Every response, errors from parse_request included, names the slot and version.
-        super().send_response(code, message)
-        self._status = code
-        config = self.server.app.config
-        self.send_header("X-App-Slot", config.slot)
-        self.send_header("X-App-Version", config.version)
-
-    def version_string(self) -> str:
-        return self.server_version
-
-    def log_request(self, code="-", size="-") -> None:
-        pass  # one JSON line per request is written by handle_one_request
-
-    def log_message(self, format: str, *args) -> None:
-        pass  # stdlib messages can echo the request line; the JSON request log covers errors
+    def _run(self, handler, request: Request, route: str) -> Response:
+        with self._busy_lock:
+            self.busy += 1
+        try:
+            return handler(request)
+        except Exception as exc:  # one bad request must not take the server down
+            self.app.log.error("handler_error", route=route, error=type(exc).__name__)
+            self.app.recorder.record_error("handler")
+            return self.app.internal_error()
+        finally:
+            with self._busy_lock:
+                self.busy -= 1
 
 
-def _install_signal_handlers(stop: threading.Event, received: list) -> None:
-    def handler(signum, frame):
-        received.append(signal.Signals(signum).name)
-        stop.set()
+class AppServer(uvicorn.Server):
+    """uvicorn's server, logging its start and stop, and running the crash fault on the event loop."""
 
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
+    def __init__(self, config: uvicorn.Config, asgi: AsgiApp, logger: JsonLogger, early_stop: list):
+        super().__init__(config)
+        self.asgi = asgi
+        self.log = logger
+        self.crash_after = asgi.app.config.fault_crash_after
+        self.early_stop = early_stop  # signals that came before uvicorn's handlers were in place
+        self.stop_signal = ""
 
+    def handle_exit(self, sig, frame) -> None:
+        self.stop_signal = self.stop_signal or signal.Signals(sig).name
+        super().handle_exit(sig, frame)
 
-def _schedule_crash(seconds: float, logger: JsonLogger) -> None:
-    def crash() -> None:
-        logger.error("fault_crash", after_seconds=seconds, exit_code=EXIT_FAULT_CRASH)
+    async def startup(self, sockets=None) -> None:
+        await super().startup(sockets=sockets)
+        c = self.asgi.app.config
+        self.log.info(
+            "listening",
+            host=c.host,
+            port=c.port,
+            slot=c.slot,
+            version=c.version,
+            release_id=c.release_id,
+            app_build=__version__,
+            redis_configured=bool(c.redis_url),
+            database_configured=bool(c.database_url),
+            apm=c.apm_provider if c.enable_apm else "off",
+            threads=c.threads,
+            max_connections=c.max_connections,
+        )
+        if self.early_stop:
+            self.stop_signal = signal.Signals(self.early_stop[0]).name
+            self.should_exit = True
+        if self.crash_after is not None:
+            asyncio.get_running_loop().call_later(self.crash_after, self._crash)
+
+    def _crash(self) -> None:
+        # The whole process ends (the container with it), as a real crash would: no drain.
+        self.log.error("fault_crash", after_seconds=self.crash_after, exit_code=EXIT_FAULT_CRASH)
         os._exit(EXIT_FAULT_CRASH)
 
-    timer = threading.Timer(seconds, crash)
-    timer.daemon = True
-    timer.start()
+    async def shutdown(self, sockets=None) -> None:
+        self.asgi.draining = True
+        self.log.info("shutting_down", signal=self.stop_signal, grace_seconds=self.config.timeout_graceful_shutdown)
+        await super().shutdown(sockets=sockets)
+
+
+class LogBridge(logging.Handler):
+    """Warnings and errors of the libraries (uvicorn, OpenTelemetry) as JSON lines."""
+
+    def __init__(self, logger: JsonLogger):
+        super().__init__(logging.WARNING)
+        self._json = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "error" if record.levelno >= logging.ERROR else "warning"
+        fields = {"logger": record.name, "message": record.getMessage()}
+        if record.exc_info and record.exc_info[1] is not None:
+            fields["error"] = f"{type(record.exc_info[1]).__name__}: {record.exc_info[1]}"
+        self._json.log(level, "library_log", **fields)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def main(environ=None) -> int:
     environ = os.environ if environ is None else environ
+    # Until uvicorn takes the signals over, a stop request is remembered and honoured at start.
+    early_stop: list = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: early_stop.append(signum))
     try:
         config = load_config(environ)
     except ConfigError as exc:
@@ -296,46 +272,50 @@ def main(environ=None) -> int:
         return EXIT_CONFIG_ERROR
 
     logger = JsonLogger(static={"app": config.app_name}, secrets=config.secrets())
-    app = Application(config, logger)
+    logging.basicConfig(level=logging.WARNING, handlers=[LogBridge(logger)], force=True)
     try:
-        server = AppHTTPServer((config.host, config.port), app, logger)
+        sock = listen(config.host, config.port)
     except OSError as exc:
         logger.error("bind_failed", host=config.host, port=config.port, error=f"{type(exc).__name__}: {exc.strerror}")
-        where = f"{config.host}:{config.port}"
-        print(f"unitehub_app: cannot listen on {where}: {exc.strerror}", file=sys.stderr, flush=True)
-        app.close()
+        print(f"unitehub_app: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr, flush=True)
         return 1
 
-    stop = threading.Event()
-    received: list = []
-    _install_signal_handlers(stop, received)
-    app.start()
-    acceptor = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="http-acceptor")
-    acceptor.start()
-    logger.info(
-        "listening",
-        host=config.host,
-        port=server.server_port,
-        slot=config.slot,
-        version=config.version,
-        release_id=config.release_id,
-        app_build=__version__,
-        redis_configured=bool(config.redis_url),
-        database_configured=bool(config.database_url),
-        apm=config.apm_provider if config.enable_apm else "off",
+    app = Application(config, logger)
+    asgi = AsgiApp(app, config.threads, config.read_timeout)
+    AppProtocol.read_timeout = config.read_timeout
+    server = AppServer(
+        uvicorn.Config(
+            asgi,
+            http=AppProtocol,
+            ws="none",
+            lifespan="off",
+            loop="asyncio",
+            interface="asgi3",
+            proxy_headers=False,
+            backlog=LISTEN_BACKLOG,
+            limit_concurrency=config.max_connections,
+            timeout_keep_alive=config.keepalive_timeout,
+            timeout_graceful_shutdown=config.shutdown_timeout,
+            server_header=False,
+            # Every response, the server's own refusals included, names the slot and version.
+            headers=[
+                ("Server", "unitehub-app/" + __version__),
+                ("X-App-Slot", config.slot),
+                ("X-App-Version", config.version),
+            ],
+            access_log=False,  # one JSON line per request is written by AsgiApp
+            log_config=None,
+        ),
+        asgi,
+        logger,
+        early_stop,
     )
-    if config.fault_crash_after is not None:
-        _schedule_crash(config.fault_crash_after, logger)
+    server.run(sockets=[sock])
 
-    while not stop.wait(0.5):
-        pass
-    logger.info("shutting_down", signal=received[0] if received else "", grace_seconds=SHUTDOWN_GRACE)
-    server.stop_accepting()
-    acceptor.join()
-    drained = server.drain(SHUTDOWN_GRACE)
     app.close()
-    if not drained:
-        logger.error("shutdown_incomplete", note=f"requests still running after {SHUTDOWN_GRACE:g} s")
-        os._exit(1)
+    asgi.executor.shutdown(wait=False)
+    if asgi.busy:
+        logger.error("shutdown_incomplete", note=f"{asgi.busy} request(s) still running after {config.shutdown_timeout:g} s")
+        os._exit(1)  # the running handler threads would keep the interpreter from exiting
     logger.info("stopped", exit_code=0)
     return 0

@@ -1,0 +1,261 @@
+"""Span and metric export through the OpenTelemetry SDK and its OTLP/HTTP (protobuf) exporters.
+
+Imported only when APM exports, so an app with APM off never loads the SDK.
+
+A request only hands its finished span to the SDK's ``BatchSpanProcessor``, a
+bounded in-memory queue; the processor's thread encodes and posts batches every
+flush interval (sooner when a batch fills). The ``http.server.request.duration``
+histogram is collected by a ``PeriodicExportingMetricReader`` on the same interval.
+So a collector that is down or slow never blocks a request: its cost is the
+background thread's, and spans beyond the queue are dropped and counted.
+
+The OTLP client retries each export within its timeout and logs every retry; those
+logs are silenced here, and :class:`ExportWatch` logs an outage once when it starts
+and once when it ends instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import urllib.parse
+from collections.abc import Mapping
+
+import requests
+from opentelemetry import propagate
+from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExportResult, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
+from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from . import __version__
+from .config import Config
+from .logs import JsonLogger
+from .metrics import AppMetrics
+
+SCOPE = "unitehub_app"
+# Batch processor tuning (bench/apm.py): a large batch makes few posts per span, a queue of
+# four batches rides out a slow collector. Spans beyond it are dropped and counted.
+MAX_EXPORT_BATCH = 1024
+MAX_QUEUE = 4 * MAX_EXPORT_BATCH
+# OpenTelemetry's recommended boundaries for http.server.request.duration (seconds).
+DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
+
+# The OTLP client logs each failed attempt and retry; ExportWatch reports outages instead.
+logging.getLogger("opentelemetry.exporter.otlp").setLevel(logging.CRITICAL)
+
+
+def safe_endpoint(url: str) -> str:
+    """The URL without credentials, query or fragment, fit for a log line."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
+def basic_auth_headers(url: str) -> dict:
+    """Credentials in the endpoint URL, as the Basic Authorization header they stand for."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return {}
+    user = urllib.parse.unquote(parts.username)
+    password = urllib.parse.unquote(parts.password or "")
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def describe(exc: BaseException) -> str:
+    """The innermost cause of an export error, e.g. ``ConnectionRefusedError: [Errno 111] ...``."""
+    seen = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        cause = exc.__cause__ or exc.__context__ or getattr(exc, "reason", None)
+        if not isinstance(cause, BaseException):
+            break
+        exc = cause
+    return f"{type(exc).__name__}: {exc}"
+
+
+class RecordingSession(requests.Session):
+    """The exporter's HTTP session; remembers why its last request failed."""
+
+    last_problem = "unknown"
+
+    def request(self, *args, **kwargs):
+        try:
+            response = super().request(*args, **kwargs)
+        except Exception as exc:
+            self.last_problem = describe(exc)
+            raise
+        if response.status_code >= 300:
+            self.last_problem = f"HTTP {response.status_code}"
+        return response
+
+
+class ExportWatch:
+    """Logs ``apm_export_failed`` when a signal's export starts failing and no other is failing
+    already, and ``apm_export_recovered`` when every signal exports again: one line each per
+    outage, however many batches and retries fail in between."""
+
+    def __init__(self, logger: JsonLogger):
+        self._log = logger
+        self._failing: set = set()
+        self._lock = threading.Lock()
+
+    def report(self, signal: str, ok: bool, endpoint: str, problem: str) -> None:
+        with self._lock:
+            before = bool(self._failing)
+            if ok:
+                self._failing.discard(signal)
+            else:
+                self._failing.add(signal)
+            after = bool(self._failing)
+        if after and not before:
+            self._log.warning(
+                "apm_export_failed", signal=signal, endpoint=endpoint, error=problem,
+                note="telemetry is dropped until the collector answers; this is logged once",
+            )
+        elif before and not after:
+            self._log.info("apm_export_recovered", signal=signal, endpoint=endpoint)
+
+
+class WatchedSpanExporter(OTLPSpanExporter):
+    """The OTLP/HTTP span exporter, counting each batch as exported or failed."""
+
+    def __init__(self, endpoint: str, watch: ExportWatch, metrics: AppMetrics, **kwargs):
+        self.session = RecordingSession()
+        super().__init__(endpoint=endpoint, session=self.session, **kwargs)
+        self.url = safe_endpoint(endpoint)
+        self.finished = 0  # spans whose export ended, either way; only the processor thread writes it
+        self._watch = watch
+        self._exported = metrics.apm_spans.labels(outcome="exported")
+        self._failed = metrics.apm_spans.labels(outcome="failed")
+
+    def export(self, spans):
+        result = super().export(spans)
+        ok = result is SpanExportResult.SUCCESS
+        (self._exported if ok else self._failed).inc(len(spans))
+        self.finished += len(spans)
+        self._watch.report("traces", ok, self.url, self.session.last_problem)
+        return result
+
+
+class WatchedMetricExporter(OTLPMetricExporter):
+    """The OTLP/HTTP metric exporter, reporting each export to the watch."""
+
+    def __init__(self, endpoint: str, watch: ExportWatch, **kwargs):
+        self.session = RecordingSession()
+        super().__init__(endpoint=endpoint, session=self.session, **kwargs)
+        self.url = safe_endpoint(endpoint)
+        self._watch = watch
+
+    def export(self, metrics_data, timeout_millis: float | None = 10_000, **kwargs):
+        result = super().export(metrics_data, timeout_millis=timeout_millis, **kwargs)
+        self._watch.report("metrics", result is MetricExportResult.SUCCESS, self.url, self.session.last_problem)
+        return result
+
+
+class BoundedSpanProcessor(BatchSpanProcessor):
+    """The SDK's batch processor, refusing (and counting) a span its queue has no room for.
+
+    A span counts as queued from hand-over until its export ends, so the SDK's own queue
+    never overflows: the SDK would drop the oldest span silently instead."""
+
+    def __init__(self, exporter: WatchedSpanExporter, metrics: AppMetrics, capacity: int, **kwargs):
+        super().__init__(exporter, max_queue_size=capacity, **kwargs)
+        self._watched = exporter
+        self._capacity = capacity
+        self._handed = 0
+        self._lock = threading.Lock()
+        self._dropped = metrics.apm_spans.labels(outcome="dropped")
+
+    def on_end(self, span) -> None:
+        if not span.context.trace_flags.sampled:
+            return
+        with self._lock:
+            if self._handed - self._watched.finished >= self._capacity:
+                self._dropped.inc()
+                return
+            self._handed += 1
+        super().on_end(span)
+
+
+class Telemetry:
+    """Server spans and the request-duration histogram, exported over OTLP/HTTP."""
+
+    def __init__(self, config: Config, metrics: AppMetrics, logger: JsonLogger):
+        datadog = config.apm_provider == "datadog"
+        resource = Resource.create(
+            {
+                # Datadog names the service after DD_SERVICE; the Agent maps service.name to it.
+                "service.name": config.dd_service if datadog else config.apm_service_name,
+                "service.version": config.version,
+                "service.namespace": config.app_name,
+                "deployment.environment": config.dd_env,
+                "unitehub.slot": config.slot,
+            }
+        )
+        flush_ms = config.apm_flush_interval_ms
+        base = config.otel_exporter_otlp_endpoint
+        parts = urllib.parse.urlsplit(base)
+        plain = urllib.parse.urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
+        exporter_options = {
+            "headers": basic_auth_headers(base),
+            # An export, retries included, ends within the flush interval (1 to 5 s).
+            "timeout": max(1.0, min(5.0, flush_ms / 1000.0)),
+        }
+        watch = ExportWatch(logger)
+
+        self.span_exporter = WatchedSpanExporter(plain + "/v1/traces", watch, metrics, **exporter_options)
+        self.tracer_provider = TracerProvider(
+            resource=resource, sampler=ParentBased(TraceIdRatioBased(config.apm_sample_rate)), shutdown_on_exit=False
+        )
+        self.tracer_provider.add_span_processor(
+            BoundedSpanProcessor(
+                self.span_exporter, metrics, MAX_QUEUE,
+                schedule_delay_millis=flush_ms, max_export_batch_size=MAX_EXPORT_BATCH,
+            )
+        )
+        self.tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
+
+        # Datadog's Agent takes delta histograms; an OpenTelemetry collector takes either.
+        temporality = {HistogramInstrument: AggregationTemporality.DELTA} if datadog else None
+        self.metric_exporter = WatchedMetricExporter(
+            plain + "/v1/metrics", watch, preferred_temporality=temporality, **exporter_options
+        )
+        reader = PeriodicExportingMetricReader(
+            self.metric_exporter, export_interval_millis=flush_ms, export_timeout_millis=exporter_options["timeout"] * 1000
+        )
+        self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
+        self.duration = self.meter_provider.get_meter(SCOPE, __version__).create_histogram(
+            "http.server.request.duration", unit="s", description="Duration of HTTP server requests.",
+            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        )
+
+    def start_server_span(self, method: str, headers: Mapping[str, str]):
+        """A SERVER span, child of the caller's ``traceparent`` when the request carries one."""
+        parent = propagate.extract(headers) if "traceparent" in headers else None
+        return self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+
+    def end_server_span(self, span, method: str, route: str, status: int, duration: float) -> None:
+        attributes = {"http.request.method": method, "http.route": route, "http.response.status_code": status}
+        self.duration.record(duration, attributes)
+        if span.is_recording():  # sampled; an unsampled span ignores every call but end()
+            span.update_name(f"{method} {route}")
+            span.set_attributes(attributes)
+            if status >= 500:
+                span.set_status(Status(StatusCode.ERROR))
+        span.end()
+
+    def shutdown(self) -> None:
+        """Export what is queued (each exporter gives up within its timeout), then stop."""
+        self.tracer_provider.shutdown()
+        self.meter_provider.shutdown()
