@@ -1,76 +1,84 @@
-"""The APM recorder and the OTLP/HTTP JSON exporter, against a collector on loopback."""
+"""APM: the recorder, and span and metric export through the OpenTelemetry SDK to an OTLP
+receiver on loopback, which decodes each protobuf export with opentelemetry-proto."""
 
 from __future__ import annotations
 
 import base64
 import io
 import json
+import threading
+import time
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from unitehub_app.apm import AppMetrics, OtlpHttpExporter, Recorder, safe_endpoint
+from opentelemetry.sdk.trace import TracerProvider
+from unitehub_app.apm import Recorder
+from unitehub_app.config import load_config
 from unitehub_app.logs import JsonLogger
+from unitehub_app.metrics import AppMetrics
+from unitehub_app.otel import BoundedSpanProcessor, Telemetry, describe, safe_endpoint
 
-from .conftest import Collector, free_port, wait_until
+from .conftest import OtlpReceiver, free_port, wait_until
 
 
 def new_metrics() -> AppMetrics:
     return AppMetrics(app="unitehub", slot="blue", version="v1", release_id="v1")
 
 
-@pytest.fixture
-def collector():
-    c = Collector()
-    yield c
-    c.close()
-
-
 def attrs(items: list[dict]) -> dict:
     return {a["key"]: next(iter(a["value"].values())) for a in items}
 
 
-class CapturingExporter:
-    def __init__(self):
-        self.spans = []
-
-    def submit(self, span):
-        self.spans.append(span)
-        return True
+def events(log: io.StringIO) -> list[dict]:
+    return [json.loads(line) for line in log.getvalue().splitlines()]
 
 
-def test_recorder_times_requests_and_builds_server_spans():
+@pytest.fixture
+def receiver():
+    r = OtlpReceiver()
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def telemetry_for():
+    """Factory: a Telemetry (and its metrics and log) for an endpoint; shut down afterwards."""
+    made = []
+
+    def make(endpoint: str, **env):
+        environment = {"ENABLE_APM": "true", "APM_PROVIDER": "opentelemetry", "APM_SERVICE_NAME": "unite-hub-test",
+                       "APP_SLOT": "blue", "APP_VERSION": "v1", "APM_FLUSH_INTERVAL": "100",
+                       "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, **env}
+        metrics, log = new_metrics(), io.StringIO()
+        telemetry = Telemetry(load_config(environment), metrics, JsonLogger(log))
+        made.append(telemetry)
+        return telemetry, metrics, log
+
+    yield make
+    for telemetry in made:
+        telemetry.shutdown()
+
+
+def serve(recorder: Recorder, route: str, status: int, method: str = "GET", headers: dict | None = None) -> float:
+    return recorder.finish_http(recorder.start_http(method, headers or {}), route, status)
+
+
+# -- the recorder ------------------------------------------------------------------------
+
+
+def test_recorder_times_requests_into_the_metrics():
     metrics = new_metrics()
-    exporter = CapturingExporter()
-    recorder = Recorder(metrics, exporter, sample_rate=1.0)
-    span = recorder.start_http("GET")
-    assert metrics.http_in_flight.value() == 1
-    duration = recorder.finish_http(span, "/api/version", 200)
-    assert metrics.http_in_flight.value() == 0
-    assert metrics.http_requests.value(method="GET", route="/api/version", status="200") == 1
-    assert metrics.http_duration.count(method="GET", route="/api/version", status="200") == 1
-    [exported] = exporter.spans
-    assert exported["name"] == "GET /api/version" and exported["kind"] == 2
-    assert len(exported["traceId"]) == 32 and len(exported["spanId"]) == 16
-    assert int(exported["endTimeUnixNano"]) - int(exported["startTimeUnixNano"]) == int(duration * 1e9)
-    assert attrs(exported["attributes"]) == {
-        "http.request.method": "GET", "http.route": "/api/version", "http.response.status_code": "200",
-    }
-    assert exported["status"] == {"code": 0}
-    span = recorder.start_http("BREW")
-    recorder.finish_http(span, "unmatched", 503)
-    assert exporter.spans[-1]["status"] == {"code": 2}
-    assert metrics.http_requests.value(method="OTHER", route="unmatched", status="503") == 1
-    assert metrics.errors.value(type="http_5xx") == 1
-
-
-@pytest.mark.parametrize("rate, draws, expected", [(0.0, [0.0, 0.5], 0), (1.0, [0.999], 1), (0.5, [0.2, 0.7, 0.49], 2)])
-def test_sampling_follows_the_sample_rate(rate, draws, expected):
-    exporter = CapturingExporter()
-    values = iter(draws)
-    recorder = Recorder(new_metrics(), exporter, sample_rate=rate, rng=lambda: next(values))
-    for _unused in draws:
-        recorder.finish_http(recorder.start_http("GET"), "/", 200)
-    assert len(exporter.spans) == expected
+    recorder = Recorder(metrics)
+    timer = recorder.start_http("GET", {})
+    assert metrics.sample("unitehub_http_requests_in_flight") == 1
+    duration = recorder.finish_http(timer, "/api/version", 200)
+    assert duration >= 0 and timer.span is None
+    labels = {"method": "GET", "route": "/api/version", "status": "200"}
+    assert metrics.sample("unitehub_http_requests_in_flight") == 0
+    assert metrics.sample("unitehub_http_requests_total", **labels) == 1
+    assert metrics.sample("unitehub_http_request_duration_seconds_count", **labels) == 1
+    serve(recorder, "unmatched", 503, method="BREW")
+    assert metrics.sample("unitehub_http_requests_total", method="OTHER", route="unmatched", status="503") == 1
+    assert metrics.sample("unitehub_errors_total", type="http_5xx") == 1
 
 
 def test_db_and_ai_tracking():
@@ -79,97 +87,163 @@ def test_db_and_ai_tracking():
     assert recorder.track_db_query("SELECT", "contacts", lambda: [1]) == [1]
     with pytest.raises(ValueError):
         recorder.track_db_query("INSERT", "contacts", lambda: (_unused for _unused in ()).throw(ValueError("x")))
-    assert metrics.db_duration.count(operation="SELECT", table="contacts", outcome="ok") == 1
-    assert metrics.db_duration.count(operation="INSERT", table="contacts", outcome="error") == 1
-    assert metrics.errors.value(type="database") == 1
+    count = "unitehub_db_query_duration_seconds_count"
+    assert metrics.sample(count, operation="SELECT", table="contacts", outcome="ok") == 1
+    assert metrics.sample(count, operation="INSERT", table="contacts", outcome="error") == 1
+    assert metrics.sample("unitehub_errors_total", type="database") == 1
 
-    result = recorder.track_ai_call("claude-sonnet-4-5", "content-gen", lambda: ("text", 1000, 2000))
-    assert result == "text"
-    assert metrics.ai_calls.value(model="claude-sonnet-4-5", operation="content-gen", outcome="ok") == 1
-    assert metrics.ai_tokens.value(model="claude-sonnet-4-5", direction="input") == 1000
-    assert metrics.ai_tokens.value(model="claude-sonnet-4-5", direction="output") == 2000
-    assert metrics.ai_cost.value(model="claude-sonnet-4-5") == pytest.approx((1000 * 3 + 2000 * 15) / 1e6)
+    assert recorder.track_ai_call("claude-sonnet-4-5", "content-gen", lambda: ("text", 1000, 2000)) == "text"
+    model = "claude-sonnet-4-5"
+    assert metrics.sample("unitehub_ai_calls_total", model=model, operation="content-gen", outcome="ok") == 1
+    assert metrics.sample("unitehub_ai_tokens_total", model=model, direction="input") == 1000
+    assert metrics.sample("unitehub_ai_tokens_total", model=model, direction="output") == 2000
+    assert metrics.sample("unitehub_ai_cost_usd_total", model=model) == pytest.approx((1000 * 3 + 2000 * 15) / 1e6)
     with pytest.raises(TimeoutError):
-        recorder.track_ai_call("claude-sonnet-4-5", "content-gen", lambda: (_unused for _unused in ()).throw(TimeoutError()))
-    assert metrics.ai_calls.value(model="claude-sonnet-4-5", operation="content-gen", outcome="error") == 1
-    families = {f.name: f for f in text_string_to_metric_families(metrics.render())}
-    assert families["unitehub_ai_calls"].samples
+        recorder.track_ai_call(model, "content-gen", lambda: (_unused for _unused in ()).throw(TimeoutError()))
+    assert metrics.sample("unitehub_ai_calls_total", model=model, operation="content-gen", outcome="error") == 1
 
 
-def make_exporter(endpoint: str, log: io.StringIO, metrics: AppMetrics, **kwargs) -> OtlpHttpExporter:
-    return OtlpHttpExporter(
-        endpoint, {"service.name": "unite-hub", "service.version": "v1"}, 0.05, JsonLogger(log), metrics,
-        timeout=2.0, **kwargs,
-    )
+# -- export through the SDK ------------------------------------------------------------------
 
 
-def test_exporter_posts_otlp_json_to_v1_traces(collector):
-    metrics = new_metrics()
-    exporter = make_exporter(f"http://127.0.0.1:{collector.port}/", io.StringIO(), metrics)
-    recorder = Recorder(metrics, exporter)
-    for route in ("/", "/api/version"):
-        recorder.finish_http(recorder.start_http("GET"), route, 200)
-    assert exporter.flush() == 2
-    [(path, content_type, body, authorization)] = collector.received
-    assert path == "/v1/traces"
-    assert authorization is None
-    assert content_type == "application/json"
-    resource = body["resourceSpans"][0]["resource"]
-    assert attrs(resource["attributes"])["service.name"] == "unite-hub"
-    assert body["resourceSpans"][0]["scopeSpans"][0]["scope"]["name"] == "unitehub_app"
-    assert [attrs(s["attributes"])["http.route"] for s in collector.spans()] == ["/", "/api/version"]
-    assert metrics.apm_spans.value(outcome="exported") == 2
+def test_server_spans_and_the_duration_histogram_reach_the_receiver(receiver, telemetry_for):
+    telemetry, metrics, log = telemetry_for(receiver.endpoint + "/", DD_ENV="test-env")
+    recorder = Recorder(metrics, telemetry)
+    for route, status in (("/api/version", 200), ("unmatched", 404), ("/", 500)):
+        serve(recorder, route, status)
+    wait_until(lambda: len(receiver.spans()) == 3, 5, what="three spans at the receiver")
+    post = next(p for p in receiver.received if p.path == "/v1/traces")
+    assert post.content_type == "application/x-protobuf" and post.authorization is None
+    resource = attrs(receiver.resource_spans()[0]["resource"]["attributes"])
+    assert {k: resource[k] for k in ("service.name", "service.version", "deployment.environment", "unitehub.slot")} \
+        == {"service.name": "unite-hub-test", "service.version": "v1", "deployment.environment": "test-env",
+            "unitehub.slot": "blue"}
+    assert receiver.resource_spans()[0]["scopeSpans"][0]["scope"]["name"] == "unitehub_app"
+    by_name = {s["name"]: s for s in receiver.spans()}
+    version = by_name["GET /api/version"]
+    assert version["kind"] == 2  # SPAN_KIND_SERVER
+    assert attrs(version["attributes"]) == {
+        "http.request.method": "GET", "http.route": "/api/version", "http.response.status_code": "200"}
+    assert len(version["traceId"]) == 32 and len(version["spanId"]) == 16
+    assert int(version["endTimeUnixNano"]) >= int(version["startTimeUnixNano"])
+    assert attrs(by_name["GET unmatched"]["attributes"])["http.response.status_code"] == "404"
+    assert by_name["GET /"]["status"]["code"] == 2  # STATUS_CODE_ERROR
+    assert by_name["GET /api/version"].get("status", {}).get("code", 0) == 0  # unset
+    wait_until(lambda: metrics.sample("unitehub_apm_spans_total", outcome="exported") == 3, 5,
+               what="the exported counter")
+
+    def duration_points():
+        for metric in receiver.metrics():
+            if metric["name"] == "http.server.request.duration":
+                return metric["histogram"]["dataPoints"]
+        return None
+
+    points = wait_until(duration_points, 5, what="http.server.request.duration at the receiver")
+    assert next(p for p in receiver.metrics() if p["name"] == "http.server.request.duration")["unit"] == "s"
+    counted = {attrs(p["attributes"])["http.route"]: int(p["count"]) for p in points}
+    assert counted == {"/api/version": 1, "unmatched": 1, "/": 1}
+    assert events(log) == []  # nothing failed, nothing to say
 
 
-def test_a_full_queue_drops_spans_instead_of_blocking():
-    metrics = new_metrics()
-    exporter = make_exporter("http://127.0.0.1:9", io.StringIO(), metrics, queue_size=3)
-    accepted = [exporter.submit({"spanId": str(i)}) for i in range(5)]
-    assert accepted == [True, True, True, False, False]
-    assert metrics.apm_spans.value(outcome="dropped") == 2
+@pytest.mark.parametrize("rate, expected", [("0", (0, 0)), ("1", (200, 200)), ("0.25", (25, 80))])
+def test_the_sample_rate_decides_which_requests_are_traced(receiver, telemetry_for, rate, expected):
+    telemetry, metrics, _unused = telemetry_for(receiver.endpoint, APM_SAMPLE_RATE=rate)
+    recorder = Recorder(metrics, telemetry)
+    for _unused in range(200):
+        serve(recorder, "/api/version", 200)
+    telemetry.tracer_provider.force_flush()
+    low, high = expected
+    assert low <= len(receiver.spans()) <= high
+    assert metrics.sample("unitehub_apm_spans_total", outcome="exported") == len(receiver.spans())
 
 
-def test_a_collector_outage_is_logged_once_and_its_end_once():
-    metrics = new_metrics()
-    log = io.StringIO()
+def test_a_caller_traceparent_makes_the_span_its_child(receiver, telemetry_for):
+    telemetry, metrics, _unused = telemetry_for(receiver.endpoint, APM_SAMPLE_RATE="0")
+    recorder = Recorder(metrics, telemetry)
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    serve(recorder, "/", 200, headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})  # sampled by the caller
+    serve(recorder, "/", 200, headers={"traceparent": f"00-{trace_id}-{parent_id}-00"})  # not sampled
+    telemetry.tracer_provider.force_flush()
+    [span] = receiver.spans()
+    assert (span["traceId"], span["parentSpanId"]) == (trace_id, parent_id)
+
+
+def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(telemetry_for):
     port = free_port()  # nothing listens here yet
-    exporter = make_exporter(f"http://user:pw-in-url@127.0.0.1:{port}", log, metrics, batch_size=1)
-    for _unused in range(3):
-        for i in range(2):
-            exporter.submit({"spanId": str(i)})
-        exporter.flush()
-    events = [json.loads(line) for line in log.getvalue().splitlines()]
-    assert [e["event"] for e in events] == ["apm_export_failed"]
-    assert events[0]["endpoint"] == f"http://127.0.0.1:{port}/v1/traces"
+    telemetry, metrics, log = telemetry_for(f"http://user:pw-in-url@127.0.0.1:{port}")
+    recorder = Recorder(metrics, telemetry)
+    for _unused in range(3):  # three flush rounds, every one failing
+        serve(recorder, "/api/version", 200)
+        telemetry.tracer_provider.force_flush()
+    assert metrics.sample("unitehub_apm_spans_total", outcome="failed") == 3
+    failed = [e for e in events(log) if e["event"] == "apm_export_failed"]
+    assert len(failed) == 1 and [e["event"] for e in events(log)] == ["apm_export_failed"]
+    assert failed[0]["level"] == "warning"
+    assert failed[0]["endpoint"] in (f"http://127.0.0.1:{port}/v1/traces", f"http://127.0.0.1:{port}/v1/metrics")
+    assert failed[0]["error"].startswith("ConnectionRefusedError")
     assert "pw-in-url" not in log.getvalue()
-    assert metrics.apm_spans.value(outcome="failed") == 3  # one batch per flush; the rest waits
-    collector = Collector(port)
+
+    receiver = OtlpReceiver(port)
     try:
-        exporter.flush()
-        exporter.submit({"spanId": "x"})
-        exporter.flush()
+        serve(recorder, "/api/version", 200)
+        telemetry.tracer_provider.force_flush()
+        telemetry.meter_provider.force_flush()
+        wait_until(lambda: [e["event"] for e in events(log)] == ["apm_export_failed", "apm_export_recovered"], 5,
+                   what="the recovery line")
+        assert len(receiver.spans()) == 1
+        # Credentials in the endpoint URL travel as a Basic header, never in a logged URL.
+        basic = "Basic " + base64.b64encode(b"user:pw-in-url").decode()
+        assert {post.authorization for post in receiver.received} == {basic}
     finally:
-        collector.close()
-    events = [json.loads(line)["event"] for line in log.getvalue().splitlines()]
-    assert events == ["apm_export_failed", "apm_export_recovered"]
-    assert len(collector.spans()) == 4
-    # credentials in the endpoint URL travel as a Basic header, never in the logged URL
-    assert {auth for *_unused, auth in collector.received} == {"Basic " + base64.b64encode(b"user:pw-in-url").decode()}
+        receiver.close()
 
 
-def test_the_background_thread_flushes_every_interval_and_on_stop(collector):
-    metrics = new_metrics()
-    exporter = make_exporter(f"http://127.0.0.1:{collector.port}", io.StringIO(), metrics)
-    exporter.start()
+class BlockedExporter:
+    """Stands in for the OTLP exporter: each export waits until released."""
+
+    def __init__(self):
+        self.finished = 0
+        self.release = threading.Event()
+
+    def export(self, spans):
+        self.release.wait(10)
+        self.finished += len(spans)
+
+    def shutdown(self):
+        self.release.set()
+
+    def force_flush(self, timeout_millis=None):
+        return True
+
+
+def test_a_full_queue_drops_and_counts_instead_of_blocking():
+    metrics, exporter = new_metrics(), BlockedExporter()
+    processor = BoundedSpanProcessor(exporter, metrics, capacity=3, schedule_delay_millis=10_000,
+                                     max_export_batch_size=1)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    tracer = provider.get_tracer("test")
+    start = time.monotonic()
+    for _unused in range(5):
+        tracer.start_span("s").end()
+    assert time.monotonic() - start < 0.5
+    assert metrics.sample("unitehub_apm_spans_total", outcome="dropped") == 2
+    exporter.release.set()
+    provider.shutdown()
+    assert exporter.finished == 3
+
+
+def test_describe_names_the_innermost_cause():
     try:
-        exporter.submit({"spanId": "a"})
-        wait_until(lambda: len(collector.spans()) == 1, 5, what="the periodic flush")
-        exporter.submit({"spanId": "b"})
-    finally:
-        exporter.stop(timeout=5)
-    assert [s["spanId"] for s in collector.spans()] == ["a", "b"]
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except OSError as exc:
+            raise RuntimeError("pool gave up") from exc
+    except RuntimeError as outer:
+        assert describe(outer) == "ConnectionRefusedError: [Errno 111] Connection refused"
 
 
 def test_safe_endpoint_drops_credentials_and_query():
-    assert safe_endpoint("https://u:p@collector.example:4318/v1/traces?token=x") == "https://collector.example:4318/v1/traces"
+    assert safe_endpoint("https://u:p@collector.example:4318/v1/traces?token=x") == \
+        "https://collector.example:4318/v1/traces"
     assert safe_endpoint("http://[::1]:4318/v1/traces") == "http://[::1]:4318/v1/traces"

@@ -77,19 +77,27 @@ def test_the_index_page_degrades_without_dependencies():
     assert body["database"] == {"status": "not configured"}
 
 
-def test_apm_export_is_wired_only_for_opentelemetry():
-    app, log = make_app(ENABLE_APM="true", APM_PROVIDER="datadog", DD_API_KEY="dd-secret")
-    assert app.exporter is None and app.recorder.exporter is None
+def test_apm_exports_with_the_opentelemetry_and_datadog_providers_only():
+    app, log = make_app(ENABLE_APM="true", APM_PROVIDER="custom")
+    assert app.telemetry is None and app.recorder.telemetry is None
     [event] = [json.loads(line) for line in log.getvalue().splitlines()]
-    assert event["event"] == "apm_local_only" and event["provider"] == "datadog"
+    assert event["event"] == "apm_local_only" and event["provider"] == "custom"
 
-    app, _unused = make_app(ENABLE_APM="true", APM_PROVIDER="opentelemetry",
-                            OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", APM_FLUSH_INTERVAL="250")
-    assert app.exporter is not None and app.exporter.url == "http://127.0.0.1:4318/v1/traces"
-    assert app.exporter.flush_interval == 0.25
+    for provider in ("opentelemetry", "datadog"):
+        app, _unused = make_app(ENABLE_APM="true", APM_PROVIDER=provider, DD_SERVICE="dd-shop",
+                                APM_SERVICE_NAME="shop", OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318")
+        try:
+            telemetry = app.recorder.telemetry
+            assert telemetry is app.telemetry is not None
+            assert telemetry.span_exporter.url == "http://127.0.0.1:4318/v1/traces"
+            assert telemetry.metric_exporter.url == "http://127.0.0.1:4318/v1/metrics"
+            service = telemetry.tracer_provider.resource.attributes["service.name"]
+            assert service == ("dd-shop" if provider == "datadog" else "shop")
+        finally:
+            app.close()
 
     app, _unused = make_app(APM_PROVIDER="opentelemetry")
-    assert app.exporter is None  # ENABLE_APM defaults to false
+    assert app.telemetry is None  # ENABLE_APM defaults to false
 
 
 def test_breaker_changes_are_logged_and_counted():
@@ -102,7 +110,7 @@ def test_breaker_changes_are_logged_and_counted():
         ("breaker_state", "OPEN", "failure_threshold"),
         ("breaker_state", "CLOSED", "manual_reset"),
     ]
-    assert app.metrics.breaker_trips.value(breaker="redis") == 1
+    assert app.metrics.sample("unitehub_circuit_breaker_trips_total", breaker="redis") == 1
 
 
 def test_the_logger_scrubs_secrets_even_inside_json_escapes():

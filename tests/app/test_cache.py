@@ -6,7 +6,7 @@ import time
 
 import pytest
 import redis
-from unitehub_app.apm import AppMetrics
+from unitehub_app.metrics import AppMetrics
 from unitehub_app.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from unitehub_app.cache import RedisCache
 
@@ -20,7 +20,7 @@ def make_cache(url: str, breaker: CircuitBreaker | None = None, timeout: float =
 
 
 def misses(metrics: AppMetrics) -> dict:
-    return {r: metrics.cache_misses.value(reason=r) for r in ("absent", "error", "breaker_open", "unavailable")}
+    return {r: metrics.sample("unitehub_cache_misses_total", reason=r) for r in ("absent", "error", "breaker_open", "unavailable")}
 
 
 def test_hits_misses_and_counters(redis_server):
@@ -30,7 +30,7 @@ def test_hits_misses_and_counters(redis_server):
     assert cache.get("greeting") == "hello"
     assert cache.set_json("facts", {"n": 1}, ttl=30) and cache.get_json("facts") == {"n": 1}
     assert [cache.incr("hits") for _unused in range(3)] == [1, 2, 3]
-    assert metrics.cache_hits.value() == 2
+    assert metrics.sample("unitehub_cache_hits_total") == 2
     assert misses(metrics) == {"absent": 1, "error": 0, "breaker_open": 0, "unavailable": 0}
     assert cache.ping() >= 0
 

@@ -6,7 +6,8 @@ import time
 
 import psycopg
 import pytest
-from unitehub_app.apm import AppMetrics, Recorder
+from unitehub_app.apm import Recorder
+from unitehub_app.metrics import AppMetrics
 from unitehub_app.breaker import OPEN, CircuitBreaker
 from unitehub_app.config import load_config
 from unitehub_app.db import ConnectionPool, Database, PoolTimeout
@@ -129,8 +130,8 @@ def test_queries_run_on_a_real_server(postgres_server):
         rows = db.query("SELECT current_database(), %s::int + 1", (41,), operation="SELECT", table="-")
         assert rows == [("postgres", 42)]
         assert db.ping() > 0
-        assert metrics.db_duration.count(operation="SELECT", table="-", outcome="ok") == 1
-        assert metrics.db_duration.count(operation="SELECT", table="health", outcome="ok") == 1
+        assert metrics.sample("unitehub_db_query_duration_seconds_count", operation="SELECT", table="-", outcome="ok") == 1
+        assert metrics.sample("unitehub_db_query_duration_seconds_count", operation="SELECT", table="health", outcome="ok") == 1
         assert db.pool.stats()["opened"] == 1  # the second statement reused the connection
     finally:
         db.close()
@@ -174,7 +175,7 @@ def test_a_closed_port_fails_and_feeds_the_breaker():
         with pytest.raises(psycopg.OperationalError):
             db.query("SELECT 1", operation="SELECT", table="-")
     assert breaker.state == OPEN
-    assert metrics.db_duration.count(operation="SELECT", table="-", outcome="error") == 2
+    assert metrics.sample("unitehub_db_query_duration_seconds_count", operation="SELECT", table="-", outcome="error") == 2
     db.close()
 
 

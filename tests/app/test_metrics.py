@@ -1,17 +1,14 @@
-"""The hand-written Prometheus exposition, checked with prometheus_client's own parser."""
+"""The app's metrics page, made by prometheus_client and read back with its own parser."""
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from unitehub_app.apm import AppMetrics
-from unitehub_app.metrics import CallbackGauge, Counter, Gauge, Histogram, Registry
+from unitehub_app.metrics import CONTENT_TYPE, AppMetrics
 
 
-def parse(text: str) -> dict:
-    return {family.name: family for family in text_string_to_metric_families(text)}
+def parse(page: bytes) -> dict:
+    return {family.name: family for family in text_string_to_metric_families(page.decode())}
 
 
 def samples(family, suffix: str = "") -> dict:
@@ -20,92 +17,29 @@ def samples(family, suffix: str = "") -> dict:
     }
 
 
-def test_counter_gauge_and_histogram_round_trip():
-    registry = Registry()
-    counter = registry.register(Counter("demo_requests_total", "Requests.", ("route", "status")))
-    gauge = registry.register(Gauge("demo_in_flight", "In flight."))
-    histogram = registry.register(Histogram("demo_seconds", "Latency.", ("route",), buckets=(0.1, 1.0)))
-    counter.inc(route="/", status="200")
-    counter.inc(2, route="/", status="200")
-    counter.inc(route="/x", status="404")
-    gauge.inc()
-    gauge.inc()
-    gauge.dec()
-    for value in (0.05, 0.1, 0.5, 3.0):
-        histogram.observe(value, route="/")
-
-    families = parse(registry.render())
-    assert families["demo_requests"].type == "counter"
-    assert samples(families["demo_requests"], "_total") == {
-        (("route", "/"), ("status", "200")): 3.0,
-        (("route", "/x"), ("status", "404")): 1.0,
-    }
-    assert families["demo_in_flight"].type == "gauge"
-    assert samples(families["demo_in_flight"]) == {(): 1.0}
-    hist = families["demo_seconds"]
-    assert hist.type == "histogram"
-    buckets = {s.labels["le"]: s.value for s in hist.samples if s.name == "demo_seconds_bucket"}
-    assert buckets == {"0.1": 2.0, "1.0": 3.0, "+Inf": 4.0}  # cumulative, le is inclusive
-    assert samples(hist, "_count") == {(("route", "/"),): 4.0}
-    assert samples(hist, "_sum")[(("route", "/"),)] == pytest.approx(3.65)
-
-
-def test_label_values_and_help_are_escaped():
-    registry = Registry()
-    counter = registry.register(Counter("demo_total", 'Help with a backslash \\ and\na newline.', ("path",)))
-    tricky = 'a "quoted" \\ back\nslash'
-    counter.inc(path=tricky)
-    family = parse(registry.render())["demo"]
-    assert family.documentation == "Help with a backslash \\ and\na newline."
-    assert family.samples[0].labels == {"path": tricky}
-
-
-def test_special_values():
-    registry = Registry()
-    gauge = registry.register(Gauge("demo_value", "A value.", ("kind",)))
-    gauge.set(math.inf, kind="inf")
-    gauge.set(math.nan, kind="nan")
-    gauge.set(0.1, kind="float")
-    text = registry.render()
-    assert 'demo_value{kind="inf"} +Inf' in text
-    assert 'demo_value{kind="nan"} NaN' in text
-    values = samples(parse(text)["demo_value"])
-    assert values[(("kind", "float"),)] == 0.1
-
-
-def test_callback_gauge_reads_at_scrape_time():
-    state = {"value": 1}
-    registry = Registry()
-    registry.register(CallbackGauge("demo_state", "State.", ("name",), lambda: [(("x",), state["value"])]))
-    assert samples(parse(registry.render())["demo_state"]) == {(("name", "x"),): 1.0}
-    state["value"] = 0
-    assert samples(parse(registry.render())["demo_state"]) == {(("name", "x"),): 0.0}
-
-
-def test_misuse_is_refused():
-    with pytest.raises(ValueError, match="_total"):
-        Counter("demo_requests", "x")
-    counter = Counter("demo_total", "x", ("a",))
-    with pytest.raises(ValueError, match="only goes up"):
-        counter.inc(-1, a="1")
-    with pytest.raises(ValueError, match="takes labels"):
-        counter.inc(b="1")
-    with pytest.raises(ValueError, match="reserved"):
-        Histogram("demo_seconds", "x", ("le",))
-    registry = Registry()
-    registry.register(Gauge("dup", "x"))
-    with pytest.raises(ValueError, match="already registered"):
-        registry.register(Gauge("dup", "x"))
-
-
-def test_app_metrics_expose_every_family():
-    stats = [{"name": "redis", "state": "OPEN"}, {"name": "database", "state": "CLOSED"}]
-    metrics = AppMetrics(
+def new_metrics(stats=()) -> AppMetrics:
+    return AppMetrics(
         app="unitehub", slot="blue", version="v1", release_id="r1",
         breakers=lambda: stats, breaker_names=("redis", "database"),
     )
-    metrics.http_requests.inc(method="GET", route="/", status="200")
-    metrics.http_duration.observe(0.01, method="GET", route="/", status="200")
+
+
+def test_the_page_is_text_format_0_0_4():
+    assert CONTENT_TYPE == "text/plain; version=0.0.4; charset=utf-8"
+    assert "_created" not in new_metrics().render().decode()  # no creation-time series
+
+
+def test_every_family_keeps_its_name_and_type():
+    stats = [{"name": "redis", "state": "OPEN"}, {"name": "database", "state": "CLOSED"}]
+    metrics = new_metrics(stats)
+    metrics.http_requests.labels("GET", "/", "200").inc()
+    metrics.http_duration.labels("GET", "/", "200").observe(0.01)
+    metrics.db_duration.labels("SELECT", "t", "ok").observe(0.002)
+    metrics.ai_calls.labels("m", "op", "ok").inc()
+    metrics.ai_duration.labels("m", "op", "ok").observe(1.0)
+    metrics.ai_tokens.labels(model="m", direction="input").inc(3)
+    metrics.ai_cost.labels(model="m").inc(0.5)
+    metrics.errors.labels(type="x").inc()
     families = parse(metrics.render())
     expected = {
         "unitehub_http_request_duration_seconds": "histogram",
@@ -130,9 +64,53 @@ def test_app_metrics_expose_every_family():
     assert state[(("breaker", "redis"), ("state", "OPEN"))] == 1.0
     assert state[(("breaker", "redis"), ("state", "CLOSED"))] == 0.0
     assert state[(("breaker", "database"), ("state", "CLOSED"))] == 1.0
+    # Series that exist before anything happened, so a rate() has a zero to start from.
     assert samples(families["unitehub_circuit_breaker_trips"], "_total") == {
         (("breaker", "database"),): 0.0,
         (("breaker", "redis"),): 0.0,
     }
+    assert set(samples(families["unitehub_cache_misses"], "_total")) == {
+        (("reason", r),) for r in ("absent", "error", "breaker_open", "unavailable")
+    }
+    assert set(samples(families["unitehub_apm_spans"], "_total")) == {
+        (("outcome", o),) for o in ("exported", "dropped", "failed")
+    }
     info = samples(families["unitehub_app_info"])
     assert info == {(("app", "unitehub"), ("release_id", "r1"), ("slot", "blue"), ("version", "v1")): 1.0}
+
+
+def test_histogram_buckets_are_the_apps_own_and_cumulative():
+    metrics = new_metrics()
+    for value in (0.004, 0.1, 0.3, 20.0):
+        metrics.http_duration.labels("GET", "/", "200").observe(value)
+    hist = parse(metrics.render())["unitehub_http_request_duration_seconds"]
+    buckets = {s.labels["le"]: s.value for s in hist.samples if s.name.endswith("_bucket")}
+    assert buckets == {"0.005": 1, "0.01": 1, "0.025": 1, "0.05": 1, "0.1": 2, "0.25": 2, "0.5": 3,
+                       "1.0": 3, "2.5": 3, "5.0": 3, "10.0": 3, "+Inf": 4}
+    assert samples(hist, "_sum")[(("method", "GET"), ("route", "/"), ("status", "200"))] == pytest.approx(20.404)
+
+
+def test_breaker_states_are_read_at_scrape_time():
+    stats = [{"name": "redis", "state": "CLOSED"}]
+    metrics = new_metrics(stats)
+    assert samples(parse(metrics.render())["unitehub_circuit_breaker_state"])[
+        (("breaker", "redis"), ("state", "CLOSED"))] == 1.0
+    stats[0] = {"name": "redis", "state": "HALF_OPEN"}
+    state = samples(parse(metrics.render())["unitehub_circuit_breaker_state"])
+    assert state[(("breaker", "redis"), ("state", "HALF_OPEN"))] == 1.0
+    assert state[(("breaker", "redis"), ("state", "CLOSED"))] == 0.0
+
+
+def test_label_values_are_escaped():
+    metrics = new_metrics()
+    tricky = 'a "quoted" \\ back\nslash'
+    metrics.errors.labels(type=tricky).inc()
+    [sample] = [s for s in parse(metrics.render())["unitehub_errors"].samples if s.labels["type"] == tricky]
+    assert sample.value == 1.0
+
+
+def test_two_apps_never_share_a_series():
+    first, second = new_metrics(), new_metrics()
+    first.cache_hits.inc()
+    assert (first.sample("unitehub_cache_hits_total"), second.sample("unitehub_cache_hits_total")) == (1.0, 0.0)
+    assert first.sample("unitehub_errors_total", type="never") == 0.0

@@ -65,19 +65,37 @@ def test_every_response_names_the_slot_and_version(start_app):
     assert http_request(app.port, "/api/version", method="POST").headers["allow"] == "GET, HEAD"
 
     # A malformed request line is answered by the HTTP layer itself, still with the headers.
-    with socket.create_connection(("127.0.0.1", app.port), timeout=5) as sock:
-        sock.sendall(b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n")
-        raw = sock.recv(4096).decode()
-    assert raw.startswith("HTTP/1.1 400")
-    assert f"X-App-Slot: {SLOT}\r\n" in raw and f"X-App-Version: {VERSION}\r\n" in raw
+    raw = raw_exchange(app.port, b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert raw.startswith("HTTP/1.1 400") and "\r\nconnection: close\r\n" in raw.lower()
+    assert_raw_app_headers(raw)
 
-    # A chunked body is refused (411) and the connection closed, with the headers too.
+    # A chunked body is read (and dropped) like any other; the connection stays usable.
     with socket.create_connection(("127.0.0.1", app.port), timeout=5) as sock:
         sock.sendall(b"POST /api/admin/breakers/redis/reset HTTP/1.1\r\nHost: x\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
-        raw = sock.recv(4096).decode()
-    assert raw.startswith("HTTP/1.1 411") and "Connection: close\r\n" in raw
-    assert f"X-App-Slot: {SLOT}\r\n" in raw
+                     b"Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+                     b"GET /api/version HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        raw = read_until_closed(sock)
+    assert raw.startswith("HTTP/1.1 401") and raw.count("HTTP/1.1 200") == 1
+    assert_raw_app_headers(raw)
+
+
+def raw_exchange(port: int, data: bytes) -> str:
+    """Send raw bytes on a new connection; everything the app answers until it closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(data)
+        return read_until_closed(sock)
+
+
+def read_until_closed(sock: socket.socket) -> str:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks).decode("latin-1")
+
+
+def assert_raw_app_headers(raw: str):
+    head = raw.split("\r\n\r\n", 1)[0].lower()  # header names are case-insensitive
+    assert f"\r\nx-app-slot: {SLOT}\r\n" in head and f"\r\nx-app-version: {VERSION}\r\n" in head, raw
 
 
 def test_version_live_and_head(start_app):
@@ -375,12 +393,11 @@ def test_spans_reach_an_otlp_collector_and_an_outage_is_logged_once(start_app):
     collector = Collector(port)
     try:
         app.get("/no/such")
-        wait_until(lambda: any(
-            s["name"] == "GET unmatched" for s in collector.spans()), 5, what="spans at the collector")
-        spans = collector.spans()
-        resource = collector.received[-1][2]["resourceSpans"][0]["resource"]["attributes"]
+        wait_until(lambda: any(s["name"] == "GET unmatched" for s in collector.spans()), 5,
+                   what="spans at the collector")
+        resource = collector.resource_spans()[-1]["resource"]["attributes"]
         assert {"key": "service.name", "value": {"stringValue": "unite-hub-test"}} in resource
-        unmatched = next(s for s in spans if s["name"] == "GET unmatched")
+        unmatched = next(s for s in collector.spans() if s["name"] == "GET unmatched")
         attributes = {a["key"]: a["value"] for a in unmatched["attributes"]}
         assert attributes["http.route"] == {"stringValue": "unmatched"}
         assert attributes["http.response.status_code"] == {"intValue": "404"}
@@ -454,9 +471,72 @@ def test_crash_fault_exits_non_zero_after_the_delay(start_app):
     app = start_app({"APP_FAULT_CRASH_AFTER": "1.5"})
     assert app.get("/api/version").status == 200
     code = app.proc.wait(10)
-    assert code == 3
+    assert code == 3  # the process itself, not a worker something restarts
     assert 1.4 <= time.monotonic() - start < 6
     assert app.events("fault_crash")
+    assert connect_refused(app.port)
+
+
+def test_requests_still_running_after_the_shutdown_timeout_exit_1(start_app):
+    app = start_app({"APP_DEBUG_ROUTES": "1", "APP_SHUTDOWN_TIMEOUT": "0.5"})
+    worker = threading.Thread(target=lambda: _ignore_errors(http_request, app.port, "/api/debug/sleep?ms=5000"))
+    worker.start()
+    wait_until(lambda: in_flight(app.port) == 1, 5, what="the slow request to be in flight")
+    start = time.monotonic()
+    app.proc.send_signal(signal.SIGTERM)
+    assert app.proc.wait(10) == 1
+    assert time.monotonic() - start < 3
+    [incomplete] = app.events("shutdown_incomplete")
+    assert incomplete["level"] == "error"
+    worker.join(10)
+
+
+def _ignore_errors(fn, *args):
+    try:
+        fn(*args)
+    except OSError:
+        pass
+
+
+def test_a_slow_request_head_is_cut_off(start_app):
+    app = start_app({"APP_READ_TIMEOUT": "0.5"})
+    with socket.create_connection(("127.0.0.1", app.port), timeout=5) as sock:
+        start = time.monotonic()
+        sock.sendall(b"GET /api/version HTTP/1.1\r\nHost: x\r\n")  # and never the blank line
+        raw = read_until_closed(sock)
+        waited = time.monotonic() - start
+    assert raw.startswith("HTTP/1.1 408") and 0.4 <= waited < 2, (raw, waited)
+    assert_raw_app_headers(raw)
+    with socket.create_connection(("127.0.0.1", app.port), timeout=5) as silent:  # not a byte sent
+        assert read_until_closed(silent).startswith("HTTP/1.1 408")
+    assert app.get("/api/version").status == 200  # a prompt client is served as ever
+
+
+def test_connections_beyond_the_limit_get_503(start_app):
+    app = start_app({"APP_MAX_CONNECTIONS": "3"})
+    held = [socket.create_connection(("127.0.0.1", app.port), timeout=5) for _unused in range(3)]
+    try:
+        result = app.get("/api/version")
+        assert result.status == 503
+        assert_app_headers(result)
+    finally:
+        for sock in held:
+            sock.close()
+    wait_until(lambda: app.get("/api/version").status == 200, 5, what="room for a request again")
+
+
+def test_handlers_run_on_at_most_app_threads_threads(start_app):
+    app = start_app({"APP_DEBUG_ROUTES": "1", "APP_THREADS": "1"})
+    results = []
+    workers = [threading.Thread(target=lambda: results.append(http_request(app.port, "/api/debug/sleep?ms=400")))
+               for _unused in range(2)]
+    start = time.monotonic()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(10)
+    assert [r.status for r in results] == [200, 200]
+    assert time.monotonic() - start >= 0.8  # one after the other
 
 
 @pytest.mark.parametrize(
