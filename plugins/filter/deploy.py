@@ -8,25 +8,28 @@ The documentation of the filter is in ``deploy_errors.yml`` beside this file.
 
 from __future__ import annotations
 
+import math
+
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import BOOLEANS
 
-from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import render_upstreams, validate_servers
+from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import render_files, validate_servers
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS, TAG_RULE, is_valid_tag
 
 SLOT_CHOICES = SLOTS + ("auto",)
 EXPECT_CHOICES = ("pass", "pass_or_warn")
-ACTION_CHOICES = ("deploy", "rollback")
+ACTION_CHOICES = ("deploy", "rollback", "reconcile")
 
-# name -> (minimum, what the number is)
-_NUMBERS = {
-    "stability_window": (0, "seconds"),
-    "drain_seconds": (0, "seconds"),
-    "health_timeout": (1, "seconds"),
-    "health_interval": (0.1, "seconds"),
-    "health_consecutive": (1, "probes"),
-    "stability_interval": (0.1, "seconds"),
-    "lock_ttl": (60, "seconds"),
+# name -> (minimum, maximum, what the number is, whether it must be whole). Finite, always:
+# nan compares false with every bound, so it would slip through a plain range check.
+NUMBER_BOUNDS = {
+    "stability_window": (0, 3600, "seconds", False),
+    "drain_seconds": (0, 3600, "seconds", True),
+    "health_timeout": (1, 3600, "seconds", False),
+    "health_interval": (0.1, 60, "seconds", False),
+    "health_consecutive": (1, 100, "probes", True),
+    "stability_interval": (0.1, 60, "seconds", False),
+    "lock_ttl": (60, 86400, "seconds", True),
 }
 _BOOLEANS = ("skip_health", "force")
 
@@ -74,7 +77,7 @@ def deploy_errors(inputs, prefix="blue_green_"):
     for key in _BOOLEANS:
         if key in inputs and not _is_boolean(inputs[key]):
             errors.append("%s=%r is not a boolean: use true or false" % (name(key), inputs[key]))
-    for key, (minimum, unit) in _NUMBERS.items():
+    for key, (minimum, maximum, unit, whole) in NUMBER_BOUNDS.items():
         if key not in inputs:
             continue
         try:
@@ -82,9 +85,16 @@ def deploy_errors(inputs, prefix="blue_green_"):
         except (TypeError, ValueError):
             errors.append("%s=%r is not a number of %s" % (name(key), inputs[key], unit))
             continue
-        if value < minimum:
+        if not math.isfinite(value):
+            errors.append("%s=%s is not a finite number of %s; give %s to %s"
+                          % (name(key), inputs[key], unit, minimum, maximum))
+        elif whole and value != int(value):
+            errors.append("%s=%s is not a whole number of %s" % (name(key), inputs[key], unit))
+        elif value < minimum:
             errors.append("%s=%s is below the minimum of %s %s" % (name(key), inputs[key], minimum, unit))
-    if not errors and "health_timeout" in inputs and "health_interval" in inputs:
+        elif value > maximum:
+            errors.append("%s=%s is above the maximum of %s %s" % (name(key), inputs[key], maximum, unit))
+    if not errors and "health_timeout" in inputs and "health_interval" in inputs:  # both finite and in range
         if _as_number(inputs["health_interval"]) > _as_number(inputs["health_timeout"]):
             errors.append("%s=%s is longer than %s=%s: the gate would probe once at most; shorten the interval"
                           % (name("health_interval"), inputs["health_interval"],
@@ -93,14 +103,14 @@ def deploy_errors(inputs, prefix="blue_green_"):
 
 
 def slot_upstreams(servers):
-    """{"blue": text, "green": text}: each slot's upstream file as the switch writes it,
-    from {"blue": [host:port, ...], "green": [...]}."""
+    """{file name: text}: the switch's files (blue.conf, green.conf, slots.map) as it writes
+    them, from {"blue": [host:port, ...], "green": [...]}."""
     if not isinstance(servers, dict) or sorted(servers) != sorted(SLOTS):
         raise AnsibleFilterError("slot_upstreams needs a dictionary with the keys blue and green, got %r" % (servers,))
     problems = validate_servers(servers["blue"], "blue") + validate_servers(servers["green"], "green")
     if problems:
         raise AnsibleFilterError("; ".join(problems))
-    return render_upstreams("blue", list(servers["blue"]), list(servers["green"]))
+    return render_files("blue", list(servers["blue"]), list(servers["green"]))
 
 
 class FilterModule:

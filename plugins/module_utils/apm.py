@@ -178,7 +178,7 @@ class _Checker(object):
                 return value
             self.error(key, "is empty: name it, for example %s" % example)
             return None
-        if not NAME_PATTERN.match(value):
+        if not NAME_PATTERN.fullmatch(value):
             self.error(key, "is %r, which is not a usable name: use %s, for example %s" % (value, NAME_RULE, example))
             return None
         return value

@@ -53,7 +53,7 @@ def validate_repository(image):
             "image '%s' already carries a tag; give the repository ('%s') in image and the tag ('%s') in version"
             % (image, image.rsplit(":", 1)[0], image.rsplit(":", 1)[1])
         )
-    if not REPOSITORY_RE.match(image):
+    if not REPOSITORY_RE.fullmatch(image):
         raise DockerModuleError(
             "image '%s' is not a valid repository name; use lowercase letters, digits and . _ - separated by /" % image
         )

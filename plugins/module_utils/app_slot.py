@@ -128,7 +128,7 @@ class SlotQuery:
             name = default_container_name(self.app_name, slot)
             if (name, slot) not in targets:
                 targets.append((name, slot))
-        if not CONTAINER_NAME_RE.match(targets[0][0]):
+        if not CONTAINER_NAME_RE.fullmatch(targets[0][0]):
             raise DockerModuleError(
                 "app_name '%s' gives the container name '%s', which Docker does not accept; "
                 "use letters, digits, '_', '.' or '-' in app_name, starting with a letter or digit"

@@ -244,7 +244,7 @@ def diff_view(container_attrs, spec, after_env, after_state, after_image_id):
 
 
 def validate_container_name(name):
-    if not CONTAINER_NAME_RE.match(name or ""):
+    if not CONTAINER_NAME_RE.fullmatch(name or ""):
         raise DockerModuleError(
             "name '%s' is not a valid container name; use at least two letters, digits, '_', '.' or '-', "
             "starting with a letter or digit" % name

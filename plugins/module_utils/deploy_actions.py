@@ -16,8 +16,9 @@ import pwd
 from ansible_collections.unitehub.platform.plugins.module_utils import deploy_audit as audit
 from ansible_collections.unitehub.platform.plugins.module_utils import deploy_lock as locks
 from ansible_collections.unitehub.platform.plugins.module_utils import deploy_state as ds
+from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import current_slot
 
-ACTIONS = ("read", "lock", "unlock", "record", "audit")
+ACTIONS = ("read", "lock", "unlock", "record", "audit", "reconcile")
 
 
 class ActionError(ds.DeployStateError):
@@ -50,8 +51,9 @@ def argument_spec():
         replaced_status=dict(type="str", choices=["standby", "stopped"], default="standby"),
         for_rollback=dict(type="bool", default=False),
         release_lock=dict(type="bool", default=False),
-        event=dict(type="dict"),
+        event=dict(type="raw"),
         last_n=dict(type="int", default=10),
+        upstream_dir=dict(type="path"),
     )
 
 
@@ -59,6 +61,7 @@ REQUIRED_IF = [
     ("action", "lock", ("run_id", "pid")),
     ("action", "record", ("slot",)),
     ("action", "audit", ("event",)),
+    ("action", "reconcile", ("upstream_dir", "version")),
 ]
 
 
@@ -115,15 +118,28 @@ class Run:
         except audit.AuditError as exc:
             self.warn("the lock break could not be audited: %s" % exc)
 
-    def audit_event(self):
+    def events(self):
+        """The ``event`` option as a list of complete events (one event, or a list of them)."""
         p = self.p
-        event = dict(p["event"])
-        for key, value in (("app", p["app"]), ("run_id", p["run_id"]), ("user", p["owner"]), ("source", "module")):
-            if event.get(key) is None:
-                event[key] = value
-        if self.check_mode:
-            return audit.normalize_event(event)
-        return audit.append_audit(p["audit_log"], event)
+        given = p["event"] if isinstance(p["event"], list) else [p["event"]]
+        events = []
+        for item in given:
+            if not isinstance(item, dict):
+                raise ActionError("event must be an event (a dictionary) or a list of them, not %r" % (item,))
+            event = dict(item)
+            for key, value in (("app", p["app"]), ("run_id", p["run_id"]), ("user", p["owner"]),
+                               ("source", "module")):
+                if event.get(key) is None:
+                    event[key] = value
+            events.append(audit.normalize_event(event))
+        return events
+
+    def audit_events(self, events):
+        """Append ``events``; the last one is returned (the ``audit_event`` result)."""
+        if not self.check_mode:
+            for event in events:
+                audit.append_audit(self.p["audit_log"], event)
+        return events[-1] if events else None
 
     # -- the actions --------------------------------------------------------
 
@@ -146,12 +162,17 @@ class Run:
 
     def _read(self, result, state, lock):
         p = self.p
+        if p["upstream_dir"]:
+            result["live_slot"] = current_slot(p["upstream_dir"])
+            result["divergence"] = ds.route_problem(state, result["live_slot"])
         if p["slot"] is not None:
             result["target_slot"] = ds.resolve_slot(state, p["slot"], force=p["force"])
         result["audit"] = audit.read_audit(p["audit_log"], p["last_n"])
         return state, lock, False
 
     def _lock(self, result, state, lock):
+        """Take the lock, then decide under it: what the lock guards is the state as it is
+        now, so a run that ended just before cannot have moved it under this one's feet."""
         p = self.p
         if p["for_rollback"]:
             target = derived(state)
@@ -164,10 +185,30 @@ class Run:
         if outcome["broken"] is not None:
             result["broken_lock"] = locks.public_lock(outcome["broken"])
             self.audit_break(outcome["broken"], "broke the stale lock of")
-        if p["for_rollback"]:
-            # What the lock now guards: a run that ended just before may have moved it.
+        try:
             state = ds.load_state(self.state_path, p["app"])
+            self._plan(result, state)
+        except ds.DeployStateError:
+            if outcome["acquired"] and not self.check_mode:
+                locks.release_lock(self.lock_path, token=outcome["lock"]["token"], local_host=self.local_host)
+            raise
         return state, outcome["lock"], True
+
+    def _plan(self, result, state):
+        """The decisions a run makes under the lock: the live slot agrees with the state,
+        there is something to roll back to, and the slot a deploy targets."""
+        p = self.p
+        if p["upstream_dir"]:
+            result["live_slot"] = current_slot(p["upstream_dir"])
+            problem = ds.route_problem(state, result["live_slot"])
+            if problem:
+                raise ActionError(problem, state=state, live_slot=result["live_slot"])
+        if p["for_rollback"]:
+            target = derived(state)
+            if target["rollback"] is None:
+                raise ActionError(target["rollback_error"], state=state)
+        elif p["slot"] is not None:
+            result["target_slot"] = ds.resolve_slot(state, p["slot"], force=p["force"])
 
     def _unlock(self, result, state, lock):
         p = self.p
@@ -184,25 +225,62 @@ class Run:
             self.audit_break(outcome["lock"], "force-released the lock of")
         return state, lock, False
 
-    def _record(self, result, state, lock):
+    def _require_holder(self, lock):
         p = self.p
         if lock is not None and not locks.is_holder(lock, p["run_id"], p["pid"], p["token"]) and not p["force"]:
-            raise ActionError("refusing to record while %s holds the deploy lock %s; pass this run's run_id and "
-                              "pid (or token), or force=true" % (locks.describe_holder(lock), self.lock_path),
+            raise ActionError("refusing to %s while %s holds the deploy lock %s; pass this run's run_id and "
+                              "pid (or token), or force=true"
+                              % (p["action"], locks.describe_holder(lock), self.lock_path),
                               lock=locks.public_lock(lock))
+
+    def _record(self, result, state, lock):
+        p = self.p
+        self._require_holder(lock)
         if p["slot"] == "auto":
             raise ActionError("action=record needs slot blue or green, not 'auto'; resolve it first with "
                               "action=read (target_slot)")
         new = ds.record(state, p["slot"], version=p["version"], image=p["image"], image_id=p["image_id"],
                         status=p["status"], activate=p["activate"], replaced_status=p["replaced_status"])
+        return self._write(result, state, new, lock)
+
+    def _reconcile(self, result, state, lock):
+        """Record as live the slot the marker names, with the release its containers run
+        (the caller checked that they run and passes their version and image)."""
+        p = self.p
+        self._require_holder(lock)
+        live_slot = current_slot(p["upstream_dir"])
+        if live_slot is None:
+            raise ActionError("there is no live-slot marker in %s/live: nothing is live to reconcile with; "
+                              "deploy instead" % p["upstream_dir"])
+        if p["slot"] not in (None, live_slot):
+            raise ActionError("the marker in %s names %s, not %s: reconcile records what the load balancer "
+                              "serves" % (p["upstream_dir"], live_slot, p["slot"]), live_slot=live_slot)
+        result["live_slot"] = live_slot
+        new = ds.reconcile(state, live_slot, p["version"], image=p["image"], image_id=p["image_id"])
+        return self._write(result, state, new, lock)
+
+    def _write(self, result, state, new, lock):
+        """Write ``new``, then append the events and release the lock if asked. A failed state
+        write still leaves its audit lines, and the failure is raised after them."""
+        p = self.p
         result["changed"] = new != state
         if self.diff:
             result["diff"] = {"before": ds.dump_state(state), "after": ds.dump_state(new),
                               "before_header": self.state_path, "after_header": self.state_path}
+        events = self.events() if p["event"] else []
+        save_error = None
         if result["changed"] and not self.check_mode:
-            ds.save_state(self.state_path, new)
-        if p["event"]:
-            result["audit_event"] = self.audit_event()
+            try:
+                ds.save_state(self.state_path, new)
+            except ds.StateError as exc:
+                save_error = exc
+                for event in events:
+                    event["reason"] = "; ".join(filter(None, (event.get("reason"), "the state was not written: %s"
+                                                              % exc)))
+        if events:
+            result["audit_event"] = self.audit_events(events)
+        if save_error is not None:
+            raise save_error
         if p["release_lock"] and lock is not None:
             outcome = locks.release_lock(self.lock_path, run_id=p["run_id"], pid=p["pid"], token=p["token"],
                                          dry_run=self.check_mode, local_host=self.local_host)
@@ -212,6 +290,6 @@ class Run:
         return new, lock, False
 
     def _audit(self, result, state, lock):
-        result["audit_event"] = self.audit_event()
+        result["audit_event"] = self.audit_events(self.events())
         result["changed"] = True
         return state, lock, False

@@ -23,7 +23,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.deploy_state imp
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
 DEFAULT_AUDIT_LOG = "/var/log/unitehub/deploy-audit.jsonl"
-AUDIT_EVENTS = ("deploy", "rollback", "switch", "failure", "auto_revert", "lock_broken")
+AUDIT_EVENTS = ("deploy", "rollback", "switch", "failure", "auto_revert", "lock_broken", "reconcile")
 AUDIT_OUTCOMES = ("success", "failed")
 AUDIT_FIELDS = (
     "ts", "event", "app", "slot", "from_slot", "version", "previous_version", "outcome",

@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import time
 import uuid
 
@@ -30,6 +31,10 @@ from ansible_collections.unitehub.platform.plugins.module_utils.deploy_state imp
 
 LOCK_FILE = "deploy.lock"
 DEFAULT_TTL = 1800
+# Ages compare wall-clock times written by other processes (and, with several load
+# balancers, other hosts): a lock is judged older than its ttl only past this margin, so a
+# clock step or a skew between hosts cannot break a lock that is still held.
+CLOCK_TOLERANCE = 60
 
 
 class LockError(DeployStateError):
@@ -71,11 +76,17 @@ def this_host():
 def _read_lock_raw(path):
     """(stat, bytes) of the lock file, or None when there is none."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except FileNotFoundError:
         return None
+    except OSError as exc:
+        raise LockError("cannot read the deploy lock %s: %s; it must be a regular file that this run can read "
+                        "(remove whatever is there)" % (path, exc.strerror or exc)) from None
     try:
         st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise LockError("the deploy lock %s is not a regular file (it is a %s); remove it, it is not a lock "
+                            "this collection took" % (path, "directory" if stat.S_ISDIR(st.st_mode) else "special file"))
         chunks = []
         while True:
             chunk = os.read(fd, 65536)
@@ -108,11 +119,13 @@ def _describe_lock(path, st, raw, now, local_host, default_ttl):
     started = parse_ts(info["started_at"])
     if started is None:
         started = st.st_mtime
+    # Never negative: a lock taken "in the future" (a clock stepped back) is as young as can be.
     info["age_s"] = round(max(0.0, now - started), 1)
     info["stale"], info["stale_reason"] = False, None
-    if info["age_s"] > info["ttl"]:
+    if info["age_s"] > info["ttl"] + CLOCK_TOLERANCE:
         info["stale"] = True
-        info["stale_reason"] = "it is older than its ttl (age %s > ttl %ss)" % (format_age(info["age_s"]), info["ttl"])
+        info["stale_reason"] = "it is older than its ttl (age %s > ttl %ss + %ss for clock skew)" % (
+            format_age(info["age_s"]), info["ttl"], CLOCK_TOLERANCE)
     elif info["readable"] and info["host"] == local_host and info["pid"] and not pid_alive(info["pid"]):
         info["stale"] = True
         info["stale_reason"] = "pid %s is no longer running on %s" % (info["pid"], local_host)
@@ -179,15 +192,20 @@ def _dir_guard(directory):
 
 
 def _create_lock(path, doc):
-    """Create the lock file if and only if it does not exist (atomic)."""
+    """Create the lock file if and only if it does not exist (atomic). A lock that could not
+    be written whole (disk full) is removed again: an empty lock would block every deploy
+    for its whole ttl, naming nobody."""
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     try:
         data = (json.dumps(doc, sort_keys=True) + "\n").encode("utf-8")
         while data:
             data = data[os.write(fd, data):]
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        os.unlink(path)
+        raise
+    os.close(fd)
 
 
 def _check_identity(run_id, pid, ttl):

@@ -293,6 +293,35 @@ def rollback_target(state):
     return previous, entry["version"]
 
 
+def route_problem(state, live_slot):
+    """Why ``state`` disagrees with the slot the load balancer serves, or None.
+
+    ``live_slot`` is what the live-slot marker names (None when there is none, which
+    nginx serves as blue). The marker is the truth, because it is what nginx serves;
+    the state records history. Before the first deploy nothing is live, so any marker
+    agrees with an empty state.
+    """
+    active = state["active_slot"]
+    if active is None or (live_slot or "blue") == active:
+        return None
+    live = live_slot or "blue (no marker)"
+    return ("the load balancer serves slot %s, but the deploy state says %s (%s) is live: a run was stopped "
+            "between the switch and its record, or the state could not be written. Deploying now could "
+            "replace the live slot or give traffic to an unverified one. Run playbooks/reconcile.yml: it "
+            "checks that %s runs and records it as the live slot" % (live, active, state["slots"][active]["version"],
+                                                                      live_slot or "blue"))
+
+
+def reconcile(state, live_slot, version, image=None, image_id=None, now=None):
+    """The state after making ``live_slot`` (what the marker names) the active slot, with
+    the release its containers run. The slot it replaces stays the rollback target."""
+    _check_slot(live_slot)
+    if state["active_slot"] == live_slot:
+        return record(state, live_slot, version=version, image=image, image_id=image_id, now=now)
+    return record(state, live_slot, version=version, image=image, image_id=image_id, status="active", activate=True,
+                  now=now)
+
+
 def protected_images(state):
     """Every image reference and image id the state names: never prune these."""
     names = set()

@@ -7,6 +7,8 @@ the probe they call for.
 
 from __future__ import annotations
 
+import math
+
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import EXPECT_PASS, ProbeConfigError, validate_expect
 from ansible_collections.unitehub.platform.plugins.module_utils.probes import (
     DEFAULT_PORTS,
@@ -39,6 +41,7 @@ TARGET_DEFAULTS = {
     "container": None,
     "host_header": None,
     "validate_certs": True,
+    "expect_slot": None,
 }
 
 
@@ -105,9 +108,12 @@ def _number(spec, key, kind, label):
     try:
         if isinstance(value, bool):
             raise ValueError(value)
-        return kind(value)
-    except (TypeError, ValueError):
+        number = kind(value)
+    except (TypeError, ValueError, OverflowError):
         raise ProbeConfigError("%s: %s %r is not a number" % (label, key, value)) from None
+    if not math.isfinite(number):
+        raise ProbeConfigError("%s: %s %r is not a finite number" % (label, key, value))
+    return number
 
 
 def target_label(spec):
@@ -129,7 +135,8 @@ def build_probe(spec, connect=None):
     request_timeout = spec["request_timeout"]
     host, port, user, password = spec["login_host"], spec["login_port"], spec["login_user"], spec["login_password"]
     if probe_type == "http":
-        return lambda: probe_http(spec["url"], request_timeout, spec["host_header"], spec["validate_certs"])
+        return lambda: probe_http(spec["url"], request_timeout, spec["host_header"], spec["validate_certs"],
+                                  expect_slot=spec["expect_slot"])
     if probe_type == "tcp":
         return lambda: probe_tcp(host, port, request_timeout)
     if probe_type == "redis":

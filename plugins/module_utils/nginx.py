@@ -56,7 +56,10 @@ def reload_nginx(nginx_bin="nginx", pidfile="/run/nginx.pid"):
     service layer stays in charge of starting it."""
     if nginx_master_pid(pidfile) is None:
         return False
-    proc = subprocess.run([nginx_bin, "-s", "reload"], capture_output=True, text=True, timeout=30, check=False)
+    try:
+        proc = subprocess.run([nginx_bin, "-s", "reload"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise NginxConfigError("could not run %s -s reload: %s" % (nginx_bin, exc)) from None
     if proc.returncode != 0:
         raise NginxConfigError("nginx -s reload failed", (proc.stdout + proc.stderr).strip())
     return True

@@ -19,6 +19,7 @@ import time
 import traceback
 
 from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import request
+from ansible_collections.unitehub.platform.plugins.module_utils.slots import UPSTREAM_SLOT_HEADER
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import (
     FAIL,
     HEALTH_MEDIA_TYPE,
@@ -52,10 +53,11 @@ DEFAULT_PORTS = {"redis": 6379, "postgres": 5432, "pgbouncer": 6432}
 class ProbeResult:
     """The outcome of one probe attempt. ``status`` is always pass, warn or fail."""
 
-    __slots__ = ("status", "error", "latency_ms", "http_status", "checks", "output", "slot", "version")
+    __slots__ = ("status", "error", "latency_ms", "http_status", "checks", "output", "slot", "version",
+                 "upstream_slot")
 
     def __init__(self, status, error=None, latency_ms=None, http_status=None, checks=None, output=None,
-                 slot=None, version=None):
+                 slot=None, version=None, upstream_slot=None):
         self.status = normalize_status(status)
         self.error = error
         self.latency_ms = latency_ms
@@ -64,6 +66,8 @@ class ProbeResult:
         self.output = output
         self.slot = slot
         self.version = version
+        # The slot the load balancer reached (its X-Upstream-Slot header), never what the app says.
+        self.upstream_slot = upstream_slot
 
     def __repr__(self):
         return "ProbeResult(%r, error=%r)" % (self.status, self.error)
@@ -103,7 +107,7 @@ def _media_type(headers):
 
 
 def probe_http(url, request_timeout=2.0, host_header=None, validate_certs=True, max_bytes=MAX_BODY_BYTES,
-               timer=time.monotonic):
+               timer=time.monotonic, expect_slot=None):
     """GET ``url`` once and judge the answer.
 
     An ``application/health+json`` body is parsed strictly: a malformed one is a
@@ -128,16 +132,28 @@ def probe_http(url, request_timeout=2.0, host_header=None, validate_certs=True, 
     except ValueError as exc:
         return ProbeResult(FAIL, error="invalid URL %r (%s)" % (url, exc), latency_ms=_elapsed_ms(timer, start))
     latency_ms = _elapsed_ms(timer, start)
-    return judge_http_response(response.status, response.headers, response.body, latency_ms, max_bytes)
+    return judge_http_response(response.status, response.headers, response.body, latency_ms, max_bytes,
+                               expect_slot=expect_slot)
 
 
-def judge_http_response(code, headers, body, latency_ms=None, max_bytes=MAX_BODY_BYTES):
-    """Turn an HTTP status, its headers and body into a ProbeResult (pure)."""
-    slot = headers.get("X-App-Slot") if headers is not None else None
-    version = headers.get("X-App-Version") if headers is not None else None
+def judge_http_response(code, headers, body, latency_ms=None, max_bytes=MAX_BODY_BYTES, expect_slot=None):
+    """Turn an HTTP status, its headers and body into a ProbeResult (pure).
+
+    With ``expect_slot`` (a probe through the load balancer), an answer that the load
+    balancer did not get from that slot fails, whatever it says: a new slot that
+    refuses connections must not pass on its backup's answers.
+    """
+    headers = headers if headers is not None else {}
+    upstream_slot = headers.get(UPSTREAM_SLOT_HEADER) or None
+    slot = upstream_slot or headers.get("X-App-Slot")
+    version = headers.get("X-App-Version")
     media_type = _media_type(headers)
     ok_code = 200 <= code < 300
-    result = dict(latency_ms=latency_ms, http_status=code, slot=slot, version=version)
+    result = dict(latency_ms=latency_ms, http_status=code, slot=slot, version=version, upstream_slot=upstream_slot)
+    if expect_slot is not None and upstream_slot != expect_slot:
+        answered = ("slot %s" % upstream_slot) if upstream_slot else (
+            "no slot the load balancer names (no %s header)" % UPSTREAM_SLOT_HEADER)
+        return ProbeResult(FAIL, error="HTTP %d from %s, not from slot %s" % (code, answered, expect_slot), **result)
 
     document = None
     if media_type == HEALTH_MEDIA_TYPE:
@@ -169,7 +185,7 @@ def judge_http_response(code, headers, body, latency_ms=None, max_bytes=MAX_BODY
     if ok_code:
         return ProbeResult(PASS, **result)
     error = "HTTP %d" % code
-    location = headers.get("Location") if headers is not None else None
+    location = headers.get("Location")
     if 300 <= code < 400 and location:
         error += " redirect to %s; probe that URL instead (redirects are not followed)" % location
     return ProbeResult(FAIL, error=error, **result)

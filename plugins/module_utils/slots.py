@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 
 SLOTS = ("blue", "green")
+# The response header the load balancer sets to the slot of the server it reached.
+UPSTREAM_SLOT_HEADER = "X-Upstream-Slot"
 
 # Docker's tag grammar: a word character first, then up to 127 of [\w.-].
 TAG_PATTERN = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")

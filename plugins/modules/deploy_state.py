@@ -16,11 +16,19 @@ description:
   - I(action=read) returns the state, the lock holder, the last audit events, the idle slot,
     the rollback target and the images pruning must keep.
   - I(action=lock) takes the deploy lock for one controller run; a second run is refused with
-    the holder named. I(action=unlock) releases it.
+    the holder named. Under the lock it then reads the state again and makes the run's decisions
+    there, so a run that ended just before cannot have moved the state under this one - with
+    I(upstream_dir), that the live-slot marker agrees with the state; with I(slot), the target slot;
+    with I(for_rollback), the rollback target. A refusal releases the lock again.
+    I(action=unlock) releases it.
   - I(action=record) records what a slot runs and, with I(activate), which slot serves traffic.
     With I(event) it also appends that event to the audit log once the state is written, and
     with I(release_lock) it then releases this run's lock, ending a deploy in one step.
-  - I(action=audit) appends one event to the audit log.
+  - I(action=audit) appends events to the audit log.
+  - I(action=reconcile) records as live the slot the load balancer's marker names (in
+    I(upstream_dir)), with the I(version) and image its containers run. It is how a state that
+    disagrees with the marker (a run killed between the switch and its record, a state that could
+    not be written) is repaired; C(playbooks/reconcile.yml) checks that the slot runs first.
   - The state is replaced atomically (temp file, fsync, rename); the lock is created with
     C(O_CREAT|O_EXCL), so of two concurrent runs exactly one wins.
 author:
@@ -30,7 +38,7 @@ options:
     description: What to do.
     type: str
     required: true
-    choices: [read, lock, unlock, record, audit]
+    choices: [read, lock, unlock, record, audit, reconcile]
   state_dir:
     description: Directory of C(state.json) and C(deploy.lock).
     type: path
@@ -87,8 +95,9 @@ options:
   slot:
     description:
       - I(action=record) the slot to record, C(blue) or C(green).
-      - I(action=read) the slot a deploy asks for; C(auto) means the idle slot. The resolved
-        slot is returned as RV(target_slot); the active slot is refused unless I(force).
+      - I(action=lock) and I(action=read) the slot a deploy asks for; C(auto) means the idle slot.
+        The resolved slot is returned as RV(target_slot); the active slot is refused unless I(force).
+      - I(action=reconcile) may name the slot it expects the marker to name.
     type: str
     choices: [blue, green, auto]
   version:
@@ -135,15 +144,25 @@ options:
         state is written and the I(event) audited.
     type: bool
     default: false
+  upstream_dir:
+    description:
+      - The load balancer's switch directory (C(nginx_upstream_dir)), whose C(live/) marker names the
+        slot nginx serves. The marker is the truth of what is live.
+      - I(action=lock) refuses, and releases the lock, when the state disagrees with the marker.
+        I(action=read) reports the marker and any disagreement. Required for I(action=reconcile).
+    type: path
   event:
     description:
-      - I(action=audit) the event to append; I(action=record) an event to append after the write.
+      - I(action=audit) the event to append; I(action=record) and I(action=reconcile) an event to
+        append after the write. A list appends several events, in order.
+      - When the state cannot be written, the events are appended anyway, their C(reason) saying so,
+        and the action then fails.
       - C(event) is one of C(deploy), C(rollback),
-        C(switch), C(failure), C(auto_revert), C(lock_broken); the other fields are C(slot),
+        C(switch), C(failure), C(auto_revert), C(lock_broken), C(reconcile); the other fields are C(slot),
         C(from_slot), C(version), C(previous_version), C(outcome) (C(success) or C(failed)),
         C(reason), C(duration_s), C(phases) (phase name to seconds), C(source) and C(ts).
       - C(app), C(run_id) and C(user) default to I(app), I(run_id) and I(owner); C(ts) to now.
-    type: dict
+    type: raw
   last_n:
     description: I(action=read) how many of the latest audit events to return.
     type: int
@@ -353,10 +372,20 @@ broken_lock:
   type: dict
   sample: null
 target_slot:
-  description: I(action=read) with I(slot) set, the slot the deploy goes to.
-  returned: when action is read and slot is set
+  description: The slot the deploy goes to, resolved from I(slot) under the lock (I(action=lock)).
+  returned: when action is lock or read and slot is set
   type: str
   sample: green
+live_slot:
+  description: The slot the live-slot marker in I(upstream_dir) names, or null when there is none.
+  returned: when upstream_dir is set
+  type: str
+  sample: green
+divergence:
+  description: I(action=read) why the state disagrees with the marker, or null when they agree.
+  returned: when action is read and upstream_dir is set
+  type: str
+  sample: null
 idle_slot:
   description: The slot not serving traffic, where C(slot=auto) deploys.
   returned: always
@@ -388,14 +417,18 @@ audit:
             "reason": null, "run_id": "20260106T093000Z-4242", "user": "alice", "duration_s": 92.4,
             "phases": {"health_gate": 11.2}, "source": "module"}]
 audit_event:
-  description: The event appended by I(action=audit), or by I(action=record) with I(event) (in check mode, the one that would be).
-  returned: when action is audit, or record with event
+  description:
+    - The (last) event appended by I(action=audit), or by I(action=record) or I(action=reconcile) with
+      I(event); in check mode, the one that would be.
+  returned: when action is audit, or record or reconcile with event
   type: dict
   sample: {"ts": "2026-01-06T09:31:02.120Z", "event": "switch", "app": "unitehub", "slot": "green",
            "from_slot": "blue", "version": "v2", "previous_version": "v1", "outcome": "success",
            "reason": null, "run_id": "20260106T093000Z-4242", "user": "alice", "duration_s": null,
            "phases": null, "source": "module"}
 """
+
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
@@ -419,6 +452,10 @@ def main():
         module.fail_json(msg=str(exc), **exc.details)
     except DeployStateError as exc:
         module.fail_json(msg=str(exc))
+    except Exception as exc:  # a bug or an environment problem: report it with context, not a traceback
+        module.fail_json(msg="unexpected %s during action=%s on %s: %s"
+                         % (type(exc).__name__, module.params["action"], module.params["state_dir"], exc),
+                         exception=traceback.format_exc())
     module.exit_json(**result)
 
 

@@ -122,6 +122,14 @@ options:
       - Verify the TLS certificate of an C(https) URL. Set V(false) only for self-signed test certificates.
     type: bool
     default: true
+  expect_slot:
+    description:
+      - For an C(http) probe through the collection's load balancer, the slot every answer must come from.
+      - The load balancer names the slot of the server it reached in the C(X-Upstream-Slot) header. An
+        answer from another slot (the backup, while the expected one refuses connections) or without the
+        header fails, whatever its body says. This is how the stability window watches the new slot only.
+    type: str
+    choices: [blue, green]
   targets:
     description:
       - Probe several targets concurrently instead of one. Each item takes the options above; an option
@@ -190,6 +198,10 @@ options:
       validate_certs:
         description: See O(validate_certs).
         type: bool
+      expect_slot:
+        description: See O(expect_slot).
+        type: str
+        choices: [blue, green]
   fail_on_unhealthy:
     description:
       - Fail the task when a target is not healthy in time.
@@ -441,6 +453,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.health_targets i
 from ansible_collections.unitehub.platform.plugins.module_utils.health_wait import ContainerWatch, run_target
 from ansible_collections.unitehub.platform.plugins.module_utils.postgres_client import HAS_PSYCOPG, PSYCOPG_IMPORT_ERROR
 from ansible_collections.unitehub.platform.plugins.module_utils.probes import HAS_REDIS, PROBE_TYPES, REDIS_IMPORT_ERROR
+from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
 def _deprecated(alias):
     return dict(name=alias, version="2.0.0", collection_name="unitehub.platform")
@@ -468,6 +481,7 @@ def _probe_options(for_targets):
         container=dict(type="str"),
         host_header=dict(type="str"),
         validate_certs=dict(type="bool", default=True if top else None),
+        expect_slot=dict(type="str", choices=list(SLOTS)),
     )
     if for_targets:
         options["name"] = dict(type="str")

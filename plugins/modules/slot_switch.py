@@ -12,18 +12,23 @@ short_description: Point the nginx load balancer at one blue-green slot, verifie
 version_added: 0.1.0
 description:
   - Moves the load balancer's traffic to one slot on every app host and verifies through
-    the load balancer that the expected slot (and version) answers.
+    the load balancer that the answers come from that slot.
   - The nginx site defines one upstream per slot and picks the live one on every request
     from a marker file, C(<upstream_dir>/live/<slot>). The switch renames that marker, one
     atomic step that every nginx worker sees on its next request. There is no reload, so
     there is no moment in which old and new workers route to different slots, and the
     version served never flaps back.
   - Each slot's C(server) lines live in C(<upstream_dir>/blue.conf) and C(green.conf), the
-    other slot listed as C(backup). They are rewritten, checked with C(nginx -t) and
-    reloaded only when the servers change (app hosts added or moved).
+    other slot listed as C(backup); C(slots.map) maps each server's address to its slot. They
+    are rewritten, checked with C(nginx -t) and reloaded only when the servers change.
+  - The verification reads the C(X-Upstream-Slot) header that the site derives from
+    C($upstream_addr), the server nginx actually reached. It never depends on headers the app
+    sets, and an answer from the other slot (the backup) never counts.
   - The switch is refused while C(nginx -t) fails or nginx is not running. Any failure
-    after the marker moved puts it (and the files) back, so traffic never stays on an
-    unverified slot.
+    after the marker moved, expected or not, puts it (and the files) back, so traffic never
+    stays on an unverified slot.
+  - With O(revert), the marker is moved back without C(nginx -t) and without a reload, so an
+    automatic revert works even while nginx is down or its configuration is broken.
 author:
   - unitehub platform team (@unitehub)
 options:
@@ -35,39 +40,49 @@ options:
   servers:
     description:
       - The C(host:port) of the slot on every app host.
+      - A host name is resolved on the load balancer, as nginx resolves it.
+      - Not used with O(revert).
     type: list
     elements: str
-    required: true
   backup_servers:
     description:
       - The C(host:port) of the other slot on every app host. They form the other slot's
         upstream and are the C(backup) servers of this one. nginx uses a backup only when the
         live slot refused or dropped a request, so a crash of a freshly switched slot costs no
         request while it is being reverted.
+      - Not used with O(revert).
     type: list
     elements: str
-    required: true
+  revert:
+    description:
+      - Put traffic back on O(slot) by moving the marker only. Nothing is validated or reloaded,
+        so it works while nginx is stopped or C(nginx -t) fails; traffic follows the marker as
+        soon as nginx serves.
+      - With nginx running the answers are verified; a failed verification fails the task but
+        leaves the marker on O(slot).
+    type: bool
+    default: false
   upstream_dir:
     description:
       - The directory the switch owns, which the nginx site reads. It holds C(blue.conf),
-        C(green.conf) and the C(live/) marker.
+        C(green.conf), C(slots.map) and the C(live/) marker.
     type: path
     default: /etc/nginx/unitehub/unitehub
   verify_url:
     description:
-      - A URL served through the load balancer whose responses carry the
-        C(X-App-Slot) and C(X-App-Version) headers.
+      - A URL served through the load balancer, for example the app's health path. Any 2xx
+        answer from the slot counts.
     type: str
-    default: http://127.0.0.1:8080/api/version
-  expect_version:
-    description: When set, the verified answers must also carry this version.
-    type: str
-  verify_timeout:
-    description: Seconds to wait for the load balancer to answer from the new slot.
+    default: http://127.0.0.1:8080/
+  timeout:
+    description:
+      - Seconds to wait, overall, for the load balancer to answer from the slot.
+      - The alias O(verify_timeout) is deprecated and will be removed in 2.0.0.
     type: float
     default: 10
+    aliases: [verify_timeout]
   verify_consecutive:
-    description: Answers in a row that must come from the new slot.
+    description: Answers in a row that must come from the slot.
     type: int
     default: 3
   nginx_binary:
@@ -83,16 +98,15 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reports the change and its diff without touching the file or nginx.
+    details: Reports the change and its diff without touching the files or nginx.
   diff_mode:
     support: full
-    details: Shows the live slot and both upstream files before and after.
+    details: Shows the live slot and the switch's files before and after.
   platform:
     platforms: posix
 notes:
-  - Run it on the load balancer host. The verification requests go to I(verify_url).
-  - The verification requests ignore proxy environment variables, so the answers come from
-    the load balancer that I(verify_url) names.
+  - Run it on the load balancer host. The verification requests go to O(verify_url) and
+    ignore proxy environment variables, so the answers come from that load balancer.
 seealso:
   - module: unitehub.platform.deploy_state
   - module: unitehub.platform.health_probe
@@ -108,7 +122,12 @@ EXAMPLES = r"""
     backup_servers:
       - 10.0.1.11:3008
       - 10.0.1.12:3008
-    expect_version: v2.3.1
+    verify_url: http://127.0.0.1/api/health/system
+
+- name: Put traffic back on blue, whatever state nginx is in
+  unitehub.platform.slot_switch:
+    slot: blue
+    revert: true
 
 - name: Show what a switch back to blue would change
   unitehub.platform.slot_switch:
@@ -135,31 +154,39 @@ reloaded:
   returned: always
   type: bool
 switch_seconds:
-  description: Seconds from the marker's move to the first answer from the new slot.
+  description: Seconds from the marker's move to the first answer from the slot.
   returned: always
   type: float
-  sample: 0.12
+  sample: 0.002
 verified:
-  description: The last answer seen through the load balancer.
-  returned: when not in check mode
+  description:
+    - The last answer seen through the load balancer, its slot (from C(X-Upstream-Slot)) and error.
+    - Null in check mode, and for a revert while nginx is not running.
+  returned: always
   type: dict
-  sample: {"slot": "green", "version": "v2.3.1", "error": null}
+  sample: {"slot": "green", "error": null}
 nginx_output:
   description: The output of C(nginx -t) when it refused the switch.
   returned: failure
   type: str
+undo_error:
+  description: What went wrong while a failed switch was being undone.
+  returned: when undoing a failed switch failed too
+  type: str
 """
 
 import http.client
+import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import request
-from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import SwitchError, switch
+from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import SwitchError, put_back, switch
+from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS, UPSTREAM_SLOT_HEADER
 
 
 def make_fetch(url, timeout=2.0):
-    """One GET through the load balancer -> (slot, version, error).
+    """One GET through the load balancer -> (slot that answered, error).
 
     Proxies from the environment are not used: the answer must come from the
     load balancer that I(verify_url) names.
@@ -168,53 +195,54 @@ def make_fetch(url, timeout=2.0):
         try:
             response = request(url, timeout=timeout, max_bytes=65536, agent="unitehub.platform.slot_switch")
         except (OSError, http.client.HTTPException, ValueError) as exc:
-            return None, None, "%s: %s" % (url, exc)
-        slot, version = response.headers.get("X-App-Slot"), response.headers.get("X-App-Version")
-        return slot, version, None if 200 <= response.status < 300 else "HTTP %d" % response.status
+            return None, "%s: %s" % (url, exc)
+        slot = response.headers.get(UPSTREAM_SLOT_HEADER) or None
+        return slot, None if 200 <= response.status < 300 else "HTTP %d" % response.status
     return fetch
 
 
 def main():
     module = AnsibleModule(
         argument_spec=dict(
-            slot=dict(type="str", required=True, choices=["blue", "green"]),
-            servers=dict(type="list", elements="str", required=True),
-            backup_servers=dict(type="list", elements="str", required=True),
+            slot=dict(type="str", required=True, choices=list(SLOTS)),
+            servers=dict(type="list", elements="str"),
+            backup_servers=dict(type="list", elements="str"),
+            revert=dict(type="bool", default=False),
             upstream_dir=dict(type="path", default="/etc/nginx/unitehub/unitehub"),
-            verify_url=dict(type="str", default="http://127.0.0.1:8080/api/version"),
-            expect_version=dict(type="str"),
-            verify_timeout=dict(type="float", default=10.0),
+            verify_url=dict(type="str", default="http://127.0.0.1:8080/"),
+            timeout=dict(type="float", default=10.0, aliases=["verify_timeout"],
+                         deprecated_aliases=[dict(name="verify_timeout", version="2.0.0",
+                                                  collection_name="unitehub.platform")]),
             verify_consecutive=dict(type="int", default=3),
             nginx_binary=dict(type="path", default="nginx"),
             nginx_pidfile=dict(type="path", default="/run/nginx.pid"),
         ),
+        required_if=[("revert", False, ("servers", "backup_servers"))],
         supports_check_mode=True,
     )
-    params = module.params
+    p = module.params
+    fetch = make_fetch(p["verify_url"])
     try:
-        result = switch(
-            params["upstream_dir"],
-            params["slot"],
-            params["servers"],
-            params["backup_servers"],
-            make_fetch(params["verify_url"]),
-            expect_version=params["expect_version"],
-            verify_timeout=params["verify_timeout"],
-            consecutive=params["verify_consecutive"],
-            nginx_bin=params["nginx_binary"],
-            pidfile=params["nginx_pidfile"],
-            check_mode=module.check_mode,
-        )
+        if p["revert"]:
+            result = put_back(p["upstream_dir"], p["slot"], fetch, timeout=p["timeout"],
+                              consecutive=p["verify_consecutive"], pidfile=p["nginx_pidfile"],
+                              check_mode=module.check_mode)
+        else:
+            result = switch(p["upstream_dir"], p["slot"], p["servers"], p["backup_servers"], fetch,
+                            timeout=p["timeout"], consecutive=p["verify_consecutive"], nginx_bin=p["nginx_binary"],
+                            pidfile=p["nginx_pidfile"], check_mode=module.check_mode)
     except SwitchError as exc:
-        module.fail_json(msg=str(exc), slot=params["slot"], **exc.details)
+        module.fail_json(msg=str(exc), slot=p["slot"], **exc.details)
+    except Exception as exc:  # a bug or an environment problem: report it with context, not a traceback
+        module.fail_json(msg="unexpected %s while switching to %s: %s" % (type(exc).__name__, p["slot"], exc),
+                         slot=p["slot"], exception=traceback.format_exc())
 
-    diff = {
-        "before_header": params["upstream_dir"],
-        "after_header": params["upstream_dir"],
-        "before": result.pop("before"),
-        "after": result.pop("after"),
-    }
-    if result["changed"]:
+    warning = result.pop("warning", None)
+    if warning:
+        module.warn(warning)
+    diff = {"before_header": p["upstream_dir"], "after_header": p["upstream_dir"],
+            "before": result.pop("before"), "after": result.pop("after")}
+    if module._diff and result["changed"]:
         result["diff"] = diff
     module.exit_json(**result)
 

@@ -32,7 +32,7 @@ def test_good_inputs_have_no_errors():
     ("health_consecutive", True, "blue_green_health_consecutive=True is not a number"),
     ("health_expect", "warn", "blue_green_health_expect='warn' is not one of pass, pass_or_warn"),
     ("force", "maybe", "blue_green_force='maybe' is not a boolean"),
-    ("action", "redeploy", "blue_green_action='redeploy' is not one of deploy, rollback"),
+    ("action", "redeploy", "blue_green_action='redeploy' is not one of deploy, rollback, reconcile"),
     ("lock_ttl", 5, "blue_green_lock_ttl=5 is below the minimum of 60 seconds"),
 ])
 def test_each_bad_input_is_named(key, value, fragment):
@@ -62,9 +62,9 @@ def test_registered_as_filter():
 
 
 def test_slot_upstreams_render_what_the_switch_writes():
-    from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import render_upstreams
+    from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import render_files
     servers = {"blue": ["127.0.0.1:3008"], "green": ["127.0.0.1:3009"]}
-    assert slot_upstreams(servers) == render_upstreams("green", ["127.0.0.1:3009"], ["127.0.0.1:3008"])
+    assert slot_upstreams(servers) == render_files("green", ["127.0.0.1:3009"], ["127.0.0.1:3008"])
     assert FilterModule().filters()["slot_upstreams"] is slot_upstreams
 
 
@@ -77,3 +77,31 @@ def test_slot_upstreams_render_what_the_switch_writes():
 def test_slot_upstreams_name_the_bad_value(servers, fragment):
     with pytest.raises(AnsibleFilterError, match=re.escape(fragment)):
         slot_upstreams(servers)
+
+
+@pytest.mark.parametrize("key", ["stability_window", "drain_seconds", "health_timeout", "health_interval",
+                                 "health_consecutive", "stability_interval", "lock_ttl"])
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", float("nan"), float("inf")])
+def test_every_number_must_be_finite(key, value):
+    errors = deploy_errors(dict(GOOD, **{key: value}))
+    assert len(errors) == 1 and "is not a finite number of" in errors[0] and errors[0].startswith("blue_green_" + key)
+
+
+@pytest.mark.parametrize("key, value, fragment", [
+    ("stability_window", 3601, "above the maximum of 3600 seconds"),
+    ("health_timeout", 3601, "above the maximum of 3600 seconds"),
+    ("health_interval", 60.5, "above the maximum of 60 seconds"),
+    ("health_interval", 0.05, "below the minimum of 0.1 seconds"),
+    ("health_consecutive", 101, "above the maximum of 100 probes"),
+    ("health_consecutive", 2.5, "is not a whole number of probes"),
+    ("lock_ttl", 86401, "above the maximum of 86400 seconds"),
+])
+def test_every_number_is_bounded(key, value, fragment):
+    errors = deploy_errors(dict(GOOD, **{key: value}))
+    assert len(errors) == 1 and fragment in errors[0]
+
+
+@pytest.mark.parametrize("key, value", [("version", "v1\n"), ("slot", "blue\n"), ("health_expect", "pass\n"),
+                                        ("action", "deploy\n")])
+def test_string_checks_match_the_whole_value(key, value):
+    assert len(deploy_errors(dict(GOOD, **{key: value}))) == 1

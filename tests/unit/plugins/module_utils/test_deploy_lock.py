@@ -1,5 +1,6 @@
 """Unit tests of the deploy lock, on real files and real processes."""
 
+import errno
 import json
 import multiprocessing
 import os
@@ -60,7 +61,8 @@ def test_live_lock_is_refused_with_the_holder_named_even_with_force(tmp_path):
 def test_stale_by_ttl_needs_force_and_the_break_is_reported(tmp_path):
     path = tmp_path / "deploy.lock"
     take(path, run_id="run-a", now=time.time() - 3600)
-    with pytest.raises(locks.LockHeld, match=r"stale: it is older than its ttl \(age 1h00m > ttl 1800s\). Rerun with force=true"):
+    with pytest.raises(locks.LockHeld, match=r"stale: it is older than its ttl \(age 1h00m > ttl 1800s \+ 60s for clock "
+                                             r"skew\). Rerun with force=true"):
         take(path, run_id="run-b")
     result = take(path, run_id="run-b", force=True)
     assert result["acquired"]
@@ -161,3 +163,45 @@ def test_concurrent_processes_exactly_one_wins(tmp_path):
         winners = [run for run, outcome in outcomes.items() if outcome == "won"]
         assert len(winners) == 1, outcomes
         assert json.loads(open(path).read())["run_id"] == winners[0]
+
+
+def test_a_lock_just_past_its_ttl_is_not_stale_within_the_clock_tolerance(tmp_path):
+    path = tmp_path / "deploy.lock"
+    take(path, run_id="run-a", ttl=100, now=time.time() - 130)
+    with pytest.raises(locks.LockHeld, match="force=true breaks only a stale lock"):
+        take(path, run_id="run-b", force=True)
+    assert json.loads(path.read_text())["run_id"] == "run-a"
+
+
+def test_a_lock_from_the_future_is_held_and_young(tmp_path):
+    """A clock stepped back after the lock was taken: its age is 0, never negative."""
+    path = tmp_path / "deploy.lock"
+    take(path, run_id="run-a", now=time.time() + 3600)
+    info = locks.read_lock(str(path))
+    assert info["age_s"] == 0 and not info["stale"]
+
+
+def test_a_failed_lock_write_leaves_no_lock_behind(tmp_path, monkeypatch):
+    path = tmp_path / "deploy.lock"
+    real_write = os.write
+
+    def full_disk(fd, data):
+        if os.fstat(fd).st_ino == os.stat(path).st_ino:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(locks.LockError, match="cannot create the deploy lock .*No space left on device"):
+        take(path)
+    monkeypatch.setattr(os, "write", real_write)
+    assert not path.exists(), "an empty lock would block every deploy for its whole ttl"
+    assert take(path, run_id="run-b")["acquired"]
+
+
+def test_a_lock_path_that_is_a_directory_gives_a_clear_error(tmp_path):
+    path = tmp_path / "deploy.lock"
+    path.mkdir()
+    for call in (lambda: take(path), lambda: locks.read_lock(str(path)),
+                 lambda: locks.release_lock(str(path), run_id="run-a", pid=os.getpid())):
+        with pytest.raises(locks.LockError, match="is not a regular file \\(it is a directory\\); remove it"):
+            call()

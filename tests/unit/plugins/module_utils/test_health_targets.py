@@ -53,3 +53,10 @@ def test_resolve_target_names_the_bad_value(target, message):
     with pytest.raises(ProbeConfigError) as err:
         resolve_target(target)
     assert message in str(err.value)
+
+
+@pytest.mark.parametrize("key", ["timeout", "interval", "request_timeout"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), "nan", "inf"])
+def test_numbers_must_be_finite(key, value):
+    with pytest.raises(ProbeConfigError, match="%s .* is not a finite number" % key):
+        resolve_target({"type": "redis", key: value})

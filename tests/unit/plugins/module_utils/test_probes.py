@@ -275,3 +275,29 @@ def test_probe_postgres_without_psycopg_says_so(monkeypatch):
     monkeypatch.setattr(postgres_client, "HAS_PSYCOPG", False)
     result = probe_postgres("127.0.0.1", 5432)
     assert (result.status, result.error) == ("fail", "the psycopg (3) Python library is not installed on the target")
+
+
+# ------------------------------------------------- answers through the load balancer
+
+def test_an_answer_from_the_expected_slot_passes_on_its_own_merits():
+    result = judge_http_response(200, {"X-Upstream-Slot": "green", "Content-Type": "text/plain"}, b"ok",
+                                 expect_slot="green")
+    assert (result.status, result.slot, result.upstream_slot) == ("pass", "green", "green")
+
+
+def test_an_answer_from_the_backup_fails_whatever_it_says():
+    doc = json.dumps(SYSTEM_PASS).encode()
+    result = judge_http_response(200, {"X-Upstream-Slot": "blue", "X-App-Slot": "green",
+                                       "Content-Type": "application/health+json"}, doc, expect_slot="green")
+    assert (result.status, result.error) == ("fail", "HTTP 200 from slot blue, not from slot green")
+
+
+def test_an_answer_the_load_balancer_does_not_name_fails_when_a_slot_is_expected():
+    result = judge_http_response(200, {"X-App-Slot": "green"}, b"ok", expect_slot="green")
+    assert result.status == "fail"
+    assert result.error == "HTTP 200 from no slot the load balancer names (no X-Upstream-Slot header), not from slot green"
+
+
+def test_the_slot_reported_is_the_load_balancers_before_the_apps():
+    assert judge_http_response(200, {"X-Upstream-Slot": "blue", "X-App-Slot": "green"}, b"").slot == "blue"
+    assert judge_http_response(200, {"X-App-Slot": "green"}, b"").slot == "green"

@@ -1,6 +1,7 @@
 """Unit tests of the switch transaction with a fake nginx binary and fake answers."""
 
 import os
+import re
 import stat
 
 import pytest
@@ -26,7 +27,7 @@ def fake_nginx(tmp_path):
 
 
 def answers(*observations):
-    """fetch() returning the given (slot, version, error) tuples, the last repeated."""
+    """fetch() returning the given (slot, error) tuples, the last repeated."""
     seq = list(observations)
 
     def fetch():
@@ -48,8 +49,8 @@ GREEN = ["127.0.0.1:3009"]
 
 def live_on(directory, slot):
     """A load balancer directory as the nginx role leaves it, with ``slot`` live."""
-    for name, text in sw.render_upstreams("blue", BLUE, GREEN).items():
-        (directory / ("%s.conf" % name)).write_text(text)
+    for name, text in sw.render_files("blue", BLUE, GREEN).items():
+        (directory / name).write_text(text)
     (directory / "live").mkdir(exist_ok=True)
     sw.set_live_marker(str(directory), slot)
     return snapshot(directory)
@@ -62,8 +63,8 @@ def snapshot(directory):
 def do_switch(directory, fake, slot="green", servers=None, other=None, fetch=None, **kw):
     servers = servers or (GREEN if slot == "green" else BLUE)
     other = other or (BLUE if slot == "green" else GREEN)
-    return sw.switch(str(directory), slot, list(servers), list(other), fetch or answers((slot, "v2", None)),
-                     nginx_bin=fake["bin"], pidfile=fake["pidfile"], verify_timeout=kw.pop("verify_timeout", 1.0), **kw)
+    return sw.switch(str(directory), slot, list(servers), list(other), fetch or answers((slot, None)),
+                     nginx_bin=fake["bin"], pidfile=fake["pidfile"], timeout=kw.pop("timeout", 1.0), **kw)
 
 
 def test_render_names_the_slot_and_every_server():
@@ -74,11 +75,11 @@ def test_render_names_the_slot_and_every_server():
 
 
 def test_each_slot_lists_the_other_as_backup():
-    files = sw.render_upstreams("green", GREEN, BLUE)
-    assert "server 127.0.0.1:3009 max_fails=0;\nserver 127.0.0.1:3008 backup max_fails=0;" in files["green"]
-    assert "server 127.0.0.1:3008 max_fails=0;\nserver 127.0.0.1:3009 backup max_fails=0;" in files["blue"]
+    files = sw.render_files("green", GREEN, BLUE)
+    assert "server 127.0.0.1:3009 max_fails=0;\nserver 127.0.0.1:3008 backup max_fails=0;" in files["green.conf"]
+    assert "server 127.0.0.1:3008 max_fails=0;\nserver 127.0.0.1:3009 backup max_fails=0;" in files["blue.conf"]
     # The files do not depend on which slot is live: a switch need not rewrite them.
-    assert files == sw.render_upstreams("blue", BLUE, GREEN)
+    assert files == sw.render_files("blue", BLUE, GREEN)
 
 
 @pytest.mark.parametrize("servers, fragment", [
@@ -93,8 +94,7 @@ def test_bad_servers_are_named(servers, fragment):
 
 def test_switch_renames_the_marker_without_reloading(lb, fake_nginx):
     live_on(lb, "blue")
-    result = do_switch(lb, fake_nginx, fetch=answers(("blue", "v1", None), ("green", "v2", None)),
-                       expect_version="v2")
+    result = do_switch(lb, fake_nginx, fetch=answers(("blue", None), ("green", None)))
     assert result["changed"] and not result["reloaded"]
     assert result["previous_slot"] == "blue"
     assert sw.current_slot(str(lb)) == "green"
@@ -107,6 +107,7 @@ def test_changed_servers_are_written_and_reloaded_before_the_marker_moves(lb, fa
     result = do_switch(lb, fake_nginx, servers=["127.0.0.1:3009", "127.0.0.2:3009"])
     assert result["changed"] and result["reloaded"]
     assert "server 127.0.0.2:3009 max_fails=0;" in (lb / "green.conf").read_text()
+    assert '"~(^|\\s)127\\.0\\.0\\.2:3009$" green;' in (lb / "slots.map").read_text()
     assert "server 127.0.0.2:3009 backup max_fails=0;" in (lb / "blue.conf").read_text()
     assert fake_nginx["log"].read_text().count("reload") == 1
 
@@ -127,7 +128,7 @@ def test_second_switch_to_same_slot_is_unchanged_and_still_verified(lb, fake_ngi
     assert result["verified"]["slot"] == "green"
     assert snapshot(lb) == before
     with pytest.raises(sw.SwitchError, match="did not answer from slot green"):
-        do_switch(lb, fake_nginx, fetch=answers(("blue", "v1", None)), verify_timeout=0.1)
+        do_switch(lb, fake_nginx, fetch=answers(("blue", None)), timeout=0.1)
     assert snapshot(lb) == before
 
 
@@ -154,8 +155,8 @@ def test_a_broken_nginx_configuration_refuses_the_switch(lb, fake_nginx):
 def test_verification_failure_moves_the_marker_back(lb, fake_nginx):
     before = live_on(lb, "blue")
     with pytest.raises(sw.SwitchError) as err:
-        do_switch(lb, fake_nginx, fetch=answers(("blue", "v1", None)), verify_timeout=0.2)
-    assert "undone" in str(err.value) and "slot blue, version v1" in str(err.value)
+        do_switch(lb, fake_nginx, fetch=answers(("blue", None)), timeout=0.2)
+    assert "undone" in str(err.value) and "from slot blue" in str(err.value)
     assert snapshot(lb) == before
     assert not fake_nginx["log"].exists()
 
@@ -163,8 +164,8 @@ def test_verification_failure_moves_the_marker_back(lb, fake_nginx):
 def test_verification_failure_after_new_servers_restores_files_and_reloads(lb, fake_nginx):
     before = live_on(lb, "blue")
     with pytest.raises(sw.SwitchError, match="undone"):
-        do_switch(lb, fake_nginx, servers=["127.0.0.2:3009"], fetch=answers((None, None, "HTTP 502")),
-                  verify_timeout=0.2)
+        do_switch(lb, fake_nginx, servers=["127.0.0.2:3009"], fetch=answers((None, "HTTP 502")),
+                  timeout=0.2)
     assert snapshot(lb) == before
     assert fake_nginx["log"].read_text().count("reload") == 2
 
@@ -191,9 +192,9 @@ def test_the_marker_is_read_the_way_nginx_reads_it(tmp_path):
 
 def test_wait_for_slot_needs_consecutive_answers():
     clock = iter(x * 0.01 for x in range(1000))
-    fetch = answers(("green", "v2", None), ("blue", "v1", None), ("green", "v2", None), ("green", "v2", None),
-                    ("green", "v2", None))
-    first, last = sw.wait_for_slot(fetch, "green", "v2", timeout=5, consecutive=3,
+    fetch = answers(("green", None), ("blue", None), ("green", None), ("green", None),
+                    ("green", None))
+    first, last = sw.wait_for_slot(fetch, "green", timeout=5, consecutive=3,
                                    clock=lambda: next(clock), sleep=lambda s: None)
     assert last["slot"] == "green"
     assert first < 0.05
@@ -202,7 +203,7 @@ def test_wait_for_slot_needs_consecutive_answers():
 def test_wait_for_slot_reports_last_error_on_deadline():
     ticks = iter(range(100))
     with pytest.raises(sw.SwitchError, match="connection refused"):
-        sw.wait_for_slot(answers((None, None, "connection refused")), "green", None, timeout=3, consecutive=1,
+        sw.wait_for_slot(answers((None, "connection refused")), "green", timeout=3, consecutive=1,
                          clock=lambda: next(ticks), sleep=lambda s: None)
 
 
@@ -210,3 +211,144 @@ def test_a_server_cannot_be_in_both_slots(lb, fake_nginx):
     with pytest.raises(sw.SwitchError, match="in both slots"):
         do_switch(lb, fake_nginx, other=["127.0.0.1:3009"])
     assert list(lb.iterdir()) == []
+
+
+# ------------------------------------------------------------ the slot that answered
+
+def nginx_map_lookup(map_text, upstream_addr):
+    """The slot an nginx map with this text gives for ``upstream_addr`` (first regex that matches)."""
+    for line in map_text.splitlines():
+        if line.startswith('"~'):
+            pattern, slot = line[2:].rsplit('" ', 1)
+            if re.search(pattern, upstream_addr):
+                return slot.rstrip(";")
+    return ""
+
+
+@pytest.mark.parametrize("upstream_addr, slot", [
+    ("127.0.0.1:3009", "green"),
+    ("127.0.0.1:3008", "blue"),
+    # The live slot refused, nginx retried on the backup: the client got the backup's answer.
+    ("127.0.0.1:3009, 127.0.0.1:3008", "blue"),
+    ("127.0.0.1:3008, 127.0.0.1:3009", "green"),
+    ("127.0.0.10:3008", ""),
+    ("127.0.0.1:30080", ""),
+])
+def test_the_map_names_the_slot_of_the_last_server_reached(upstream_addr, slot):
+    files = sw.render_files("green", GREEN, BLUE)
+    assert nginx_map_lookup(files["slots.map"], upstream_addr) == slot
+
+
+def test_host_names_are_mapped_by_the_addresses_they_resolve_to():
+    def getaddrinfo(host, port, proto):
+        assert (host, port) == ("app1.example", 3009)
+        return [(2, 1, 6, "", ("10.0.0.7", port)), (10, 1, 6, "", ("fe80::7", port, 0, 0))]
+
+    assert sw.resolve_addresses("app1.example:3009", getaddrinfo) == ["10.0.0.7:3009", "[fe80::7]:3009"]
+    assert sw.resolve_addresses("[::1]:3008") == ["[::1]:3008"]
+
+
+def test_an_unresolvable_host_is_refused_before_anything_changes(lb, fake_nginx):
+    before = live_on(lb, "blue")
+
+    def resolve(server):
+        raise sw.SwitchError("cannot resolve the app host 'nowhere' of server nowhere:3009: no such host")
+
+    with pytest.raises(sw.SwitchError, match="cannot resolve"):
+        do_switch(lb, fake_nginx, servers=["nowhere:3009"], resolve=resolve)
+    assert snapshot(lb) == before
+
+
+@pytest.mark.parametrize("name, value", [("timeout", float("nan")), ("timeout", float("inf")), ("timeout", -1),
+                                         ("consecutive", 0)])
+def test_verification_bounds_are_refused_before_anything_changes(lb, fake_nginx, name, value):
+    before = live_on(lb, "blue")
+    with pytest.raises(sw.SwitchError, match="must be a finite number"):
+        do_switch(lb, fake_nginx, **{name: value})
+    assert snapshot(lb) == before
+
+
+# ---------------------------------------------------------- faults during a switch
+
+def test_an_unexpected_error_after_the_marker_moved_is_undone(lb, fake_nginx):
+    before = live_on(lb, "blue")
+
+    def fetch():
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(sw.SwitchError) as err:
+        do_switch(lb, fake_nginx, fetch=fetch)
+    assert "switch to green failed and was undone: OSError" in str(err.value)
+    assert snapshot(lb) == before
+
+
+def test_a_failed_undo_is_reported_with_the_cause(lb, fake_nginx, monkeypatch):
+    live_on(lb, "blue")
+    real_set = sw.set_live_marker
+    calls = []
+
+    def set_marker(directory, slot):
+        calls.append(slot)
+        if len(calls) > 1:
+            raise OSError(5, "Input/output error")
+        real_set(directory, slot)
+
+    monkeypatch.setattr(sw, "set_live_marker", set_marker)
+    with pytest.raises(sw.SwitchError) as err:
+        do_switch(lb, fake_nginx, fetch=answers(("blue", None)), timeout=0.1)
+    assert "undoing it failed too (OSError" in str(err.value)
+    assert "did not answer from slot green" in str(err.value)
+    assert err.value.details["undo_error"].startswith("OSError")
+
+
+def test_a_reload_that_hangs_is_undone(lb, fake_nginx, monkeypatch):
+    before = live_on(lb, "blue")
+
+    def reload_nginx(nginx_bin, pidfile):
+        raise sw.NginxConfigError("could not run nginx -s reload: timed out after 30 seconds")
+
+    monkeypatch.setattr(sw, "reload_nginx", reload_nginx)
+    with pytest.raises(sw.SwitchError, match="timed out"):
+        do_switch(lb, fake_nginx, servers=["127.0.0.2:3009"])
+    assert snapshot(lb) == before
+
+
+# --------------------------------------------------------------------- put back
+
+def put_back(directory, fake, slot="blue", fetch=None, **kw):
+    return sw.put_back(str(directory), slot, fetch or answers((slot, None)), pidfile=fake["pidfile"],
+                       timeout=kw.pop("timeout", 1.0), **kw)
+
+
+def test_put_back_moves_the_marker_while_nginx_t_fails(lb, fake_nginx):
+    live_on(lb, "green")
+    files = {name: (lb / name).read_text() for name in sw.FILES}
+    fake_nginx["broken"].write_text("x")
+    result = put_back(lb, fake_nginx)
+    assert result["changed"] and result["verified"] == {"slot": "blue", "error": None}
+    assert sw.current_slot(str(lb)) == "blue"
+    assert {name: (lb / name).read_text() for name in sw.FILES} == files, "the files are not touched"
+    assert not fake_nginx["log"].exists(), "no reload"
+
+
+def test_put_back_moves_the_marker_while_nginx_is_down(lb, fake_nginx):
+    live_on(lb, "green")
+    with open(fake_nginx["pidfile"], "w") as handle:
+        handle.write("999999999")
+    result = put_back(lb, fake_nginx, fetch=answers((None, "connection refused")))
+    assert result["changed"] and result["verified"] is None
+    assert "as soon as it is started" in result["warning"]
+    assert sw.current_slot(str(lb)) == "blue"
+
+
+def test_put_back_keeps_the_marker_when_the_old_slot_does_not_answer(lb, fake_nginx):
+    live_on(lb, "green")
+    with pytest.raises(sw.SwitchError, match="put back on blue, but the load balancer does not answer from it"):
+        put_back(lb, fake_nginx, fetch=answers((None, "HTTP 502")), timeout=0.1)
+    assert sw.current_slot(str(lb)) == "blue"
+
+
+def test_put_back_in_check_mode_changes_nothing(lb, fake_nginx):
+    before = live_on(lb, "green")
+    assert put_back(lb, fake_nginx, check_mode=True)["changed"]
+    assert snapshot(lb) == before

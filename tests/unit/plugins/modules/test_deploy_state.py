@@ -1,5 +1,6 @@
 """The deploy_state module end to end: real argument parsing, real files under tmp_path."""
 
+import errno
 import json
 import os
 
@@ -233,3 +234,107 @@ def test_corrupt_state_file_does_not_block_unlock_or_audit(run):
     audit = run(action="audit", event={"event": "failure", "outcome": "failed", "reason": "state file corrupt"})
     assert audit["changed"] and [e["event"] for e in deploy_audit.read_audit(str(run.audit_path))] == ["failure"]
     assert run(action="record", slot="blue", version="v1", **me())["failed"]
+
+
+# ------------------------------------------------ decisions under the lock, the marker
+
+def live(tmp_path, slot):
+    """A switch directory whose live-slot marker names ``slot``."""
+    upstream = tmp_path / "lb"
+    (upstream / "live").mkdir(parents=True, exist_ok=True)
+    for name in ("blue", "green"):
+        if (upstream / "live" / name).exists():
+            (upstream / "live" / name).unlink()
+    (upstream / "live" / slot).write_text("")
+    return str(upstream)
+
+
+def deployed_blue(run):
+    run(action="lock", **me())
+    run(action="record", slot="blue", version="v1", activate=True, release_lock=True, **me())
+
+
+def test_the_target_is_resolved_under_the_lock_from_the_state_it_guards(run, tmp_path):
+    deployed_blue(run)
+    planned_before = run(action="read", slot="auto")["target_slot"]
+    # Another run deploys green and finishes between this run's read and its lock.
+    run(action="lock", run_id="run-0", pid=PID)
+    run(action="record", slot="green", version="v2", activate=True, release_lock=True, run_id="run-0", pid=PID)
+    locked = run(action="lock", slot="auto", upstream_dir=live(tmp_path, "green"), **me())
+    assert planned_before == "green", "a plan made before the lock would replace the live slot"
+    assert locked["target_slot"] == "blue" and locked["live_slot"] == "green"
+
+
+def test_a_state_that_disagrees_with_the_marker_is_refused_and_keeps_no_lock(run, tmp_path):
+    deployed_blue(run)
+    result = run(action="lock", slot="auto", upstream_dir=live(tmp_path, "green"), **me())
+    assert result["failed"]
+    assert result["msg"].startswith("the load balancer serves slot green, but the deploy state says blue (v1) is live")
+    assert "Run playbooks/reconcile.yml" in result["msg"]
+    assert result["live_slot"] == "green"
+    assert not run.lock_path.exists(), "a refused run must not keep the lock"
+    read = run(action="read", upstream_dir=str(tmp_path / "lb"))
+    assert read["live_slot"] == "green" and read["divergence"].startswith("the load balancer serves slot green")
+
+
+def test_before_the_first_deploy_any_marker_agrees(run, tmp_path):
+    result = run(action="lock", slot="auto", upstream_dir=live(tmp_path, "blue"), **me())
+    assert result["changed"] and result["target_slot"] == "blue"
+
+
+def test_reconcile_records_the_markers_slot_with_the_release_it_runs(run, tmp_path):
+    deployed_blue(run)
+    upstream = live(tmp_path, "green")
+    run(action="lock", **me())
+    result = run(action="reconcile", upstream_dir=upstream, slot="green", version="v2", image="unitehub/app:v2",
+                 image_id="sha256:v2", event={"event": "reconcile", "slot": "green", "outcome": "success"},
+                 release_lock=True, **me())
+    assert result["changed"] and result["live_slot"] == "green"
+    assert (result["state"]["active_slot"], result["state"]["previous_slot"]) == ("green", "blue")
+    assert result["state"]["slots"]["green"]["version"] == "v2"
+    assert not run.lock_path.exists()
+    assert [e["event"] for e in deploy_audit.read_audit(str(run.audit_path))] == ["reconcile"]
+    assert run(action="lock", slot="auto", upstream_dir=upstream, **me())["target_slot"] == "blue"
+
+
+def test_reconcile_refuses_a_slot_the_marker_does_not_name(run, tmp_path):
+    deployed_blue(run)
+    run(action="lock", **me())
+    result = run(action="reconcile", upstream_dir=live(tmp_path, "green"), slot="blue", version="v1", **me())
+    assert result["failed"] and "the marker in" in result["msg"] and "names green, not blue" in result["msg"]
+
+
+def test_a_failed_state_write_still_writes_the_audit_lines_then_fails(run, monkeypatch):
+    deployed_blue(run)
+    run(action="lock", **me())
+
+    def disk_full(path, content, mode=0o644):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ds, "atomic_write", disk_full)
+    events = [{"event": "auto_revert", "slot": "blue", "outcome": "success"},
+              {"event": "failure", "slot": "green", "outcome": "failed", "reason": "stability window"}]
+    result = run(action="record", slot="green", version="v2", status="failed", event=events, release_lock=True,
+                 **me())
+    assert result["failed"] and "cannot write the deploy state file" in result["msg"]
+    assert "No space left on device" in result["msg"]
+    audit = deploy_audit.read_audit(str(run.audit_path))
+    assert [e["event"] for e in audit] == ["auto_revert", "failure"]
+    assert "the state was not written" in audit[1]["reason"] and audit[1]["reason"].startswith("stability window")
+    assert run.lock_path.exists(), "the lock is released by the run's last step, which reports it"
+
+
+def test_an_event_that_is_not_a_dictionary_is_refused(run):
+    result = run(action="audit", event=["deploy"])
+    assert result["failed"] and "event must be an event (a dictionary) or a list of them" in result["msg"]
+
+
+def test_an_unexpected_error_is_a_failure_with_context_not_a_traceback(run, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("simulated bug")
+
+    monkeypatch.setattr(ds, "load_state", broken)
+    result = run(action="read")
+    assert result["failed"]
+    assert result["msg"].startswith("unexpected RuntimeError during action=read on ")
+    assert result["msg"].endswith("simulated bug")

@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Unit tests for the verification GET of the unitehub.platform.slot_switch module.
 
-``make_fetch`` reads the slot and version headers that the load balancer's answer
-carries. It runs here against an http.server on 127.0.0.1; the switch logic
+``make_fetch`` reads the X-Upstream-Slot header that the load balancer sets from
+the server it reached; headers the app sets do not count. It runs here against an http.server on 127.0.0.1; the switch logic
 itself is tested in tests/unit/plugins/module_utils/test_slot_switch.py.
 """
 
@@ -20,22 +20,20 @@ from ansible_collections.unitehub.platform.tests.unit.loopback import serve_http
 
 
 class Handler(BaseHTTPRequestHandler):
-    """/api/version answers 200 from green v2; /down answers 503 from blue v1."""
+    """/ answers 200 from green; /down answers 503 from blue; /app-only carries only the app's
+    own X-App-Slot header, as an answer that did not pass the collection's nginx site."""
 
     def log_message(self, *args):
         pass
 
     def do_GET(self):
-        if self.path == "/down":
-            code, slot, version = 503, "blue", "v1"
-        else:
-            code, slot, version = 200, "green", "v2"
-        body = b'{"version": "%s", "slot": "%s"}' % (version.encode(), slot.encode())
+        code, slot = (503, "blue") if self.path == "/down" else (200, "green")
+        body = b"ok"
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("X-App-Slot", slot)
-        self.send_header("X-App-Version", version)
+        if self.path != "/app-only":
+            self.send_header("X-Upstream-Slot", slot)
         self.end_headers()
         self.wfile.write(body)
 
@@ -52,18 +50,22 @@ def closed_port():
         return sock.getsockname()[1]
 
 
-def test_reads_slot_and_version_of_a_success(server):
-    assert make_fetch(server + "/api/version")() == ("green", "v2", None)
+def test_reads_the_slot_of_a_success(server):
+    assert make_fetch(server + "/")() == ("green", None)
 
 
-def test_reads_slot_and_version_of_an_error_status(server):
-    assert make_fetch(server + "/down")() == ("blue", "v1", "HTTP 503")
+def test_reads_the_slot_of_an_error_status(server):
+    assert make_fetch(server + "/down")() == ("blue", "HTTP 503")
+
+
+def test_the_apps_own_slot_header_does_not_count(server):
+    assert make_fetch(server + "/app-only")() == (None, None)
 
 
 def test_refused_connection_is_an_error_naming_the_url():
     url = "http://127.0.0.1:%d/api/version" % closed_port()
-    slot, version, error = make_fetch(url, timeout=1.0)()
-    assert (slot, version) == (None, None)
+    slot, error = make_fetch(url, timeout=1.0)()
+    assert slot is None
     assert error.startswith(url + ": ")
     assert "refused" in error.lower()
 
@@ -75,4 +77,4 @@ def test_proxy_environment_is_ignored(server, monkeypatch):
         monkeypatch.setenv(name, proxy)
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
-    assert make_fetch(server + "/api/version")() == ("green", "v2", None)
+    assert make_fetch(server + "/")() == ("green", None)
