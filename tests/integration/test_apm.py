@@ -1,12 +1,14 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, unitehub platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""APM end to end: the reference app exporting spans to a real OTLP/HTTP receiver,
-a collector outage that costs requests nothing and is logged once, /metrics that
-moves with traffic, and the app role handing validated APM settings to a container.
+"""APM end to end: the reference app exporting spans and metrics through the OpenTelemetry
+SDK to a real OTLP/HTTP receiver, a collector outage that costs requests nothing and is
+logged once, /metrics that moves with traffic, and the app role handing validated APM
+settings to a container.
 
-The receiver is a small ``http.server`` on loopback that accepts OTLP/HTTP JSON on
-``/v1/traces`` and ``/v1/metrics``. The app runs as a subprocess
+The receiver is a small ``http.server`` on loopback that accepts OTLP/HTTP on
+``/v1/traces`` and ``/v1/metrics`` and decodes the app's protobuf exports with
+opentelemetry-proto. The app runs as a subprocess
 (``python -m unitehub_app``) on a free loopback port and is stopped by its PID.
 Every wait is bounded.
 """
@@ -201,6 +203,18 @@ def test_spans_arrive_with_service_name_route_and_status(receiver, start_app):
     for span in receiver.spans():
         assert len(span["traceId"]) == 32 and len(span["spanId"]) == 16
         assert int(span["endTimeUnixNano"]) >= int(span["startTimeUnixNano"])
+        assert span["kind"] == 2  # SERVER
+
+    # The request-duration histogram leaves through the same SDK, every flush interval.
+    def version_requests():
+        for metric in receiver.metrics():
+            if metric["name"] == "http.server.request.duration":
+                for point in metric["histogram"]["dataPoints"]:
+                    if attributes(point["attributes"])["http.route"] == "/api/version":
+                        return int(point["count"])
+        return None
+
+    assert wait_until(lambda: version_requests() == 5, 5, what="http.server.request.duration at the receiver")
 
 
 def test_a_receiver_outage_costs_requests_nothing_and_is_logged_once(receiver, start_app):
@@ -235,7 +249,9 @@ def test_a_receiver_outage_costs_requests_nothing_and_is_logged_once(receiver, s
     assert rounds[0] < rounds[1] < rounds[2] < rounds[3]
     failed = app.events("apm_export_failed")
     assert len(failed) == 1, failed
-    assert failed[0]["level"] == "warning" and failed[0]["endpoint"] == "http://127.0.0.1:%d/v1/traces" % port
+    assert failed[0]["level"] == "warning"
+    # Spans and metrics leave on the same interval: the outage is reported by whichever failed first.
+    assert failed[0]["endpoint"] in ["http://127.0.0.1:%d/v1/%s" % (port, s) for s in ("traces", "metrics")]
     assert "ConnectionRefusedError" in failed[0]["error"]
     assert app.events("apm_export_recovered") == []
 

@@ -91,6 +91,8 @@ class OtlpReceiver:
 
             def _reply(self, code):
                 self.send_response(code)
+                # No keep-alive: once close() returns, no open connection still takes exports.
+                self.send_header("Connection", "close")
                 self.send_header("Content-Type", JSON)
                 self.send_header("Content-Length", "2")
                 self.end_headers()
