@@ -166,7 +166,8 @@ class Run:
             result["live_slot"] = current_slot(p["upstream_dir"])
             result["divergence"] = ds.route_problem(state, result["live_slot"])
         if p["slot"] is not None:
-            result["target_slot"] = ds.resolve_slot(state, p["slot"], force=p["force"])
+            result["target_slot"] = ds.resolve_slot(state, p["slot"], force=p["force"],
+                                                    live_slot=result.get("live_slot"))
         result["audit"] = audit.read_audit(p["audit_log"], p["last_n"])
         return state, lock, False
 
@@ -203,12 +204,14 @@ class Run:
             problem = ds.route_problem(state, result["live_slot"])
             if problem:
                 raise ActionError(problem, state=state, live_slot=result["live_slot"])
+        result["serving_slot"] = ds.serving_slot(state, result.get("live_slot"))
         if p["for_rollback"]:
             target = derived(state)
             if target["rollback"] is None:
                 raise ActionError(target["rollback_error"], state=state)
         elif p["slot"] is not None:
-            result["target_slot"] = ds.resolve_slot(state, p["slot"], force=p["force"])
+            result["target_slot"] = ds.resolve_slot(state, p["slot"], force=p["force"],
+                                                    live_slot=result.get("live_slot"))
 
     def _unlock(self, result, state, lock):
         p = self.p

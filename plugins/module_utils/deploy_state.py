@@ -254,21 +254,30 @@ def record(state, slot, version=None, image=None, image_id=None, status=None, ac
     return new
 
 
-def idle_slot(state):
+def serving_slot(state, live_slot=None):
+    """The slot that carries traffic: the state's active slot or, while the state records
+    no deploy, the one the live-slot marker names (a first deploy killed after its switch
+    left it serving). None when nothing has been switched to yet."""
+    return state["active_slot"] or live_slot
+
+
+def idle_slot(state, live_slot=None):
     """The slot not serving traffic: where ``slot=auto`` deploys. Blue first."""
-    return "blue" if state["active_slot"] is None else other_slot(state["active_slot"])
+    serving = serving_slot(state, live_slot)
+    return "blue" if serving is None else other_slot(serving)
 
 
-def resolve_slot(state, requested, force=False):
-    """The slot a deploy targets. ``auto`` is the idle slot; the active slot is
+def resolve_slot(state, requested, force=False, live_slot=None):
+    """The slot a deploy targets. ``auto`` is the idle slot; the serving slot is
     refused unless ``force``, because replacing it cuts the live traffic."""
     _check_slot(requested, SLOTS + ("auto",))
-    target = idle_slot(state) if requested == "auto" else requested
-    if target == state["active_slot"] and not force:
+    target = idle_slot(state, live_slot) if requested == "auto" else requested
+    if target == serving_slot(state, live_slot) and not force:
+        serving = state["slots"][target]["version"] or "a release that no deploy recorded"
         raise StateError(
             "slot %s is the active slot (serving %s); deploying onto it would replace the live "
             "containers. Deploy to %s (or slot=auto), or pass force=true to replace the live slot"
-            % (target, state["slots"][target]["version"], other_slot(target))
+            % (target, serving, other_slot(target))
         )
     return target
 

@@ -381,6 +381,14 @@ live_slot:
   returned: when upstream_dir is set
   type: str
   sample: green
+serving_slot:
+  description:
+    - I(action=lock) the slot that carries traffic - the state's active slot or, while the state records no
+      deploy, the one the marker names (a first deploy stopped after its switch left it serving). Null when
+      nothing was ever switched to.
+  returned: when action is lock
+  type: str
+  sample: blue
 divergence:
   description: I(action=read) why the state disagrees with the marker, or null when they agree.
   returned: when action is read and upstream_dir is set

@@ -105,3 +105,17 @@ def test_every_number_is_bounded(key, value, fragment):
                                         ("action", "deploy\n")])
 def test_string_checks_match_the_whole_value(key, value):
     assert len(deploy_errors(dict(GOOD, **{key: value}))) == 1
+
+
+def test_rescue_plan_combines_the_revert_decision_and_the_outcome():
+    from ansible_collections.unitehub.platform.plugins.filter.deploy import rescue_plan
+    facts = {"switched": True, "target": "green", "old": "blue", "old_stopped": False, "old_running": True}
+    assert rescue_plan(facts)["revert"] is True
+    after = rescue_plan(dict(facts, live_slot="blue", reverted=True))
+    assert (after["reverted"], after["stop_target"], after["status"]) == (True, True, "failed")
+    stayed = rescue_plan(dict(facts, old_running=False, live_slot="green"))
+    assert (stayed["revert"], stayed["on_new"], stayed["status"], stayed["why_not"]) == (
+        False, True, "active", "the old slot blue is not running on every app host")
+    with pytest.raises(AnsibleFilterError, match="needs a dictionary"):
+        rescue_plan("green")
+    assert FilterModule().filters()["rescue_plan"] is rescue_plan

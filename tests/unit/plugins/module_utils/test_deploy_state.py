@@ -229,3 +229,32 @@ def test_protected_images_names_every_image_the_state_mentions():
     state = deployed(("blue", "v1"), ("green", "v2"))
     assert ds.protected_images(state) == ["sha256:v1", "sha256:v2", "unitehub/app:v1", "unitehub/app:v2"]
     assert ds.protected_images(ds.empty_state(APP)) == []
+
+
+def test_a_marker_left_by_a_killed_first_deploy_is_the_serving_slot():
+    empty = ds.empty_state(APP)
+    assert ds.serving_slot(empty, None) is None and ds.idle_slot(empty) == "blue"
+    assert ds.serving_slot(empty, "blue") == "blue"
+    assert ds.idle_slot(empty, "blue") == "green"
+    assert ds.resolve_slot(empty, "auto", live_slot="blue") == "green"
+    with pytest.raises(ds.StateError, match="slot blue is the active slot \\(serving a release that no deploy recorded\\)"):
+        ds.resolve_slot(empty, "blue", live_slot="blue")
+    assert ds.resolve_slot(empty, "blue", force=True, live_slot="blue") == "blue"
+    assert ds.route_problem(empty, "blue") is None, "nothing recorded: nothing to disagree with"
+
+
+def test_route_problem_names_both_slots_and_the_fix():
+    state = deployed(("blue", "v1"))
+    assert ds.route_problem(state, "blue") is None
+    assert ds.route_problem(state, None) is None, "no marker: nginx serves blue"
+    problem = ds.route_problem(state, "green")
+    assert problem.startswith("the load balancer serves slot green, but the deploy state says blue (v1) is live")
+    assert problem.endswith("checks that green runs and records it as the live slot")
+
+
+def test_reconcile_makes_the_markers_slot_active_with_its_release():
+    state = deployed(("blue", "v1"))
+    new = ds.reconcile(state, "green", "v2", image="unitehub/app:v2", image_id="sha256:v2")
+    assert (new["active_slot"], new["previous_slot"]) == ("green", "blue")
+    assert new["slots"]["green"]["version"] == "v2" and new["slots"]["blue"]["status"] == "standby"
+    assert ds.reconcile(new, "green", "v2", image="unitehub/app:v2", image_id="sha256:v2") == new

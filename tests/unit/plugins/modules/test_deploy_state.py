@@ -277,9 +277,14 @@ def test_a_state_that_disagrees_with_the_marker_is_refused_and_keeps_no_lock(run
     assert read["live_slot"] == "green" and read["divergence"].startswith("the load balancer serves slot green")
 
 
-def test_before_the_first_deploy_any_marker_agrees(run, tmp_path):
+def test_a_first_deploy_killed_after_its_switch_is_not_replaced(run, tmp_path):
+    """The state records nothing, but the marker says blue serves: the next deploy goes to green."""
     result = run(action="lock", slot="auto", upstream_dir=live(tmp_path, "blue"), **me())
-    assert result["changed"] and result["target_slot"] == "blue"
+    assert result["changed"] and result["target_slot"] == "green"
+    assert (result["live_slot"], result["serving_slot"]) == ("blue", "blue")
+    run(action="unlock", **me())
+    fresh = run(action="lock", slot="auto", upstream_dir=str(tmp_path / "no-marker-yet"), **me())
+    assert (fresh["target_slot"], fresh["serving_slot"]) == ("blue", None)
 
 
 def test_reconcile_records_the_markers_slot_with_the_release_it_runs(run, tmp_path):
