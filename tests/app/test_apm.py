@@ -59,7 +59,7 @@ def telemetry_for():
 
 
 def serve(recorder: Recorder, route: str, status: int, method: str = "GET", headers: dict | None = None) -> float:
-    return recorder.finish_http(recorder.start_http(method, headers or {}), route, status)
+    return recorder.finish_http(recorder.start_http(method, route, headers or {}), status)
 
 
 # -- the recorder ------------------------------------------------------------------------
@@ -68,9 +68,9 @@ def serve(recorder: Recorder, route: str, status: int, method: str = "GET", head
 def test_recorder_times_requests_into_the_metrics():
     metrics = new_metrics()
     recorder = Recorder(metrics)
-    timer = recorder.start_http("GET", {})
+    timer = recorder.start_http("GET", "/api/version", {})
     assert metrics.sample("unitehub_http_requests_in_flight") == 1
-    duration = recorder.finish_http(timer, "/api/version", 200)
+    duration = recorder.finish_http(timer, 200)
     assert duration >= 0 and timer.span is None
     labels = {"method": "GET", "route": "/api/version", "status": "200"}
     assert metrics.sample("unitehub_http_requests_in_flight") == 0

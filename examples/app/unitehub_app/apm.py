@@ -3,8 +3,8 @@
 :class:`Recorder` times HTTP requests, database queries and AI calls into the
 Prometheus metrics of :class:`~unitehub_app.metrics.AppMetrics`, always. When APM
 exports (``ENABLE_APM=true`` with the ``opentelemetry`` or ``datadog`` provider) it
-also hands every request to :class:`~unitehub_app.otel.Telemetry`: a server span,
-sampled at ``APM_SAMPLE_RATE``, and the ``http.server.request.duration`` histogram.
+also gives each sampled request a server span through
+:class:`~unitehub_app.otel.Telemetry`, which exports the metrics as well.
 """
 
 from __future__ import annotations
@@ -26,14 +26,15 @@ AI_PRICES_PER_MTOK = {
 
 
 class HttpTimer:
-    """A request being timed; ``span`` is its OpenTelemetry span when APM exports."""
+    """A request being timed; ``span`` is its OpenTelemetry span when it is traced."""
 
-    __slots__ = ("method", "start", "span")
+    __slots__ = ("method", "route", "start", "span")
 
-    def __init__(self, method: str, span: Any):
+    def __init__(self, method: str, route: str):
         self.method = method if method in HTTP_METHODS else "OTHER"
+        self.route = route
         self.start = time.perf_counter()
-        self.span = span
+        self.span = None
 
 
 class Recorder:
@@ -43,22 +44,25 @@ class Recorder:
         self.metrics = metrics
         self.telemetry = telemetry
 
-    def start_http(self, method: str, headers: Mapping[str, str]) -> HttpTimer:
+    def start_http(self, method: str, route: str, headers: Mapping[str, str]) -> HttpTimer:
+        """Start timing a request; ``route`` is its bounded label (``unmatched`` for unknown paths)."""
         self.metrics.http_in_flight.inc()
-        span = self.telemetry.start_server_span(method, headers) if self.telemetry is not None else None
-        return HttpTimer(method, span)
+        timer = HttpTimer(method, route)
+        if self.telemetry is not None:
+            timer.span = self.telemetry.start_server_span(timer.method, route, headers)
+        return timer
 
-    def finish_http(self, timer: HttpTimer, route: str, status: int) -> float:
+    def finish_http(self, timer: HttpTimer, status: int) -> float:
         """Record the finished request; return its duration in seconds."""
         duration = time.perf_counter() - timer.start
         self.metrics.http_in_flight.dec()
-        labels = (timer.method, route, str(status))
+        labels = (timer.method, timer.route, str(status))
         self.metrics.http_requests.labels(*labels).inc()
         self.metrics.http_duration.labels(*labels).observe(duration)
         if status >= 500:
             self.metrics.errors.labels(type="http_5xx").inc()
         if timer.span is not None:
-            self.telemetry.end_server_span(timer.span, timer.method, route, status, duration)
+            self.telemetry.end_server_span(timer.span, status)
         return duration
 
     def track_db_query(self, operation: str, table: str, fn: Callable[[], Any]) -> Any:

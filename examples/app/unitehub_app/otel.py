@@ -2,12 +2,20 @@
 
 Imported only when APM exports, so an app with APM off never loads the SDK.
 
-A request only hands its finished span to the SDK's ``BatchSpanProcessor``, a
+A sampled request hands its finished span to the SDK's ``BatchSpanProcessor``, a
 bounded in-memory queue; the processor's thread encodes and posts batches every
-flush interval (sooner when a batch fills). The ``http.server.request.duration``
-histogram is collected by a ``PeriodicExportingMetricReader`` on the same interval.
-So a collector that is down or slow never blocks a request: its cost is the
-background thread's, and spans beyond the queue are dropped and counted.
+flush interval (sooner when a batch fills). A request that is not sampled never
+reaches the SDK: the decision (``APM_SAMPLE_RATE``, or the caller's ``traceparent``)
+comes first, so tracing one request in ten costs the other nine nothing.
+
+Metrics go out every flush interval through a ``PeriodicExportingMetricReader``:
+``http.server.active_requests``, and ``http.server.request.duration``, which is read
+from the app's Prometheus histogram at export time rather than recorded a second
+time per request (an SDK histogram record costs a request 7-20 us; reading costs
+nothing per request).
+
+A collector that is down or slow never blocks a request: its cost is the
+background threads', and spans beyond the queue are dropped and counted.
 
 The OTLP client retries each export within its timeout and logs every retry; those
 logs are silenced here, and :class:`ExportWatch` logs an outage once when it starts
@@ -18,7 +26,9 @@ from __future__ import annotations
 
 import base64
 import logging
+import random
 import threading
+import time
 import urllib.parse
 from collections.abc import Mapping
 
@@ -26,13 +36,24 @@ import requests
 from opentelemetry import propagate
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.metrics import Histogram as HistogramInstrument
+from opentelemetry.metrics import Observation
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import AggregationTemporality, MetricExportResult, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricExportResult,
+    MetricsData,
+    PeriodicExportingMetricReader,
+    ResourceMetrics,
+    ScopeMetrics,
+)
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON, ParentBased
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from . import __version__
@@ -45,8 +66,6 @@ SCOPE = "unitehub_app"
 # four batches rides out a slow collector. Spans beyond it are dropped and counted.
 MAX_EXPORT_BATCH = 1024
 MAX_QUEUE = 4 * MAX_EXPORT_BATCH
-# OpenTelemetry's recommended boundaries for http.server.request.duration (seconds).
-DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0)
 
 # The OTLP client logs each failed attempt and retry; ExportWatch reports outages instead.
 logging.getLogger("opentelemetry.exporter.otlp").setLevel(logging.CRITICAL)
@@ -148,16 +167,55 @@ class WatchedSpanExporter(OTLPSpanExporter):
         return result
 
 
-class WatchedMetricExporter(OTLPMetricExporter):
-    """The OTLP/HTTP metric exporter, reporting each export to the watch."""
+def request_duration(metrics: AppMetrics, start_ns: int) -> Metric:
+    """``http.server.request.duration``, cumulative since ``start_ns``, from the Prometheus histogram."""
+    series: dict = {}
+    for family in metrics.http_duration.collect():
+        for sample in family.samples:
+            labels = dict(sample.labels)
+            le = labels.pop("le", None)
+            entry = series.setdefault(tuple(sorted(labels.items())), {"buckets": []})
+            if sample.name.endswith("_bucket"):
+                entry["buckets"].append((float(le), int(sample.value)))
+            elif sample.name.endswith("_sum"):
+                entry["sum"] = sample.value
+    now = time.time_ns()
+    points = []
+    for key, entry in series.items():
+        labels = dict(key)
+        cumulative = sorted(entry["buckets"])  # ends with +Inf
+        counts = [n - previous for (_unused, n), (_unused, previous) in zip(cumulative, [(0, 0)] + cumulative[:-1])]
+        points.append(HistogramDataPoint(
+            attributes={"http.request.method": labels["method"], "http.route": labels["route"],
+                        "http.response.status_code": int(labels["status"])},
+            start_time_unix_nano=start_ns, time_unix_nano=now, count=cumulative[-1][1], sum=entry.get("sum", 0.0),
+            bucket_counts=counts, explicit_bounds=[bound for bound, _unused in cumulative[:-1]], min=None, max=None,
+        ))
+    return Metric(
+        name="http.server.request.duration", description="Duration of HTTP server requests.", unit="s",
+        data=Histogram(data_points=points, aggregation_temporality=AggregationTemporality.CUMULATIVE),
+    )
 
-    def __init__(self, endpoint: str, watch: ExportWatch, **kwargs):
+
+class WatchedMetricExporter(OTLPMetricExporter):
+    """The OTLP/HTTP metric exporter, adding the request-duration histogram to each export
+    and reporting each export to the watch."""
+
+    def __init__(self, endpoint: str, watch: ExportWatch, metrics: AppMetrics, **kwargs):
         self.session = RecordingSession()
         super().__init__(endpoint=endpoint, session=self.session, **kwargs)
         self.url = safe_endpoint(endpoint)
         self._watch = watch
+        self._app_metrics = metrics  # not _metrics: the exporter keeps its own self-metrics there
+        self._start_ns = time.time_ns()
 
     def export(self, metrics_data, timeout_millis: float | None = 10_000, **kwargs):
+        duration = request_duration(self._app_metrics, self._start_ns)
+        if duration.data.data_points:
+            resource_metrics = metrics_data.resource_metrics[0]
+            scope = ScopeMetrics(InstrumentationScope(SCOPE, __version__), [duration], "")
+            metrics_data = MetricsData([ResourceMetrics(
+                resource_metrics.resource, [*resource_metrics.scope_metrics, scope], resource_metrics.schema_url)])
         result = super().export(metrics_data, timeout_millis=timeout_millis, **kwargs)
         self._watch.report("metrics", result is MetricExportResult.SUCCESS, self.url, self.session.last_problem)
         return result
@@ -213,11 +271,13 @@ class Telemetry:
             "timeout": max(1.0, min(5.0, flush_ms / 1000.0)),
         }
         watch = ExportWatch(logger)
+        self.sample_rate = config.apm_sample_rate
+        self._random = random.random
 
         self.span_exporter = WatchedSpanExporter(plain + "/v1/traces", watch, metrics, **exporter_options)
-        self.tracer_provider = TracerProvider(
-            resource=resource, sampler=ParentBased(TraceIdRatioBased(config.apm_sample_rate)), shutdown_on_exit=False
-        )
+        # The root decision is taken before the SDK is called (see start_server_span); a
+        # caller's traceparent decides for its children.
+        self.tracer_provider = TracerProvider(resource=resource, sampler=ParentBased(ALWAYS_ON), shutdown_on_exit=False)
         self.tracer_provider.add_span_processor(
             BoundedSpanProcessor(
                 self.span_exporter, metrics, MAX_QUEUE,
@@ -226,33 +286,34 @@ class Telemetry:
         )
         self.tracer = self.tracer_provider.get_tracer(SCOPE, __version__)
 
-        # Datadog's Agent takes delta histograms; an OpenTelemetry collector takes either.
-        temporality = {HistogramInstrument: AggregationTemporality.DELTA} if datadog else None
-        self.metric_exporter = WatchedMetricExporter(
-            plain + "/v1/metrics", watch, preferred_temporality=temporality, **exporter_options
-        )
+        self.metric_exporter = WatchedMetricExporter(plain + "/v1/metrics", watch, metrics, **exporter_options)
         reader = PeriodicExportingMetricReader(
             self.metric_exporter, export_interval_millis=flush_ms, export_timeout_millis=exporter_options["timeout"] * 1000
         )
         self.meter_provider = MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
-        self.duration = self.meter_provider.get_meter(SCOPE, __version__).create_histogram(
-            "http.server.request.duration", unit="s", description="Duration of HTTP server requests.",
-            explicit_bucket_boundaries_advisory=DURATION_BUCKETS,
+        self.meter_provider.get_meter(SCOPE, __version__).create_observable_up_down_counter(
+            "http.server.active_requests", unit="{request}", description="Number of active HTTP server requests.",
+            callbacks=[lambda _options: [Observation(metrics.sample("unitehub_http_requests_in_flight"))]],
         )
 
-    def start_server_span(self, method: str, headers: Mapping[str, str]):
-        """A SERVER span, child of the caller's ``traceparent`` when the request carries one."""
-        parent = propagate.extract(headers) if "traceparent" in headers else None
-        return self.tracer.start_span(method, context=parent, kind=SpanKind.SERVER)
+    def start_server_span(self, method: str, route: str, headers: Mapping[str, str]):
+        """A SERVER span for a sampled request, None for the others."""
+        if "traceparent" in headers:
+            parent = propagate.extract(headers)  # the caller's sampled flag decides
+        elif self._random() < self.sample_rate:
+            parent = None
+        else:
+            return None
+        return self.tracer.start_span(
+            f"{method} {route}", context=parent, kind=SpanKind.SERVER,
+            attributes={"http.request.method": method, "http.route": route},
+        )
 
-    def end_server_span(self, span, method: str, route: str, status: int, duration: float) -> None:
-        attributes = {"http.request.method": method, "http.route": route, "http.response.status_code": status}
-        self.duration.record(duration, attributes)
-        if span.is_recording():  # sampled; an unsampled span ignores every call but end()
-            span.update_name(f"{method} {route}")
-            span.set_attributes(attributes)
-            if status >= 500:
-                span.set_status(Status(StatusCode.ERROR))
+    @staticmethod
+    def end_server_span(span, status: int) -> None:
+        span.set_attribute("http.response.status_code", status)
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
         span.end()
 
     def shutdown(self) -> None:

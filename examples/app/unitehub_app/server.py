@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import gc
 import logging
 import os
 import signal
@@ -113,10 +114,10 @@ class AsgiApp:
         if scope["query_string"]:
             target += "?" + scope["query_string"].decode("latin-1")
         request = Request(scope["method"], target, {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
-        timer = app.recorder.start_http(request.method, request.headers)
-        route, status = "unmatched", 499
+        route, handler, allowed = app.resolve(request)
+        timer = app.recorder.start_http(request.method, route, request.headers)
+        status = 499
         try:
-            route, handler, allowed = app.resolve(request)
             response, close = await self._respond(request, receive, route, handler, allowed)
             headers = [
                 (b"content-type", response.content_type.encode("latin-1")),
@@ -131,7 +132,7 @@ class AsgiApp:
             await send({"type": "http.response.body", "body": response.body})
             status = response.status
         finally:
-            duration = app.recorder.finish_http(timer, route, status)
+            duration = app.recorder.finish_http(timer, status)
             app.log.info(
                 "request",
                 method=request.method,
@@ -310,6 +311,10 @@ def main(environ=None) -> int:
         logger,
         early_stop,
     )
+    # Everything loaded so far (the app, uvicorn, the OpenTelemetry SDK, protobuf) lives as
+    # long as the process: keep it out of the cyclic collector, which would otherwise walk
+    # it again on every full collection the request path triggers.
+    gc.freeze()
     server.run(sockets=[sock])
 
     app.close()
