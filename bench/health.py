@@ -191,7 +191,7 @@ def main():
           % (statistics.median(runs), min(runs), max(runs), len(runs)))
     print()
     print("For scale: the app answers its health within HEALTH_CHECK_TIMEOUT_MS (800 ms by default) whatever its "
-          "dependencies do; the deploy gate probes every 5 s with a 60 s timeout (the seed's figures).")
+          "dependencies do; the deploy gate probes every 5 s with a 60 s timeout (its defaults).")
 
 
 if __name__ == "__main__":

@@ -42,7 +42,7 @@ import psycopg
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO_ROOT, "collections"))
 
-from ansible_collections.unitehub.platform.plugins.module_utils import pooling  # noqa: E402
+from ansible_collections.unitehub.platform.plugins.module_utils import pool_rules  # noqa: E402
 from ansible_collections.unitehub.platform.tests.support.loopback import free_port, listening  # noqa: E402
 from ansible_collections.unitehub.platform.tests.support.waiting import wait_until  # noqa: E402
 
@@ -102,10 +102,10 @@ class Bench(object):
         self.server_facts["pgbouncer_version"] = version.splitlines()[0]
         self.server_facts["cores"] = os.cpu_count() or 1
 
-        settings = pooling.recommended_settings("production", self.server_facts)
+        settings = pool_rules.recommended_settings("production", self.server_facts)
         # Room for every client the concurrency part opens, plus the console.
         settings["max_client_conn"] = max(settings["max_client_conn"], self.args.clients + 100)
-        report = pooling.validate(settings, self.server_facts)
+        report = pool_rules.validate(settings, self.server_facts)
         if report["errors"]:
             raise SystemExit("the bench's pool settings are refused: %s" % "; ".join(report["errors"]))
         self.settings = report["effective"]
@@ -356,7 +356,7 @@ def main():
                 log("      first error: %s" % row["first_error"])
         log("   ratios (direct / PgBouncer): p50 x%.2f, p99 x%.2f; throughput x%.2f (PgBouncer / direct)"
             % (direct["p50"] / pooled["p50"], direct["p99"] / pooled["p99"], pooled["tps"] / direct["tps"]))
-        log("   latency reduction through PgBouncer: p50 %.0f%%, p99 %.0f%% (the seed claims %s)"
+        log("   latency reduction through PgBouncer: p50 %.0f%%, p99 %.0f%% (the target is %s)"
             % (100 * (1 - pooled["p50"] / direct["p50"]), 100 * (1 - pooled["p99"] / direct["p99"]),
                SEED_LATENCY_REDUCTION))
         log()
@@ -378,7 +378,7 @@ def main():
                 % (held["server_backends"], held["server_backends_total"], facts["server_max_connections"]))
             log("   clients per server connection: %.0f" % (held["peak_connected"] / max(held["sv_open"], 1)))
         passed = not held["errors"] and held["peak_connected"] == args.clients
-        log("   result: %s, %d concurrent clients, %d errors (the seed promises %d+ with pooling)"
+        log("   result: %s, %d concurrent clients, %d errors (the target is %d+ with pooling)"
             % ("PASS" if passed else "FAIL", held["peak_connected"], len(held["errors"]), SEED_CONCURRENT_CLIENTS))
 
         if args.show_direct_limit:

@@ -28,7 +28,7 @@ endpoint URL.
 
 Sources for the rules:
 
-* The seed requirements (Stage 4 summary): the ten APM variables and their
+* The collection's contract with the app: the ten APM variables and their
   defaults (ENABLE_APM=false, APM_PROVIDER=datadog, APM_SERVICE_NAME=unite-hub,
   APM_SAMPLE_RATE=1.0, APM_FLUSH_INTERVAL=10000, DD_SITE=datadoghq.com,
   DD_ENV=production, OTEL_EXPORTER_OTLP_ENDPOINT=http://localhost:4318) and the
@@ -90,7 +90,7 @@ ENV_NAMES = {
     "otlp_endpoint": "OTEL_EXPORTER_OTLP_ENDPOINT",
 }
 
-# The seed's defaults. An empty dd_service means "the same as service_name".
+# The collection's defaults. An empty dd_service means "the same as service_name".
 DEFAULTS = {
     "enabled": False,
     "provider": "datadog",

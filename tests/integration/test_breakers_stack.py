@@ -1,12 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, unitehub platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Circuit breakers against the real stack: the seed's "Redis failures cascade
-to application" fixed.
+"""Circuit breakers against the real stack: a Redis failure does not cascade to
+the application.
 
 The live slot runs ``it-base`` deployed with a 3 s breaker reset timeout
 (``app_breaker_reset_timeout``, handed to the app as BREAKER_RESET_TIMEOUT) so
-recovery is seen quickly; the thresholds are the seed's defaults (5 failures
+recovery is seen quickly; the thresholds are the collection's defaults (5 failures
 open, 2 successes close). Redis is stopped through its init script under load
 through nginx and started again; unitehub.platform.breaker_info reads each
 state, unitehub.platform.breaker resets with the inventory's admin token, the
@@ -42,6 +42,7 @@ from ansible_collections.unitehub.platform.tests.integration.stack_helpers impor
     wait_for_health,
 )
 from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
+    BASE_RELEASE,
     routing_snapshot,
     start_deploy_in_background,
     deploy,
@@ -54,7 +55,6 @@ from ansible_collections.unitehub.platform.tests.support.waiting import wait_unt
 
 pytestmark = pytest.mark.integration
 
-BASE_RELEASE = "it-base"
 RESET_TIMEOUT = 3
 STATUS = os.path.join(REPO_ROOT, "playbooks", "status.yml")
 WRONG_TOKEN = "not-the-admin-token-0000"

@@ -247,7 +247,7 @@ def test_clients_get_through_pgbouncer_and_pool_info_shows_the_pool(applied):
 def test_pool_validate_reads_the_live_servers(applied):
     result = module_result(applied["tmp"], "unitehub.platform.pool_validate", {
         "settings": {"default_pool_size": 200},
-        "postgres_host": "127.0.0.1", "postgres_user": DB, "postgres_password": APP_PASSWORD, "postgres_dbname": DB,
+        "login_host": "127.0.0.1", "login_user": DB, "login_password": APP_PASSWORD, "login_db": DB,
         "admin_host": "127.0.0.1", "admin_port": PORT, "admin_user": ADMIN_USER, "admin_password": ADMIN_PASSWORD})
 
     server_max = int(psql_as_postgres("SHOW max_connections"))

@@ -1,4 +1,4 @@
-"""A loopback stand-in for one app slot's breaker admin API (the contract in DESIGN.md).
+"""A loopback stand-in for one app slot's breaker admin API (the contract in docs/health-and-apm.md).
 
     with BreakerApp("green", "v2", token="s3cret") as app:
         app.url            # http://127.0.0.1:<port>

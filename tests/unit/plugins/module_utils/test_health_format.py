@@ -48,7 +48,7 @@ def test_normalize_status_rejects_other_values(value, message):
     assert message in str(err.value)
 
 
-def test_http_status_mapping_follows_the_seed():
+def test_http_status_mapping_is_pass_200_warn_206_fail_503():
     assert [http_status_for(s) for s in ("pass", "warn", "fail")] == [200, 206, 503]
     assert http_status_for("up") == 200
     assert http_status_for("down") == 503
