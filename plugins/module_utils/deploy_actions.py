@@ -134,8 +134,12 @@ class Run:
             events.append(audit.normalize_event(event))
         return events
 
-    def audit_events(self, events):
-        """Append ``events``; the last one is returned (the ``audit_event`` result)."""
+    def audit_events(self, events, not_written=None):
+        """Append ``events``; the last one is returned (the ``audit_event`` result). With
+        ``not_written`` (why the state could not be written) each reason says so."""
+        for event in events if not_written is not None else ():
+            event["reason"] = "; ".join(filter(None, (event.get("reason"),
+                                                      "the state was not written: %s" % not_written)))
         if not self.check_mode:
             for event in events:
                 audit.append_audit(self.p["audit_log"], event)
@@ -149,6 +153,9 @@ class Run:
         try:
             state = ds.load_state(self.state_path, p["app"])
         except ds.StateError as exc:
+            if p["action"] == "record" and p["event"]:
+                # The state cannot be read, so it cannot be written either: the audit line still is.
+                self.audit_events(self.events(), not_written=exc)
             if p["action"] in ("read", "record") or p["for_rollback"]:
                 raise
             # A broken state file must not stop a run from releasing its lock or auditing.
@@ -277,11 +284,8 @@ class Run:
                 ds.save_state(self.state_path, new)
             except ds.StateError as exc:
                 save_error = exc
-                for event in events:
-                    event["reason"] = "; ".join(filter(None, (event.get("reason"), "the state was not written: %s"
-                                                              % exc)))
         if events:
-            result["audit_event"] = self.audit_events(events)
+            result["audit_event"] = self.audit_events(events, not_written=save_error)
         if save_error is not None:
             raise save_error
         if p["release_lock"] and lock is not None:

@@ -28,6 +28,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.deploy_state imp
     FILE_MODE,
     DeployStateError,
 )
+from ansible_collections.unitehub.platform.plugins.module_utils.processes import pid_alive
 
 LOCK_FILE = "deploy.lock"
 DEFAULT_TTL = 1800
@@ -52,21 +53,6 @@ class LockHeld(LockError):
 def lock_file(state_dir):
     return os.path.join(state_dir, LOCK_FILE)
 
-
-
-def pid_alive(pid):
-    """Whether ``pid`` is a running process on this host (zombies count)."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OverflowError:
-        return False
-    return True
 
 
 def this_host():

@@ -12,10 +12,10 @@ passed.
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 from ansible_collections.unitehub.platform.plugins.module_utils.fileio import atomic_write, read_text, restore_file
+from ansible_collections.unitehub.platform.plugins.module_utils.processes import running_pid
 
 
 class NginxConfigError(Exception):
@@ -37,17 +37,7 @@ def nginx_test(nginx_bin="nginx"):
 
 def nginx_master_pid(pidfile="/run/nginx.pid"):
     """The running master's pid, or None when nginx is not running."""
-    text = read_text(pidfile)
-    if not text or not text.strip().isdigit():
-        return None
-    pid = int(text.strip())
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        pass
-    return pid
+    return running_pid(pidfile)
 
 
 def reload_nginx(nginx_bin="nginx", pidfile="/run/nginx.pid"):

@@ -255,41 +255,42 @@ def _connect_failure(exc):
     return postgres_client.error_message(exc)
 
 
-def probe_postgres(host, port, user=None, password=None, database=None, request_timeout=2.0,
-                   connect=None, timer=time.monotonic):
-    """Connect with psycopg and run ``SELECT 1``."""
+def _sql_probe(kwargs, query, judge, connect, timer):
+    """Connect, run one query and judge its first row -> ProbeResult."""
     connect = connect or (postgres_client.psycopg.connect if postgres_client.HAS_PSYCOPG else None)
     if connect is None:
         return ProbeResult(FAIL, error="the psycopg (3) Python library is not installed on the target")
-    kwargs = postgres_client.connect_kwargs(host, port, user, password, database, request_timeout)
     start = timer()
     try:
         with connect(**kwargs) as conn:
-            row = conn.execute("SELECT 1").fetchone()
-            version = conn.info.parameter_status("server_version")
+            row = conn.execute(query).fetchone()
+            server_version = conn.info.parameter_status("server_version")
     except Exception as exc:  # psycopg.Error and OSError: any failure is a failed probe
         return ProbeResult(FAIL, error=_connect_failure(exc), latency_ms=_elapsed_ms(timer, start))
     latency_ms = _elapsed_ms(timer, start)
-    if not row or row[0] != 1:
-        return ProbeResult(FAIL, error="SELECT 1 returned %r" % (row,), latency_ms=latency_ms)
+    error, version = judge(row, server_version)
+    if error:
+        return ProbeResult(FAIL, error=error, latency_ms=latency_ms)
     return ProbeResult(PASS, latency_ms=latency_ms, version=version)
+
+
+def probe_postgres(host, port, user=None, password=None, database=None, request_timeout=2.0,
+                   connect=None, timer=time.monotonic):
+    """Connect with psycopg and run ``SELECT 1``."""
+    def judge(row, server_version):
+        if not row or row[0] != 1:
+            return "SELECT 1 returned %r" % (row,), None
+        return None, server_version
+    return _sql_probe(postgres_client.connect_kwargs(host, port, user, password, database, request_timeout),
+                      "SELECT 1", judge, connect, timer)
 
 
 def probe_pgbouncer(host, port, user=None, password=None, database="pgbouncer", request_timeout=2.0,
                     connect=None, timer=time.monotonic):
     """Run ``SHOW VERSION`` on PgBouncer's admin console."""
-    connect = connect or (postgres_client.psycopg.connect if postgres_client.HAS_PSYCOPG else None)
-    if connect is None:
-        return ProbeResult(FAIL, error="the psycopg (3) Python library is not installed on the target")
-    kwargs = postgres_client.admin_console_kwargs(host, port, user, password, database, request_timeout)
-    start = timer()
-    try:
-        with connect(**kwargs) as conn:
-            row = conn.execute("SHOW VERSION").fetchone()
-    except Exception as exc:  # psycopg.Error and OSError: any failure is a failed probe
-        return ProbeResult(FAIL, error=_connect_failure(exc), latency_ms=_elapsed_ms(timer, start))
-    latency_ms = _elapsed_ms(timer, start)
-    if not row or not isinstance(row[0], str) or "pgbouncer" not in row[0].lower():
-        return ProbeResult(FAIL, error="SHOW VERSION answered %r: not a PgBouncer admin console" % (row,),
-                           latency_ms=latency_ms)
-    return ProbeResult(PASS, latency_ms=latency_ms, version=row[0])
+    def judge(row, _server_version):
+        if not row or not isinstance(row[0], str) or "pgbouncer" not in row[0].lower():
+            return "SHOW VERSION answered %r: not a PgBouncer admin console" % (row,), None
+        return None, row[0]
+    return _sql_probe(postgres_client.admin_console_kwargs(host, port, user, password, database, request_timeout),
+                      "SHOW VERSION", judge, connect, timer)

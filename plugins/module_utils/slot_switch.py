@@ -255,16 +255,7 @@ def switch(upstream_dir, slot, servers, other_servers, fetch, timeout=10.0, cons
     previous_files = {name: read_text(file_path(upstream_dir, name)) for name in FILES}
     wanted_files = render_files(slot, servers, other_servers, resolve)
     files_changed = previous_files != wanted_files
-    result = {
-        "changed": files_changed or previous_slot != slot,
-        "previous_slot": previous_slot,
-        "slot": slot,
-        "before": describe(previous_slot, previous_files),
-        "after": describe(slot, wanted_files),
-        "switch_seconds": 0.0,
-        "reloaded": False,
-        "verified": None,
-    }
+    result = _planned(previous_slot, slot, previous_files, wanted_files)
     if check_mode:
         return result
 
@@ -304,22 +295,12 @@ def put_back(upstream_dir, slot, fetch, timeout=10.0, consecutive=3, pidfile="/r
     """
     if slot not in SLOTS:
         raise SwitchError("slot %r is not one of %s" % (slot, ", ".join(SLOTS)))
-    previous_slot = current_slot(upstream_dir)
     files = {name: read_text(file_path(upstream_dir, name)) for name in FILES}
-    result = {
-        "changed": previous_slot != slot,
-        "previous_slot": previous_slot,
-        "slot": slot,
-        "before": describe(previous_slot, files),
-        "after": describe(slot, files),
-        "switch_seconds": 0.0,
-        "reloaded": False,
-        "verified": None,
-    }
+    result = _planned(current_slot(upstream_dir), slot, files, files)
     if check_mode:
         return result
     try:
-        set_live_marker(upstream_dir, slot)
+        set_live_marker(upstream_dir, result["slot"])
     except OSError as exc:
         raise SwitchError("could not move the live-slot marker in %s back to %s: %s"
                           % (upstream_dir, slot, exc.strerror or exc)) from None
@@ -333,6 +314,20 @@ def put_back(upstream_dir, slot, fetch, timeout=10.0, consecutive=3, pidfile="/r
         raise SwitchError("traffic was put back on %s, but the load balancer does not answer from it: %s"
                           % (slot, exc), exc.details) from None
     return result
+
+
+def _planned(previous_slot, slot, previous_files, wanted_files):
+    """The result of a switch or revert before anything moved (what check mode reports)."""
+    return {
+        "changed": previous_files != wanted_files or previous_slot != slot,
+        "previous_slot": previous_slot,
+        "slot": slot,
+        "before": describe(previous_slot, previous_files),
+        "after": describe(slot, wanted_files),
+        "switch_seconds": 0.0,
+        "reloaded": False,
+        "verified": None,
+    }
 
 
 def _refuse_unless_nginx_is_sound(slot, nginx_bin, pidfile):

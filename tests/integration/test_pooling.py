@@ -23,6 +23,7 @@ import uuid
 import psycopg
 import pytest
 
+from ansible_collections.unitehub.platform.plugins.module_utils.processes import running_pid
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import (
     role_play,
     run_module,
@@ -81,15 +82,7 @@ def read_or_none(path):
 
 
 def pgbouncer_pid():
-    text = read_or_none(PIDFILE)
-    if not text:
-        return None
-    pid = int(text.strip())
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    return pid
+    return running_pid(PIDFILE)
 
 
 def service(action):

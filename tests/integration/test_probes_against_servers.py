@@ -16,22 +16,9 @@ import pytest
 from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import resolve_target
 from ansible_collections.unitehub.platform.plugins.module_utils.health_wait import run_target
 from ansible_collections.unitehub.platform.plugins.module_utils.probes import probe_pgbouncer, probe_redis
-from ansible_collections.unitehub.platform.tests.support.health_endpoints import HealthHandler, hanging_listener
-from ansible_collections.unitehub.platform.tests.support.loopback import free_port, serve_http
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def http_base():
-    with serve_http(HealthHandler) as url:
-        yield url
-
-
-@pytest.fixture
-def hanging_port():
-    with hanging_listener() as port:
-        yield port
 
 
 
@@ -104,14 +91,14 @@ def test_probe_redis_auth_against_a_server_without_password(redis_port):
     assert result.error.startswith("AUTH refused: AUTH <password> called without any password configured")
 
 
-def test_probe_redis_failures(http_base, hanging_port):
+def test_probe_redis_failures(health_endpoint, hanging_port):
     refused = probe_redis("127.0.0.1", free_port())
     assert (refused.status, refused.error) == ("fail", "connection refused")
     started = time.monotonic()
     hung = probe_redis("127.0.0.1", hanging_port, request_timeout=0.5)
     assert (hung.status, hung.error) == ("fail", "timed out after 0.5 s")
     assert time.monotonic() - started < 1.0
-    http = probe_redis("127.0.0.1", int(http_base.rsplit(":", 1)[1]))
+    http = probe_redis("127.0.0.1", int(health_endpoint.rsplit(":", 1)[1]))
     assert http.status == "fail"
     assert http.error.startswith("not a Redis server: ")
 

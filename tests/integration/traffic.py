@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
+import json
 import socket
 import threading
 import time
@@ -91,8 +92,20 @@ def _request(conn, path):
         raise _Idle(str(exc)) from exc
     except ConnectionResetError as exc:
         raise _Idle(str(exc)) from exc
-    response.read()
-    return response.status, response.getheader("X-App-Slot"), response.getheader("X-App-Version"), response
+    body = response.read()
+    # The slot that answered is the one nginx reached (X-Upstream-Slot), never what an app says.
+    slot = response.getheader("X-Upstream-Slot") or None
+    version = response.getheader("X-App-Version") or _body_version(body)
+    return response.status, slot, version, response
+
+
+def _body_version(body):
+    """The ``version`` of a JSON answer (an app without X-App-* headers), or None."""
+    try:
+        decoded = json.loads(body)
+    except ValueError:
+        return None
+    return decoded.get("version") if isinstance(decoded, dict) else None
 
 
 def _worker(kind, host, port, path, interval, deadline, cap, samples, lock, timeout, stop_event):

@@ -18,9 +18,9 @@ from ansible_collections.unitehub.platform.plugins.module_utils.probes import (
     probe_postgres,
     probe_tcp,
 )
-from ansible_collections.unitehub.platform.tests.support.health_endpoints import SYSTEM_FAIL, SYSTEM_PASS, SYSTEM_WARN, HealthHandler, hanging_listener
+from ansible_collections.unitehub.platform.tests.support.health_endpoints import SYSTEM_FAIL, SYSTEM_PASS, SYSTEM_WARN
 from ansible_collections.unitehub.platform.tests.support.fake_clock import FakeClock
-from ansible_collections.unitehub.platform.tests.support.loopback import free_port, serve_http
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port
 
 
 # ---------------------------------------------------------------------------
@@ -93,67 +93,55 @@ def test_judge_plain_endpoints_pass_on_2xx_only():
                                 "(redirects are not followed)")
 
 
-@pytest.fixture(scope="module")
-def http_base():
-    with serve_http(HealthHandler) as url:
-        yield url
-
-
-@pytest.fixture
-def hanging_port():
-    with hanging_listener() as port:
-        yield port
-
-
 @pytest.mark.parametrize("path, status, code", [
     ("/api/health/system/pass", "pass", 200),
     ("/api/health/system/warn", "warn", 206),
     ("/api/health/system/fail", "fail", 503),
 ])
-def test_probe_http_reads_health_json(http_base, path, status, code):
-    result = probe_http(http_base + path, request_timeout=2)
+def test_probe_http_reads_health_json(health_endpoint, path, status, code):
+    result = probe_http(health_endpoint + path, request_timeout=2)
     assert (result.status, result.http_status, result.slot, result.version) == (status, code, "green", "v2")
     assert result.latency_ms is not None and result.latency_ms >= 0
 
 
-def test_probe_http_reports_failing_checks_of_a_503(http_base):
-    result = probe_http(http_base + "/api/health/system/fail")
+def test_probe_http_reports_failing_checks_of_a_503(health_endpoint):
+    result = probe_http(health_endpoint + "/api/health/system/fail")
     assert (result.status, result.http_status, result.error) == ("fail", 503, None)
     assert failing_from_checks(result.checks) == [{
         "name": "database:responseTime", "status": "fail", "output": "connection refused",
         "observedValue": 2003, "observedUnit": "ms"}]
 
 
-def test_probe_http_plain_200_counts_as_pass(http_base):
-    result = probe_http(http_base + "/api/health/live")
+def test_probe_http_plain_200_counts_as_pass(health_endpoint):
+    result = probe_http(health_endpoint + "/api/health/live")
     assert (result.status, result.http_status, result.error, result.checks) == ("pass", 200, None, {})
 
 
-def test_probe_http_plain_errors_and_malformed_bodies_fail(http_base):
-    broken = probe_http(http_base + "/broken")
+def test_probe_http_plain_errors_and_malformed_bodies_fail(health_endpoint):
+    broken = probe_http(health_endpoint + "/broken")
     assert (broken.status, broken.error) == ("fail", "HTTP 502")
-    missing = probe_http(http_base + "/nope")
+    missing = probe_http(health_endpoint + "/nope")
     assert (missing.status, missing.error) == ("fail", "HTTP 404")
-    malformed = probe_http(http_base + "/not-json")
+    malformed = probe_http(health_endpoint + "/not-json")
     assert malformed.status == "fail"
     assert malformed.error.startswith("HTTP 200 with a malformed health body: health body is not JSON")
 
 
-def test_probe_http_does_not_follow_redirects(http_base):
-    result = probe_http(http_base + "/redirect")
+def test_probe_http_does_not_follow_redirects(health_endpoint):
+    result = probe_http(health_endpoint + "/redirect")
     assert result.status == "fail"
     assert result.error == ("HTTP 302 redirect to http://127.0.0.1:1/elsewhere; probe that URL instead "
                             "(redirects are not followed)")
 
 
-def test_probe_http_refuses_a_huge_body_without_reading_it_all(http_base):
-    result = probe_http(http_base + "/huge", request_timeout=5)
+def test_probe_http_refuses_a_huge_body_without_reading_it_all(health_endpoint):
+    result = probe_http(health_endpoint + "/huge", request_timeout=5)
     assert result.status == "fail"
     assert "health body is larger than the 1048576-byte cap" in result.error
 
 
-def test_probe_http_sends_the_host_header(http_base):
-    result = probe_http(http_base + "/echo-host", host_header="unitehub.example")
+def test_probe_http_sends_the_host_header(health_endpoint):
+    result = probe_http(health_endpoint + "/echo-host", host_header="unitehub.example")
     assert result.status == "pass"
     assert result.output == "unitehub.example"
 
@@ -176,15 +164,15 @@ def test_probe_https_to_a_plain_socket_fails_without_traceback(hanging_port):
     assert result.status == "fail" and result.error == "timed out after 0.5 s"
 
 
-def test_probe_tcp(http_base, hanging_port):
-    assert probe_tcp("127.0.0.1", int(http_base.rsplit(":", 1)[1])).status == "pass"
+def test_probe_tcp(health_endpoint, hanging_port):
+    assert probe_tcp("127.0.0.1", int(health_endpoint.rsplit(":", 1)[1])).status == "pass"
     assert probe_tcp("127.0.0.1", hanging_port).status == "pass"
     refused = probe_tcp("127.0.0.1", free_port())
     assert (refused.status, refused.error) == ("fail", "connection refused")
 
 
-def test_run_target_message_names_the_failing_check(http_base):
-    url = http_base + "/api/health/system/fail"
+def test_run_target_message_names_the_failing_check(health_endpoint):
+    url = health_endpoint + "/api/health/system/fail"
     clock = FakeClock()
     spec = resolve_target({"type": "http", "url": url, "timeout": 10, "interval": 5})
     result = run_target(spec, clock=clock, sleep=clock.sleep)
@@ -196,13 +184,13 @@ def test_run_target_message_names_the_failing_check(http_base):
     assert (result["slot"], result["version"]) == ("green", "v2")
 
 
-def test_run_target_passes_against_a_healthy_endpoint(http_base):
-    spec = resolve_target({"type": "http", "url": http_base + "/api/health/system/warn", "expect": "pass_or_warn"})
+def test_run_target_passes_against_a_healthy_endpoint(health_endpoint):
+    spec = resolve_target({"type": "http", "url": health_endpoint + "/api/health/system/warn", "expect": "pass_or_warn"})
     result = run_target(spec)
     assert (result["ok"], result["status"], result["attempts"], result["failing"], result["error"]) == (
         True, "warn", 1, [], None)
     assert result["msg"] == "%s/api/health/system/warn is warn after 1 attempt in %.1f s" % (
-        http_base, result["elapsed"])
+        health_endpoint, result["elapsed"])
 
 
 def test_probe_postgres_refused_is_one_clear_line():

@@ -343,3 +343,16 @@ def test_an_unexpected_error_is_a_failure_with_context_not_a_traceback(run, monk
     assert result["failed"]
     assert result["msg"].startswith("unexpected RuntimeError during action=read on ")
     assert result["msg"].endswith("simulated bug")
+
+
+def test_an_unreadable_state_still_gets_the_audit_lines_of_a_record(run):
+    deployed_blue(run)
+    run(action="lock", **me())
+    run.state_path.unlink()
+    run.state_path.mkdir()  # neither readable nor replaceable
+    result = run(action="record", slot="green", version="v2", status="failed", release_lock=True,
+                 event={"event": "failure", "slot": "green", "outcome": "failed", "reason": "stability window"}, **me())
+    assert result["failed"] and "cannot read the deploy state file" in result["msg"]
+    audit = deploy_audit.read_audit(str(run.audit_path))
+    assert audit[-1]["event"] == "failure"
+    assert audit[-1]["reason"].startswith("stability window; the state was not written: cannot read the deploy state")
