@@ -22,6 +22,12 @@ UPSTREAM_DIR = "/etc/nginx/unitehub/unitehub"
 LB = "http://127.0.0.1:8080"
 # Fast but real: every gate and watch still probes the real slots.
 FAST = {"health_interval": 1, "stability_window": 3, "drain_seconds": 1}
+# The release the stack tests start from.
+BASE_RELEASE = "it-base"
+
+# version -> (slot, that slot's deploy-state record) a deploy of this session proved live
+# with the settings a plain deploy gives it.
+_proven_live = {}
 
 
 def lb_version():
@@ -57,11 +63,37 @@ def deploy(version, slot="auto", **extra):
     return run_playbook(DEPLOY, extra_vars=dict(FAST, version=version, slot=slot, **extra))
 
 
+def live_record():
+    """(active slot, its record in the deploy state): a redeploy of the slot changes the record."""
+    state = read_state()
+    return state["active_slot"], state["slots"][state["active_slot"]]
+
+
+def still_proven_live(version):
+    """Whether the container a deploy of this session proved live for ``version`` still is:
+    the same slot record in the deploy state, nginx answering from it, no run holding the lock."""
+    if version not in _proven_live or os.path.exists(LOCK_FILE):
+        return False
+    try:
+        record, answer = live_record(), lb_version()
+    except (OSError, ValueError, KeyError):
+        return False
+    return record == _proven_live[version] and answer == (record[0], version)
+
+
 def ensure_live(version):
-    """A known starting point: ``version`` live and healthy through nginx."""
+    """A known starting point: ``version`` live and healthy through nginx, with the settings
+    a plain deploy gives it. Returns the live slot.
+
+    The deploy (a no-op when the live slot already runs ``version`` unchanged) is skipped when
+    this session's last one proved that same container live and nothing redeployed it since:
+    running it again would prove nothing more, and costs seconds per test."""
+    if still_proven_live(version):
+        return lb_version()[0]
     result = deploy(version)
     assert result.rc == 0, result.output[-6000:]
     assert lb_version()[1] == version
+    _proven_live[version] = live_record()
     return lb_version()[0]
 
 

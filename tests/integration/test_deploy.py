@@ -17,7 +17,7 @@ import pytest
 
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import run_playbook
 from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
-    AUDIT_LOG, DEPLOY, FAST, LOCK_FILE, ROLLBACK, STATE_FILE, audit_lines, deploy, ensure_live,
+    AUDIT_LOG, BASE_RELEASE, DEPLOY, FAST, LOCK_FILE, ROLLBACK, STATE_FILE, audit_lines, deploy, ensure_live,
     lb_version, read_state, routing_snapshot, start_deploy_in_background,
 )
 from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic
@@ -40,7 +40,7 @@ def assert_no_loss(reports, new_version):
 
 @pytest.fixture(scope="module")
 def base_release():
-    return "it-base"
+    return BASE_RELEASE
 
 
 def test_deploy_and_rollback_under_load_lose_no_request(base_release):

@@ -36,13 +36,12 @@ from ansible_collections.unitehub.platform.tests.integration.stack_helpers impor
     get_health,
     not_passing,
 )
-from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import ensure_live
+from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import BASE_RELEASE, ensure_live
 from ansible_collections.unitehub.platform.tests.support.loopback import listening
 from ansible_collections.unitehub.platform.tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
-BASE_RELEASE = "it-base"
 HEALTH_TYPE = "application/health+json"
 EVERY_CHECK = {
     "database:responseTime", "redis:responseTime", "filesystem:writable", "ai:config",
