@@ -388,13 +388,16 @@ def test_redis_password_is_enforced_and_never_shown(tmp_path, redis_restored):
     assert client.get(key) == "kept"
 
 
-def test_redis_back_from_aof_keeps_data_written_meanwhile(tmp_path, redis_restored):
+def test_redis_back_from_aof_keeps_data_written_meanwhile(tmp_path):
     password = secrets.token_urlsafe(16)
-    assert run_role(tmp_path, "redis", {"redis_password": password, "redis_persistence": "aof"}).rc == 0
     key = "uhit:%s" % uuid.uuid4().hex
-    redis_client(password).set(key, "written-under-aof", ex=600)
-
-    result = run_role(tmp_path, "redis")  # the inventory's settings: rdb, no password
+    try:
+        assert run_role(tmp_path, "redis", {"redis_password": password, "redis_persistence": "aof"}).rc == 0
+        redis_client(password).set(key, "written-under-aof", ex=600)
+    finally:
+        # The inventory's settings: rdb, no password. What the test checks, and what puts
+        # the shared Redis back (redis_restored would only run it again).
+        result = run_role(tmp_path, "redis")
 
     assert result.rc == 0, result.output[-4000:]
     assert redis_client().get(key) == "written-under-aof"
