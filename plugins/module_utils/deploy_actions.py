@@ -156,6 +156,9 @@ class Run:
             if p["action"] == "record" and p["event"]:
                 # The state cannot be read, so it cannot be written either: the audit line still is.
                 self.audit_events(self.events(), not_written=exc)
+            if p["action"] == "read" and p["upstream_dir"]:
+                # What nginx serves is known without the state: a rescue needs it most when the state is broken.
+                raise ActionError(str(exc), live_slot=current_slot(p["upstream_dir"])) from None
             if p["action"] in ("read", "record") or p["for_rollback"]:
                 raise
             # A broken state file must not stop a run from releasing its lock or auditing.

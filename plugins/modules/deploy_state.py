@@ -377,7 +377,9 @@ target_slot:
   type: str
   sample: green
 live_slot:
-  description: The slot the live-slot marker in I(upstream_dir) names, or null when there is none.
+  description:
+    - The slot the live-slot marker in I(upstream_dir) names, or null when there is none.
+    - I(action=read) returns it even when it fails because the state file cannot be read.
   returned: when upstream_dir is set
   type: str
   sample: green

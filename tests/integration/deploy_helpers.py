@@ -13,6 +13,7 @@ from ansible_collections.unitehub.platform.tests.integration.ansible_runner impo
 
 DEPLOY = os.path.join(REPO_ROOT, "playbooks", "deploy.yml")
 ROLLBACK = os.path.join(REPO_ROOT, "playbooks", "rollback.yml")
+RECONCILE = os.path.join(REPO_ROOT, "playbooks", "reconcile.yml")
 STATE_DIR = "/var/lib/unitehub/deploy"
 STATE_FILE = os.path.join(STATE_DIR, "state.json")
 LOCK_FILE = os.path.join(STATE_DIR, "deploy.lock")

@@ -17,7 +17,7 @@ import pytest
 
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import run_playbook
 from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
-    AUDIT_LOG, BASE_RELEASE, DEPLOY, FAST, LOCK_FILE, ROLLBACK, STATE_FILE, audit_lines, deploy, ensure_live,
+    AUDIT_LOG, BASE_RELEASE, DEPLOY, FAST, LOCK_FILE, RECONCILE, ROLLBACK, STATE_FILE, audit_lines, deploy, ensure_live,
     lb_version, read_state, routing_snapshot, start_deploy_in_background,
 )
 from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic
@@ -168,7 +168,7 @@ def test_second_deploy_is_refused_naming_the_holder(base_release):
     assert lb_version()[1] == "it-next"
 
 
-def test_deploy_killed_half_way_leaves_valid_state_and_force_recovers(base_release):
+def test_deploy_killed_half_way_is_refused_until_reconciled(base_release):
     live_slot = ensure_live(base_release)
     run = start_deploy_in_background("it-next", stability_window=30)
     try:
@@ -183,8 +183,15 @@ def test_deploy_killed_half_way_leaves_valid_state_and_force_recovers(base_relea
     refused = deploy("it-next")
     assert refused.rc != 0 and "force" in refused.output, refused.output[-4000:]
 
-    recovered = deploy("it-next", force=True)
-    assert recovered.rc == 0, recovered.output[-6000:]
+    # force breaks the dead run's lock, but the state disagrees with what nginx serves.
+    diverged = deploy("it-next", force=True)
+    assert diverged.rc != 0
+    assert "the load balancer serves slot %s, but the deploy state says %s" % (
+        "green" if live_slot == "blue" else "blue", live_slot) in diverged.output, diverged.output[-4000:]
+    assert not os.path.exists(LOCK_FILE)
+
+    reconciled = run_playbook(RECONCILE)
+    assert reconciled.rc == 0, reconciled.output[-6000:]
     assert lb_version()[1] == "it-next"
     assert read_state()["slots"][read_state()["active_slot"]]["version"] == "it-next"
     assert not os.path.exists(LOCK_FILE)

@@ -356,3 +356,12 @@ def test_an_unreadable_state_still_gets_the_audit_lines_of_a_record(run):
     audit = deploy_audit.read_audit(str(run.audit_path))
     assert audit[-1]["event"] == "failure"
     assert audit[-1]["reason"].startswith("stability window; the state was not written: cannot read the deploy state")
+
+
+def test_read_tells_the_live_slot_even_when_the_state_is_unreadable(run, tmp_path):
+    upstream = live(tmp_path, "green")
+    run.state_path.parent.mkdir(parents=True)
+    run.state_path.write_text("{not json")
+    result = run(action="read", upstream_dir=upstream)
+    assert result["failed"] and "is not valid JSON" in result["msg"]
+    assert result["live_slot"] == "green"
