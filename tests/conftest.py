@@ -30,3 +30,13 @@ def hanging_port():
 
     with hanging_listener() as port:
         yield port
+
+
+@pytest.fixture
+def otlp_receiver():
+    """An OTLP/HTTP receiver on a free loopback port (tests/support/otlp.py), closed after the test."""
+    from ansible_collections.unitehub.platform.tests.support.otlp import OtlpReceiver
+
+    receiver = OtlpReceiver()
+    yield receiver
+    receiver.close()

@@ -4,7 +4,7 @@
 """Run playbooks from integration tests and read their PLAY RECAP.
 
     from ansible_collections.unitehub.platform.tests.integration.ansible_runner import (
-        run_playbook, write_playbook, run_module,
+        run_playbook, run_plays, role_play, write_playbook, run_module,
     )
 
     result = run_playbook(path, extra_vars={"nginx_listen_port": 8080}, check=True, diff=True)
@@ -122,17 +122,25 @@ def write_playbook(directory, plays, name=None):
     return path
 
 
-def role_play(role, hosts="localhost", name=None):
-    """A one-play playbook applying ``role`` (FQCN) without gathering facts."""
-    return [{"name": name or "Apply %s" % role, "hosts": hosts, "gather_facts": False, "roles": [{"role": role}]}]
+def run_plays(directory, plays, **options):
+    """Write ``plays`` as a playbook in ``directory`` and run it; ``options`` as for run_playbook."""
+    return run_playbook(write_playbook(directory, plays), **options)
 
 
-def run_module(directory, module, args, check=False, diff=False, extra_vars=None, env=None):
+def role_play(role, hosts="localhost", name=None, variables=None):
+    """A one-play playbook applying ``role`` (FQCN), with ``variables`` as its role vars,
+    without gathering facts."""
+    entry = {"role": role, "vars": variables} if variables else {"role": role}
+    return [{"name": name or "Apply %s" % role, "hosts": hosts, "gather_facts": False, "roles": [entry]}]
+
+
+def run_module(directory, module, args, check=False, diff=False, extra_vars=None, env=None, verbosity=0):
     """Run one task of ``module`` with ``args`` on localhost.
 
     Returns (the result the module handed back to Ansible, PlaybookResult). The
     result is read from a file written by a follow-up task, so values the module
-    marked no_log are exactly as absent as they are for any playbook.
+    marked no_log are exactly as absent as they are for any playbook. From
+    ``verbosity`` 1 the output shows the module's result too.
     """
     out = os.path.join(str(directory), "result-%s.json" % uuid.uuid4().hex[:8])
     plays = [{
@@ -149,7 +157,7 @@ def run_module(directory, module, args, check=False, diff=False, extra_vars=None
             },
         ],
     }]
-    run = run_playbook(write_playbook(directory, plays), extra_vars=extra_vars, check=check, diff=diff, env=env)
+    run = run_plays(directory, plays, extra_vars=extra_vars, check=check, diff=diff, env=env, verbosity=verbosity)
     assert os.path.exists(out), "the module task did not run (rc=%s):\n%s" % (run.rc, run.output[-4000:])
     with open(out, encoding="utf-8") as stream:
         return json.load(stream), run

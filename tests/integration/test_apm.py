@@ -27,16 +27,18 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from ansible_collections.unitehub.platform.tests.app.conftest import stop_pid
+from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT, role_play, run_plays
+from ansible_collections.unitehub.platform.tests.integration.docker_helpers import throwaway_app
 from ansible_collections.unitehub.platform.tests.support.loopback import free_port
 from ansible_collections.unitehub.platform.tests.support.otlp import OtlpReceiver
 from ansible_collections.unitehub.platform.tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.integration
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 APP_DIR = os.path.join(REPO_ROOT, "examples", "app")
 SERVICE_NAME = "unite-hub-apm-it"
 FLUSH_MS = 200
+APP_ROLE = "unitehub.platform.app"
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -126,13 +128,6 @@ class App:
 
 
 @pytest.fixture
-def receiver():
-    r = OtlpReceiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture
 def start_app(tmp_path):
     started = []
 
@@ -174,23 +169,23 @@ def spans_counter(samples, outcome):
 # -- the app against a real receiver -----------------------------------------------------
 
 
-def test_spans_arrive_with_service_name_route_and_status(receiver, start_app):
-    app = start_app(apm_env(receiver.endpoint, DD_ENV="it"))
+def test_spans_arrive_with_service_name_route_and_status(otlp_receiver, start_app):
+    app = start_app(apm_env(otlp_receiver.endpoint, DD_ENV="it"))
     for _unused in range(5):
         assert app.get("/api/version")[0] == 200
     assert app.get("/api/admin/breakers/redis/reset")[0] == 405  # a templated route, wrong method
     assert app.get("/no/such/page")[0] == 404
 
     wait_until(lambda: {"GET /api/version", "GET /api/admin/breakers/{name}/{action}", "GET unmatched"}
-               <= {s["name"] for s in receiver.spans()}, 5, what="the spans at the receiver")
+               <= {s["name"] for s in otlp_receiver.spans()}, 5, what="the spans at the receiver")
 
-    assert receiver.rejected == []
-    resource = attributes(receiver.resource_spans()[0]["resource"]["attributes"])
+    assert otlp_receiver.rejected == []
+    resource = attributes(otlp_receiver.resource_spans()[0]["resource"]["attributes"])
     assert resource["service.name"] == SERVICE_NAME
     assert resource["service.version"] == "v9.9.9-apm"
     assert resource["deployment.environment"] == "it"
     by_name = {}
-    for span in receiver.spans():
+    for span in otlp_receiver.spans():
         by_name.setdefault(span["name"], []).append(span)
     assert len(by_name["GET /api/version"]) == 5
     version = attributes(by_name["GET /api/version"][0]["attributes"])
@@ -200,14 +195,14 @@ def test_spans_arrive_with_service_name_route_and_status(receiver, start_app):
     assert templated["http.response.status_code"] == "405"
     unmatched = attributes(by_name["GET unmatched"][0]["attributes"])
     assert unmatched["http.route"] == "unmatched" and unmatched["http.response.status_code"] == "404"
-    for span in receiver.spans():
+    for span in otlp_receiver.spans():
         assert len(span["traceId"]) == 32 and len(span["spanId"]) == 16
         assert int(span["endTimeUnixNano"]) >= int(span["startTimeUnixNano"])
         assert span["kind"] == 2  # SERVER
 
     # The request-duration histogram leaves through the same SDK, every flush interval.
     def version_requests():
-        for metric in receiver.metrics():
+        for metric in otlp_receiver.metrics():
             if metric["name"] == "http.server.request.duration":
                 for point in metric["histogram"]["dataPoints"]:
                     if attributes(point["attributes"])["http.route"] == "/api/version":
@@ -217,16 +212,16 @@ def test_spans_arrive_with_service_name_route_and_status(receiver, start_app):
     assert wait_until(lambda: version_requests() == 5, 5, what="http.server.request.duration at the receiver")
 
 
-def test_a_receiver_outage_costs_requests_nothing_and_is_logged_once(receiver, start_app):
-    app = start_app(apm_env(receiver.endpoint))
+def test_a_receiver_outage_costs_requests_nothing_and_is_logged_once(otlp_receiver, start_app):
+    app = start_app(apm_env(otlp_receiver.endpoint))
     app.latencies("/api/version", 50)  # warm up
     up = app.latencies("/api/version", 300)
-    wait_until(lambda: sum(1 for s in receiver.spans() if s["name"] == "GET /api/version") >= 350, 10,
+    wait_until(lambda: sum(1 for s in otlp_receiver.spans() if s["name"] == "GET /api/version") >= 350, 10,
                what="the receiver-up spans to be exported")
     assert app.events("apm_export_failed") == []
 
-    port = receiver.port
-    receiver.close()  # the collector goes away: connections to its port are refused
+    port = otlp_receiver.port
+    otlp_receiver.close()  # the collector goes away: connections to its port are refused
 
     def failed_at_least(floor):
         value = spans_counter(app.metrics(), "failed")
@@ -268,8 +263,8 @@ def test_a_receiver_outage_costs_requests_nothing_and_is_logged_once(receiver, s
     assert len(app.events("apm_export_failed")) == 1
 
 
-def test_metrics_parse_and_move_with_traffic(receiver, start_app):
-    app = start_app(apm_env(receiver.endpoint))
+def test_metrics_parse_and_move_with_traffic(otlp_receiver, start_app):
+    app = start_app(apm_env(otlp_receiver.endpoint))
     before = app.metrics()
     for _unused in range(40):
         assert app.get("/api/version")[0] == 200
@@ -303,17 +298,17 @@ def test_metrics_parse_and_move_with_traffic(receiver, start_app):
     # The exported-span counter agrees with what the receiver got (each scrape adds a span
     # of its own, exported at the next flush, so compare between flushes).
     wait_until(lambda: spans_counter(app.metrics(), "exported") >= 44, 10, what="the exported counter")
-    wait_until(lambda: spans_counter(app.metrics(), "exported") == len(receiver.spans()), 10,
+    wait_until(lambda: spans_counter(app.metrics(), "exported") == len(otlp_receiver.spans()), 10,
                what="the exported counter to match the receiver")
     assert spans_counter(after, "failed") == 0 and spans_counter(after, "dropped") == 0
 
 
-def test_without_apm_no_span_leaves_the_app(receiver, start_app):
-    app = start_app(apm_env(receiver.endpoint, ENABLE_APM="false"))
+def test_without_apm_no_span_leaves_the_app(otlp_receiver, start_app):
+    app = start_app(apm_env(otlp_receiver.endpoint, ENABLE_APM="false"))
     for _unused in range(20):
         assert app.get("/api/version")[0] == 200
     time.sleep(3 * FLUSH_MS / 1000)
-    assert receiver.received == []
+    assert otlp_receiver.received == []
 
     def counted():
         samples = app.metrics()
@@ -327,47 +322,20 @@ def test_without_apm_no_span_leaves_the_app(receiver, start_app):
 # -- the app role: validated settings into the container ------------------------------------
 
 
-def _docker_helpers():
-    from ansible_collections.unitehub.platform.tests.integration import docker_helpers
-
-    return docker_helpers
-
-
 @pytest.fixture
 def role_app(tmp_path):
-    """Role variables for a throwaway app built from the slot fixture; removed afterwards."""
-    helpers = _docker_helpers()
-    client = helpers.docker_client()
-    name = helpers.unique("uhapm")
-    variables = {
-        "app_name": name,
-        "app_image": "unitehub-test/%s" % name,
-        "app_version": "v1",
-        "app_slot": "green",
-        "app_slot_ports": {"blue": free_port(), "green": free_port()},
-        "app_build_context": helpers.SLOT_APP_CONTEXT,
-        "app_base_image": helpers.BASE_IMAGE,
-        "app_stop_grace_period": 5,
-        "app_env_dir": str(tmp_path / "etc-unitehub"),
-    }
-    yield client, variables
-    helpers.remove_containers(client, name + "-blue", name + "-green")
-    helpers.remove_image_tags(client, variables["app_image"])
-
-
-def role_play(variables):
-    return [{"name": "Run the app role", "hosts": "localhost", "gather_facts": False,
-             "roles": [{"role": "unitehub.platform.app", "vars": variables}]}]
+    """(docker client, role variables) of a throwaway app; removed afterwards."""
+    with throwaway_app(tmp_path, "uhapm") as app:
+        yield app
 
 
 def test_role_refuses_bad_apm_settings_before_anything_changes(tmp_path, role_app):
-    helpers = _docker_helpers()
     client, variables = role_app
     bad = dict(variables, app_apm_enabled=True, app_apm_provider="datadog", app_apm_sample_rate=1.5,
                app_apm_flush_interval_ms=0, app_apm_dd_site="app.datadoghq.com",
                app_apm_otlp_endpoint="http://127.0.0.1:4318/v1/traces?x=1")
-    proc = helpers.playbook(tmp_path, role_play(bad))
-    assert helpers.recap(proc)["failed"] == 1 and helpers.recap(proc)["changed"] == 0, proc.stdout
+    proc = run_plays(tmp_path, role_play(APP_ROLE, variables=bad))
+    assert proc.counts()["failed"] == 1 and proc.counts()["changed"] == 0, proc.stdout
     for message in (
         "app_apm_sample_rate (APM_SAMPLE_RATE) is 1.5, outside 0..1",
         "app_apm_flush_interval_ms (APM_FLUSH_INTERVAL) is 0",
@@ -384,32 +352,30 @@ def test_role_refuses_bad_apm_settings_before_anything_changes(tmp_path, role_ap
 
 def test_the_validate_entry_point_checks_apm_settings_and_changes_nothing(tmp_path):
     """What a deploy's preflight runs before it takes the lock."""
-    helpers = _docker_helpers()
 
     def play(**apm):
         return [{"name": "Validate", "hosts": "localhost", "gather_facts": False, "tasks": [
             {"name": "Validate the app inputs", "ansible.builtin.include_role": {
                 "name": "unitehub.platform.app", "tasks_from": "validate"}, "vars": apm}]}]
 
-    good = helpers.playbook(tmp_path, play(app_apm_enabled=True, app_apm_provider="opentelemetry",
-                                           app_apm_otlp_endpoint="https://otel.example.com:4318"))
-    assert helpers.recap(good)["failed"] == 0 and helpers.recap(good)["changed"] == 0, good.stdout
+    good = run_plays(tmp_path, play(app_apm_enabled=True, app_apm_provider="opentelemetry",
+                                    app_apm_otlp_endpoint="https://otel.example.com:4318"))
+    assert good.counts()["failed"] == 0 and good.counts()["changed"] == 0, good.stdout
     key = "k3y with a space"
-    bad = helpers.playbook(tmp_path, play(app_apm_enabled=True, app_apm_dd_api_key=key, app_apm_dd_env="prod env"))
-    assert helpers.recap(bad)["failed"] == 1 and helpers.recap(bad)["changed"] == 0, bad.stdout
+    bad = run_plays(tmp_path, play(app_apm_enabled=True, app_apm_dd_api_key=key, app_apm_dd_env="prod env"))
+    assert bad.counts()["failed"] == 1 and bad.counts()["changed"] == 0, bad.stdout
     assert "app_apm_dd_api_key (DD_API_KEY) contains whitespace or a control character (value hidden)" in bad.stdout
     assert "app_apm_dd_env (DD_ENV) is 'prod env', which is not a usable name" in bad.stdout
     assert key not in bad.stdout
 
 
 def test_role_hands_the_apm_environment_to_the_container_and_hides_the_key(tmp_path, role_app):
-    helpers = _docker_helpers()
     client, variables = role_app
     key = "5f2c0e9d8b7a6f5e4d3c2b1a0f9e8d7c"
     good = dict(variables, app_apm_enabled=True, app_apm_provider="datadog", app_apm_dd_api_key=key,
                 app_apm_dd_site="datadoghq.eu", app_apm_sample_rate=0.25, app_apm_service_name="shop")
-    first = helpers.playbook(tmp_path, role_play(good), "-v", "--diff")
-    assert helpers.recap(first)["failed"] == 0, first.stdout
+    first = run_plays(tmp_path, role_play(APP_ROLE, variables=good), verbosity=1, diff=True)
+    assert first.counts()["failed"] == 0, first.stdout
     assert key not in first.stdout + first.stderr
 
     container = client.containers.get(variables["app_name"] + "-green")
@@ -427,14 +393,14 @@ def test_role_hands_the_apm_environment_to_the_container_and_hides_the_key(tmp_p
     assert "DD_API_KEY=" + key in lines
     assert not any(line.startswith("ENABLE_APM=") for line in lines)  # the record holds the secret part only
 
-    again = helpers.playbook(tmp_path, role_play(good), "--check", "--diff")
-    assert helpers.recap(again)["changed"] == 0 and helpers.recap(again)["failed"] == 0, again.stdout
+    again = run_plays(tmp_path, role_play(APP_ROLE, variables=good), check=True, diff=True)
+    assert again.counts()["changed"] == 0 and again.counts()["failed"] == 0, again.stdout
     assert key not in again.stdout
 
     # Switching the provider takes the key out of the container and the record.
     otel = dict(good, app_apm_provider="opentelemetry", app_apm_otlp_endpoint="http://127.0.0.1:4318")
-    switched = helpers.playbook(tmp_path, role_play(otel), "--diff")
-    assert helpers.recap(switched)["failed"] == 0, switched.stdout
+    switched = run_plays(tmp_path, role_play(APP_ROLE, variables=otel), diff=True)
+    assert switched.counts()["failed"] == 0, switched.stdout
     assert key not in switched.stdout
     env = dict(item.partition("=")[::2] for item in
                client.containers.get(variables["app_name"] + "-green").attrs["Config"]["Env"])
@@ -443,6 +409,6 @@ def test_role_hands_the_apm_environment_to_the_container_and_hides_the_key(tmp_p
     with open(record, encoding="utf-8") as handle:
         assert key not in handle.read()
 
-    removed = helpers.playbook(tmp_path, role_play(dict(otel, app_state="absent")))
-    assert helpers.recap(removed)["failed"] == 0, removed.stdout
+    removed = run_plays(tmp_path, role_play(APP_ROLE, variables=dict(otel, app_state="absent")))
+    assert removed.counts()["failed"] == 0, removed.stdout
     assert not os.path.exists(record)

@@ -3,8 +3,11 @@ base image runs on the host network, bound to 127.0.0.1 on a free port."""
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
+from ansible_collections.unitehub.platform.tests.integration import ansible_runner
 from ansible_collections.unitehub.platform.tests.integration.docker_helpers import (
     BASE_IMAGE,
     SLOT_APP_CONTEXT,
@@ -12,7 +15,6 @@ from ansible_collections.unitehub.platform.tests.integration.docker_helpers impo
     http_get_json,
     remove_containers,
     remove_image_tags,
-    run_module,
     unique,
 )
 from ansible_collections.unitehub.platform.tests.support.loopback import free_port, listening
@@ -20,6 +22,8 @@ from ansible_collections.unitehub.platform.tests.support.loopback import free_po
 pytestmark = pytest.mark.integration
 
 SECRET = "integration-secret-7f3a9c"
+# At -v the module's result is printed too, so "SECRET not in run.output" means something.
+run_module = functools.partial(ansible_runner.run_module, verbosity=1)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +39,7 @@ def repository(client, tmp_path_factory):
     """A test app image built through app_image, removed afterwards."""
     repo = unique("unitehub-test/slot-app-")
     tmp = tmp_path_factory.mktemp("build")
-    result, output = run_module(
+    result, run = run_module(
         tmp,
         "unitehub.platform.app_image",
         {
@@ -45,7 +49,7 @@ def repository(client, tmp_path_factory):
             "base_image": BASE_IMAGE,
         },
     )
-    assert not result.get("failed"), output
+    assert not result.get("failed"), run.output[-4000:]
     assert result["changed"] is True and result["actions"] == ["build"]
     yield repo
     remove_image_tags(client, repo)
@@ -76,8 +80,8 @@ def slot_args(repository, slot, **overrides):
 
 def test_app_image_is_idempotent_and_prunes_only_unkept_unused_tags(client, repository, tmp_path):
     args = {"image": repository, "version": "v1", "build_context": SLOT_APP_CONTEXT, "base_image": BASE_IMAGE}
-    again, output = run_module(tmp_path, "unitehub.platform.app_image", args)
-    assert again["changed"] is False and again["actions"] == [], output
+    again, run = run_module(tmp_path, "unitehub.platform.app_image", args)
+    assert again["changed"] is False and again["actions"] == [], run.output[-4000:]
     # The build got APP_VERSION=<version>, which the Dockerfile turns into the label.
     assert client.images.get(repository + ":v1").labels["io.unitehub.version"] == "v1"
 
@@ -99,9 +103,9 @@ def test_app_image_is_idempotent_and_prunes_only_unkept_unused_tags(client, repo
 def test_started_serves_on_loopback_and_second_run_changes_nothing(client, repository, slot, tmp_path):
     args = slot_args(repository, slot, log_lines=20)
 
-    first, output = run_module(tmp_path, "unitehub.platform.app_slot", args, diff=True)
+    first, run = run_module(tmp_path, "unitehub.platform.app_slot", args, diff=True)
 
-    assert not first.get("failed"), output
+    assert not first.get("failed"), run.output[-4000:]
     assert first["changed"] is True and first["actions"] == ["create", "start"]
     assert http_get_json(slot["port"]) == {"version": "v1", "slot": "blue"}
     container = client.containers.get(slot["app_name"] + "-blue")
@@ -112,10 +116,10 @@ def test_started_serves_on_loopback_and_second_run_changes_nothing(client, repos
     env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
     assert env["PORT"] == str(slot["port"]) and env["HOST"] == "127.0.0.1"
     assert env["APP_ADMIN_TOKEN"] == SECRET
-    assert SECRET not in output and SECRET not in str(first)
+    assert SECRET not in run.output and SECRET not in str(first)
 
-    second, output = run_module(tmp_path, "unitehub.platform.app_slot", args)
-    assert second["changed"] is False and second["actions"] == [], output
+    second, run = run_module(tmp_path, "unitehub.platform.app_slot", args)
+    assert second["changed"] is False and second["actions"] == [], run.output[-4000:]
     assert second["container"]["id"] == container.id
     summary = second["container"]
     assert summary["running"] is True and summary["status"] == "running"
@@ -138,13 +142,13 @@ def test_check_mode_plans_but_changes_nothing(client, repository, slot, tmp_path
         secret_env={"APP_ADMIN_TOKEN": SECRET + "-rotated"},
     )
 
-    planned, output = run_module(tmp_path, "unitehub.platform.app_slot", changed_args, check=True, diff=True)
+    planned, run = run_module(tmp_path, "unitehub.platform.app_slot", changed_args, check=True, diff=True)
 
     assert planned["changed"] is True and planned["differences"] == ["env"]
     assert planned["actions"] == ["stop", "remove", "create", "start"]
     assert planned["diff"]["after"]["env"]["APP_ADMIN_TOKEN"] == "(changed)"
     assert planned["diff"]["after"]["env"]["REDIS_URL"] == "redis://127.0.0.1:6380/0"
-    assert SECRET not in output
+    assert SECRET not in run.output
     after = client.containers.get(slot["app_name"] + "-blue")
     assert after.id == before.id and after.status == "running"
     assert after.attrs["Config"]["Env"] == before.attrs["Config"]["Env"]
@@ -155,9 +159,9 @@ def test_new_version_recreates_the_container(client, repository, slot, tmp_path)
     old_id = client.containers.get(slot["app_name"] + "-blue").id
     client.images.get(repository + ":v1").tag(repository, "v2")
 
-    result, output = run_module(tmp_path, "unitehub.platform.app_slot", slot_args(repository, slot, version="v2"))
+    result, run = run_module(tmp_path, "unitehub.platform.app_slot", slot_args(repository, slot, version="v2"))
 
-    assert result["changed"] is True, output
+    assert result["changed"] is True, run.output[-4000:]
     assert set(result["differences"]) == {"env", "labels"}  # same image id, new APP_VERSION and label
     assert result["container"]["id"] != old_id
     assert http_get_json(slot["port"]) == {"version": "v2", "slot": "blue"}
@@ -169,8 +173,8 @@ def test_stopped_started_and_absent(client, repository, slot, tmp_path):
     http_get_json(slot["port"])
     container_id = client.containers.get(slot["app_name"] + "-blue").id
 
-    stopped, output = run_module(tmp_path, "unitehub.platform.app_slot", dict(args, state="stopped"))
-    assert stopped["changed"] is True and stopped["actions"] == ["stop"], output
+    stopped, run = run_module(tmp_path, "unitehub.platform.app_slot", dict(args, state="stopped"))
+    assert stopped["changed"] is True and stopped["actions"] == ["stop"], run.output[-4000:]
     assert stopped["container"]["running"] is False and stopped["container"]["status"] == "exited"
     assert not listening(slot["port"])
     again, _unused = run_module(tmp_path, "unitehub.platform.app_slot", dict(args, state="stopped"))
@@ -210,11 +214,11 @@ def test_slot_info_reports_running_stopped_and_absent(client, repository, slot, 
     blue_name, green_name = slot["app_name"] + "-blue", slot["app_name"] + "-green"
     blue_id = client.containers.get(blue_name).id
 
-    both, output = run_module(
+    both, run = run_module(
         tmp_path, "unitehub.platform.app_slot_info", {"app_name": slot["app_name"], "log_lines": 20}, check=True
     )
 
-    assert not both.get("failed"), output
+    assert not both.get("failed"), run.output[-4000:]
     assert both["changed"] is False and "container" not in both
     blue, green = both["containers"]
     assert (blue["name"], blue["exists"], blue["running"], blue["status"]) == (blue_name, True, True, "running")
@@ -224,16 +228,16 @@ def test_slot_info_reports_running_stopped_and_absent(client, repository, slot, 
     assert "listening on 127.0.0.1:%d" % slot["port"] in blue["logs"]
     assert (green["name"], green["exists"], green["running"], green["status"]) == (green_name, False, False, "absent")
     assert green["slot"] == "green" and green["logs"] == []
-    assert SECRET not in output and SECRET not in str(both)
+    assert SECRET not in run.output and SECRET not in str(both)
 
     run_module(tmp_path, "unitehub.platform.app_slot", dict(args, state="stopped"))
-    stopped, output = run_module(tmp_path, "unitehub.platform.app_slot_info", {"name": blue_name})
-    assert stopped["exists"] is True, output
+    stopped, run = run_module(tmp_path, "unitehub.platform.app_slot_info", {"name": blue_name})
+    assert stopped["exists"] is True, run.output[-4000:]
     assert stopped["container"]["running"] is False and stopped["container"]["status"] == "exited"
     assert stopped["container"]["id"] == blue_id and stopped["containers"] == [stopped["container"]]
     assert client.containers.get(blue_name).status == "exited"  # reading did not start it
 
-    absent, output = run_module(tmp_path, "unitehub.platform.app_slot_info", {"name": green_name})
-    assert absent["exists"] is False, output
+    absent, run = run_module(tmp_path, "unitehub.platform.app_slot_info", {"name": green_name})
+    assert absent["exists"] is False, run.output[-4000:]
     assert absent["container"]["status"] == "absent" and absent["container"]["running"] is False
     assert not client.containers.list(all=True, filters={"name": green_name})

@@ -9,27 +9,12 @@ import os
 
 import pytest
 
-from ansible_collections.unitehub.platform.tests.integration.docker_helpers import (
-    BASE_IMAGE,
-    docker_client,
-    playbook,
-    recap,
-)
+from ansible_collections.unitehub.platform.tests.integration.ansible_runner import role_play, run_plays
+from ansible_collections.unitehub.platform.tests.integration.docker_helpers import BASE_IMAGE, docker_client
 
 pytestmark = pytest.mark.integration
 
 PIDFILE = "/run/docker.pid"
-
-
-def role_play(role):
-    return [
-        {
-            "name": "Converge %s" % role,
-            "hosts": "app",
-            "gather_facts": False,
-            "roles": [{"role": "unitehub.platform.%s" % role}],
-        }
-    ]
 
 
 def read_pid():
@@ -40,11 +25,11 @@ def read_pid():
 def test_docker_engine_is_idempotent_and_keeps_dockerd_running(tmp_path):
     pid = read_pid()
 
-    converged = playbook(tmp_path, role_play("docker_engine"))
-    assert recap(converged)["failed"] == 0, converged.stdout
-    assert recap(converged)["changed"] == 0, converged.stdout
-    checked = playbook(tmp_path, role_play("docker_engine"), "--check", "--diff")
-    assert recap(checked)["changed"] == 0 and recap(checked)["failed"] == 0, checked.stdout
+    converged = run_plays(tmp_path, role_play("unitehub.platform.docker_engine", hosts="app"))
+    assert converged.counts()["failed"] == 0, converged.stdout
+    assert converged.counts()["changed"] == 0, converged.stdout
+    checked = run_plays(tmp_path, role_play("unitehub.platform.docker_engine", hosts="app"), check=True, diff=True)
+    assert checked.counts()["changed"] == 0 and checked.counts()["failed"] == 0, checked.stdout
 
     assert read_pid() == pid
     os.kill(pid, 0)
@@ -58,9 +43,9 @@ def test_base_image_role_is_a_no_op_when_the_image_exists(tmp_path):
     client = docker_client()
     image_id = client.images.get(BASE_IMAGE).id
 
-    proc = playbook(tmp_path, role_play("base_image"))
+    proc = run_plays(tmp_path, role_play("unitehub.platform.base_image", hosts="app"))
 
-    assert recap(proc)["changed"] == 0 and recap(proc)["failed"] == 0, proc.stdout
+    assert proc.counts()["changed"] == 0 and proc.counts()["failed"] == 0, proc.stdout
     assert client.images.get(BASE_IMAGE).id == image_id
 
 
