@@ -20,10 +20,11 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-os-prereqs: ## OS packages the virtualenv and the sanity tests need (Debian)
+os-prereqs: ## OS packages the virtualenv, the sanity tests and the fault tests (libfaketime) need (Debian)
 	@need=""; \
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$$need python3-venv python3-pip"; \
 	command -v shellcheck >/dev/null 2>&1 || need="$$need shellcheck"; \
+	command -v faketime >/dev/null 2>&1 || need="$$need faketime"; \
 	command -v git >/dev/null 2>&1 || need="$$need git"; \
 	if [ -n "$$need" ]; then \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need; \

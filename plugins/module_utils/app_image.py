@@ -251,7 +251,7 @@ class ImageManager:
     def ensure(self, spec):
         before_tags = self.repository_tags(spec.image)
         existing = inspect_image_or_none(self.api, spec.ref)
-        result = {"removed": [], "skipped": []}
+        result = {"removed": [], "kept_in_use": []}
 
         if spec.state == "present":
             if existing is None or spec.force_rebuild:
@@ -303,7 +303,7 @@ class ImageManager:
             if tag in kept or tag in result["removed"]:
                 continue
             if users.get(image_id):
-                result["skipped"].append(
+                result["kept_in_use"].append(
                     {"tag": tag, "reason": "used by container(s) %s" % ", ".join(sorted(users[image_id]))}
                 )
                 continue

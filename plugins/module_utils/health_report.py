@@ -65,7 +65,7 @@ def host_rows(host, report):
     it ran) and ``app_name``."""
     groups = report.get("groups") or []
     probe = report.get("probe") or {}
-    results = probe.get("results")
+    results = probe.get("target_results")
     rows = _probe_rows(host, results or [])
     if "app" in groups:
         slots = report.get("slots") or {}

@@ -10,6 +10,7 @@ injectable for unit tests.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import (
     EXPECT_PASS,
@@ -22,6 +23,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.health_format im
     meets_expectation,
     preview,
     validate_expect,
+    worst_status,
 )
 from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import build_probe
 from ansible_collections.unitehub.platform.plugins.module_utils.probes import ProbeResult
@@ -246,4 +248,33 @@ def run_target(spec, container_check=None, clock=time.monotonic, sleep=time.slee
         "version": last.version,
         "error": outcome.container_error or last.error,
         "msg": describe_outcome(spec, outcome),
+    }
+
+
+def probe_targets(specs, watch_container=None):
+    """Run every resolved target concurrently; the results in the order of ``specs``.
+
+    ``watch_container(spec)`` returns the ``container_check`` of a target that names a
+    container (ContainerWatch over the Docker daemon, in the module). A target that
+    cannot be watched raises ProbeConfigError naming it.
+    """
+    def one(spec):
+        check = watch_container(spec) if spec["container"] and watch_container else None
+        return run_target(spec, container_check=check)
+
+    if len(specs) == 1:
+        return [one(specs[0])]
+    with ThreadPoolExecutor(max_workers=min(len(specs), 16)) as pool:
+        return list(pool.map(one, specs))
+
+
+def summary(results, elapsed):
+    """The result of a multi-target probe: healthy as a whole, the worst status, the results."""
+    healthy = all(result["ok"] for result in results)
+    return {
+        "ok": healthy,
+        "status": worst_status(result["status"] for result in results),
+        "elapsed": round(elapsed, 3),
+        "target_results": results,
+        "msg": "; ".join(result["msg"] for result in results if not result["ok"]) or "%d targets healthy" % len(results),
     }

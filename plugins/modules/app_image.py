@@ -18,7 +18,7 @@ description:
     keeps the labels it was built with.
   - With O(state=absent) removes the tag; refuses when a container still uses the image.
   - With O(prune=true) also removes every other C(<image>:<tag>) whose tag is not in O(keep). Images used by a
-    container (running or stopped) are never removed, only reported in RV(skipped). Pass the versions the
+    container (running or stopped) are never removed, only reported in RV(kept_in_use). Pass the versions the
     deploy state names in O(keep) so a rollback target is never pruned.
 author:
   - unitehub platform team (@unitehub)
@@ -171,7 +171,7 @@ removed:
   type: list
   elements: str
   sample: [v0]
-skipped:
+kept_in_use:
   description: Tags O(prune) left in place because a container uses their image.
   returned: always
   type: list

@@ -134,7 +134,7 @@ options:
     description:
       - Probe several targets concurrently instead of one. Each item takes the options above; an option
         an item leaves out is taken from the module's own option.
-      - Each target gets an entry in RV(results), in the same order.
+      - Each target gets an entry in RV(target_results), in the same order.
     type: list
     elements: dict
     suboptions:
@@ -286,7 +286,7 @@ EXAMPLES = r"""
 
 - name: Show the targets that are not healthy
   ansible.builtin.debug:
-    msg: "{{ snapshot.results | rejectattr('ok') | map(attribute='msg') | list }}"
+    msg: "{{ snapshot.target_results | rejectattr('ok') | map(attribute='msg') | list }}"
 """
 
 RETURN = r"""
@@ -410,7 +410,7 @@ error:
   returned: when O(targets) is not set
   type: str
   sample: connection refused
-results:
+target_results:
   description:
     - One entry per item of O(targets), in order, with the keys returned for a single target
       (C(name), C(type), C(target), C(ok), C(status), C(reason), C(http_status), C(latency_ms), C(attempts),
@@ -438,7 +438,6 @@ results:
 """
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 
@@ -448,9 +447,9 @@ from ansible_collections.unitehub.platform.plugins.module_utils.docker_client im
     docker_api_client,
     inspect_container_or_none,
 )
-from ansible_collections.unitehub.platform.plugins.module_utils.health_format import ProbeConfigError, worst_status
+from ansible_collections.unitehub.platform.plugins.module_utils.health_format import ProbeConfigError
 from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import resolve_target
-from ansible_collections.unitehub.platform.plugins.module_utils.health_wait import ContainerWatch, run_target
+from ansible_collections.unitehub.platform.plugins.module_utils.health_wait import ContainerWatch, probe_targets, summary
 from ansible_collections.unitehub.platform.plugins.module_utils.postgres_client import HAS_PSYCOPG, PSYCOPG_IMPORT_ERROR
 from ansible_collections.unitehub.platform.plugins.module_utils.probes import HAS_REDIS, PROBE_TYPES, REDIS_IMPORT_ERROR
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
@@ -501,19 +500,15 @@ def docker_inspector(name):
     return lambda: inspect_container_or_none(api, name)
 
 
-def _probe_one(spec):
-    container_check = None
-    if spec["container"]:
-        try:
-            container_check = ContainerWatch(spec["container"], docker_inspector(spec["container"]))
-        except ProbeConfigError:
-            raise
-        except Exception as exc:  # docker.errors.DockerException and friends: daemon unreachable
-            raise ProbeConfigError(
-                "%s: cannot inspect container %s through the Docker daemon (%s)"
-                % (spec["name"], spec["container"], exc)
-            ) from None
-    return run_target(spec, container_check=container_check)
+def watch_container(spec):
+    """The container check of a target: a crash ends its wait within a fraction of a second."""
+    try:
+        return ContainerWatch(spec["container"], docker_inspector(spec["container"]))
+    except ProbeConfigError:
+        raise
+    except Exception as exc:  # docker.errors.DockerException and friends: daemon unreachable
+        raise ProbeConfigError("%s: cannot inspect container %s through the Docker daemon (%s)"
+                               % (spec["name"], spec["container"], exc)) from None
 
 
 def main():
@@ -524,47 +519,26 @@ def main():
     )
     params = module.params
     defaults = {key: value for key, value in params.items() if key not in ("targets", "fail_on_unhealthy")}
-    try:
-        if params["targets"] is not None:
-            if not params["targets"]:
-                module.fail_json(msg="targets is empty; give at least one target or use type and url/host instead")
-            specs = [resolve_target(target, defaults) for target in params["targets"]]
-        else:
-            specs = [resolve_target({}, defaults)]
-    except ProbeConfigError as exc:
-        module.fail_json(msg=str(exc))
-
-    if any(spec["type"] in ("postgres", "pgbouncer") for spec in specs) and not HAS_PSYCOPG:
-        module.fail_json(msg=missing_required_lib("psycopg"), exception=PSYCOPG_IMPORT_ERROR)
-    if any(spec["type"] == "redis" for spec in specs) and not HAS_REDIS:
-        module.fail_json(msg=missing_required_lib("redis"), exception=REDIS_IMPORT_ERROR)
-    if any(spec["container"] for spec in specs) and not HAS_DOCKER:
-        module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-
     started = time.monotonic()
     try:
-        if params["targets"] is None:
-            results = [_probe_one(specs[0])]
-        else:
-            with ThreadPoolExecutor(max_workers=min(len(specs), 16)) as pool:
-                results = list(pool.map(_probe_one, specs))
+        if params["targets"] is not None and not params["targets"]:
+            module.fail_json(msg="targets is empty; give at least one target or use type and url/host instead")
+        specs = [resolve_target(target, defaults) for target in (params["targets"] or [{}])]
+        for types, has_lib, lib, error in ((("postgres", "pgbouncer"), HAS_PSYCOPG, "psycopg", PSYCOPG_IMPORT_ERROR),
+                                           (("redis",), HAS_REDIS, "redis", REDIS_IMPORT_ERROR)):
+            if not has_lib and any(spec["type"] in types for spec in specs):
+                module.fail_json(msg=missing_required_lib(lib), exception=error)
+        if any(spec["container"] for spec in specs) and not HAS_DOCKER:
+            module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
+        results = probe_targets(specs, watch_container)
     except ProbeConfigError as exc:
         module.fail_json(msg=str(exc))
 
-    healthy = all(result["ok"] for result in results)
     if params["targets"] is None:
         output = dict(results[0], changed=False)
     else:
-        output = dict(
-            changed=False,
-            ok=healthy,
-            status=worst_status(result["status"] for result in results),
-            elapsed=round(time.monotonic() - started, 3),
-            results=results,
-            msg="; ".join(result["msg"] for result in results if not result["ok"])
-            or "%d targets healthy" % len(results),
-        )
-    if not healthy and params["fail_on_unhealthy"]:
+        output = dict(summary(results, time.monotonic() - started), changed=False)
+    if not output["ok"] and params["fail_on_unhealthy"]:
         module.fail_json(**output)
     module.exit_json(**output)
 

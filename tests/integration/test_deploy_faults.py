@@ -22,7 +22,7 @@ import pytest
 
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT, run_playbook
 from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
-    BASE_RELEASE, LOCK_FILE, RECONCILE, STATE_FILE, UPSTREAM_DIR, audit_lines, deploy, ensure_live, lb_version, read_state,
+    BASE_RELEASE, DEPLOY, FAST, LOCK_FILE, RECONCILE, STATE_FILE, UPSTREAM_DIR, audit_lines, deploy, ensure_live, lb_version, read_state,
 )
 from ansible_collections.unitehub.platform.tests.integration.docker_helpers import SLOT_APP_CONTEXT
 from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic
@@ -247,3 +247,40 @@ def test_breaker_info_with_one_slot_down_reports_it_and_exits_normally():
     assert "UNREACHABLE" not in proc.stdout
     down = 3009 if live == "blue" else 3008
     assert "unreachable_endpoints" in proc.stdout and "http://127.0.0.1:%d" % down in proc.stdout, proc.stdout
+
+
+def test_a_lock_path_that_is_a_directory_is_a_clear_failure():
+    ensure_live(BASE_RELEASE)
+    before = read_state()
+    os.mkdir(LOCK_FILE)
+    try:
+        result = deploy("it-next")
+    finally:
+        os.rmdir(LOCK_FILE)
+    assert_clear_failure(result)
+    assert "the deploy lock %s is not a regular file (it is a directory)" % LOCK_FILE in result.output, \
+        result.output[-4000:]
+    assert read_state() == before
+
+
+LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+def test_a_clock_step_back_during_a_deploy_neither_fails_it_nor_makes_a_negative_duration(tmp_path):
+    """The controller's wall clock (and every module's) steps back an hour once traffic moved,
+    as NTP or an operator would; the monotonic clock runs on, as it does for a real step."""
+    live = ensure_live(BASE_RELEASE)
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    env = {"LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": str(offset), "FAKETIME_NO_CACHE": "1",
+           "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
+    watcher = when_marker_moves_to(other(live), lambda: offset.write_text("-3600\n"))
+    try:
+        result = run_playbook(DEPLOY, extra_vars=dict(FAST, version="it-next", stability_window=3), env=env)
+    finally:
+        watcher.join(5)
+    assert result.rc == 0, result.output[-6000:]
+    assert lb_version() == (other(live), "it-next")
+    record = audit_lines()[-1]
+    assert record["event"] == "deploy" and record["outcome"] == "success"
+    assert record["duration_s"] >= 1, record

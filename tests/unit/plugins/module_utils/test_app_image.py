@@ -181,7 +181,7 @@ def test_prune_keeps_the_version_the_keep_list_and_images_in_use(api):
     result = ensure(api, version="v4", prune=True, keep=["v3"])
 
     assert result["removed"] == ["v1"]
-    assert result["skipped"] == [{"tag": "v2", "reason": "used by container(s) unitehub-green"}]
+    assert result["kept_in_use"] == [{"tag": "v2", "reason": "used by container(s) unitehub-green"}]
     assert sorted(t for t in api.tags if t.startswith("unitehub/app:")) == [
         "unitehub/app:v2",
         "unitehub/app:v3",

@@ -31,7 +31,7 @@ def test_slot_targets_are_the_running_slots_watching_their_containers():
 def test_probed_components_become_rows_naming_what_does_not_pass():
     warn_checks = {"redis:responseTime": [{"status": "warn", "output": "slow"}],
                    "ai:config": [{"status": "pass"}]}
-    report = {"groups": ["lb", "cache"], "probe": {"results": [
+    report = {"groups": ["lb", "cache"], "probe": {"target_results": [
         probe_result("nginx", "warn", "http://127.0.0.1:8080/api/health/system", checks=warn_checks),
         probe_result("redis", "fail", "redis://127.0.0.1:6379", latency=None, error="connection refused"),
     ]}}
@@ -44,7 +44,7 @@ def test_probed_components_become_rows_naming_what_does_not_pass():
 def test_hosts_that_cannot_tell_are_failing_rows():
     reports = {
         "app1": {"groups": ["app"], "probe": {}, "slots": {"failed": True, "msg": "cannot reach the Docker daemon"}},
-        "app2": {"groups": ["app"], "probe": {"results": []}, "slots": slots(), "app_name": "shop"},
+        "app2": {"groups": ["app"], "probe": {"target_results": []}, "slots": slots(), "app_name": "shop"},
         "db1": {"groups": ["db"], "probe": {"failed": True, "msg": "psycopg is missing\nmore"}},
     }
     rows = health_rows(reports, ["app1", "app2", "db1", "ghost"])
@@ -59,14 +59,14 @@ def test_hosts_that_cannot_tell_are_failing_rows():
 
 
 def test_an_app_host_with_a_running_slot_reports_it_alone():
-    report = {"groups": ["app"], "slots": slots("blue"), "probe": {"results": [
+    report = {"groups": ["app"], "slots": slots("blue"), "probe": {"target_results": [
         probe_result("app-blue", "pass", "http://127.0.0.1:3008/api/health/system")]}}
     rows = health_rows({"app1": report}, ["app1"])
     assert [(r["component"], r["status"], r["failing"]) for r in rows] == [("app-blue", "pass", "")]
 
 
 def test_table_aligns_the_rows_under_the_header():
-    rows = health_rows({"lb1": {"groups": ["lb"], "probe": {"results": [
+    rows = health_rows({"lb1": {"groups": ["lb"], "probe": {"target_results": [
         probe_result("nginx", "pass", "http://127.0.0.1:8080/api/health/system")]}}}, ["lb1"])
     lines = health_table(rows)
     assert lines[0].split() == ["COMPONENT", "HOST", "STATUS", "LATENCY", "TARGET", "FAILING"]

@@ -20,6 +20,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.unitehub.platform.plugins.module_utils import docker_client
+from ansible_collections.unitehub.platform.tests.support.result_keys import misused_keys
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import FakeDockerAPI
 from ansible_collections.unitehub.platform.tests.unit.plugins.modules.pool_harness import fake_servers
 
@@ -77,6 +78,8 @@ def run_module(capsys):
         result = json.loads(out)
         assert (exit_info.value.code != 0) == bool(result.get("failed")), (
             "exit code %r does not match failed=%r" % (exit_info.value.code, result.get("failed")))
+        assert not misused_keys(result), "%s returned keys Ansible reserves: %s" % (
+            module.__name__, misused_keys(result))
         return ModuleRun(exit_info.value.code, result, out)
 
     return run

@@ -128,7 +128,7 @@ def test_return_documents_every_returned_key(probe, base_url):
     _unused, many = probe({"targets": [{"type": "http", "url": base_url + "/ok"}]})
     returned = (set(single) | set(many)) - {"changed", "failed", "invocation", "warnings", "deprecations"}
     assert returned <= documented, returned - documented
-    assert set(many["results"][0]) <= documented | {"name", "type"}
+    assert set(many["target_results"][0]) <= documented | {"name", "type"}
 
 
 # ---------------------------------------------------------------------------
@@ -226,10 +226,10 @@ def test_targets_are_probed_concurrently_and_reported_in_order(probe, base_url):
     took = time.monotonic() - started
     assert not failed
     assert took < 2.0, "three 1 s probes took %.1f s: not concurrent" % took
-    assert [r["name"] for r in result["results"]] == ["slow-1", "slow-2", "slow-3", "broken", "port"]
-    assert [r["status"] for r in result["results"]] == ["pass", "pass", "pass", "fail", "fail"]
+    assert [r["name"] for r in result["target_results"]] == ["slow-1", "slow-2", "slow-3", "broken", "port"]
+    assert [r["status"] for r in result["target_results"]] == ["pass", "pass", "pass", "fail", "fail"]
     assert (result["status"], result["ok"]) == ("fail", False)
-    assert result["results"][4]["target"].startswith("tcp://127.0.0.1:")
+    assert result["target_results"][4]["target"].startswith("tcp://127.0.0.1:")
     assert "database:responseTime fail (connection refused)" in result["msg"]
     assert "connection refused" in result["msg"].split(";")[1]
 
@@ -241,7 +241,7 @@ def test_targets_fail_the_task_when_one_is_unhealthy(probe, base_url):
     ]})
     assert failed
     assert result["msg"].startswith("%s/fail is fail after 1 attempt" % base_url)
-    assert result["results"][0]["ok"] is True
+    assert result["target_results"][0]["ok"] is True
 
 
 def test_all_healthy_targets(probe, base_url):
@@ -383,8 +383,8 @@ def test_module_runs_through_ansible_playbook(tmp_path, base_url):
             - name: Check
               ansible.builtin.assert:
                 that:
-                  - probe.results | map(attribute='status') | list == ['pass', 'fail']
-                  - probe.results[1].failing[0].name == 'database:responseTime'
+                  - probe.target_results | map(attribute='status') | list == ['pass', 'fail']
+                  - probe.target_results[1].failing[0].name == 'database:responseTime'
                   - probe is not changed
         """ % (base_url, base_url)))
     env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"))
