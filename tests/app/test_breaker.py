@@ -45,7 +45,7 @@ def trip(breaker: CircuitBreaker) -> None:
     assert breaker.state == OPEN
 
 
-def test_defaults_match_the_seed():
+def test_defaults_are_5_failures_60_s_and_2_successes():
     breaker = CircuitBreaker("redis")
     stats = breaker.stats()
     assert (stats["failure_threshold"], stats["reset_timeout"], stats["success_threshold"]) == (5, 60.0, 2)

@@ -1,4 +1,4 @@
-"""Environment parsing: the seed's defaults, and clear errors that name the variable."""
+"""Environment parsing: the documented defaults, and clear errors that name the variable."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from unitehub_app.config import ConfigError, load_config
 
 
-def test_defaults_are_the_seeds():
+def test_defaults_are_the_documented_ones():
     config = load_config({})
     assert config.enable_db_pooler is False
     assert config.db_pooler_mode == "transaction"
