@@ -32,8 +32,9 @@ class ActionError(ds.DeployStateError):
 def argument_spec():
     return dict(
         action=dict(type="str", required=True, choices=list(ACTIONS)),
-        state_dir=dict(type="path", default=ds.DEFAULT_STATE_DIR),
-        audit_log=dict(type="path", default=audit.DEFAULT_AUDIT_LOG),
+        state_dir=dict(type="path"),
+        audit_log=dict(type="path"),
+        legacy_state_dir=dict(type="path", default=ds.LEGACY_STATE_DIR),
         app=dict(type="str", default="unitehub"),
         owner=dict(type="str"),
         run_id=dict(type="str"),
@@ -94,6 +95,10 @@ class Run:
         self.p = dict(params)
         if self.p.get("owner") is None:
             self.p["owner"] = default_user()
+        if not self.p.get("state_dir"):
+            self.p["state_dir"] = ds.default_state_dir(self.p["app"])
+        if not self.p.get("audit_log"):
+            self.p["audit_log"] = audit.default_audit_log(self.p["app"])
         self.check_mode = check_mode
         self.diff = diff
         self.warn = warn or (lambda message: None)
@@ -150,8 +155,17 @@ class Run:
     def run(self):
         p = self.p
         result = {"changed": False, "broken_lock": None, "audit": []}
+        if p["legacy_state_dir"]:
+            moved = ds.migrate_legacy_state(self.state_path, ds.state_file(p["legacy_state_dir"]), p["app"],
+                                            dry_run=self.check_mode)
+            if moved:
+                result["migrated_from"] = moved
+                self.warn("moved the deploy state of %s from %s to %s (each app now has its own state_dir)"
+                          % (p["app"], moved, self.state_path))
         try:
-            state = ds.load_state(self.state_path, p["app"])
+            # In check mode a state that would be moved is read where it still is.
+            state = ds.load_state(result.get("migrated_from") if self.check_mode and result.get("migrated_from")
+                                  else self.state_path, p["app"])
         except ds.StateError as exc:
             if p["action"] == "record" and p["event"]:
                 # The state cannot be read, so it cannot be written either: the audit line still is.

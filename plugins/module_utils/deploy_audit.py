@@ -22,13 +22,18 @@ from ansible_collections.unitehub.platform.plugins.module_utils.deploy_state imp
 )
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
-DEFAULT_AUDIT_LOG = "/var/log/unitehub/deploy-audit.jsonl"
+AUDIT_ROOT = "/var/log/unitehub"
 AUDIT_EVENTS = ("deploy", "rollback", "switch", "failure", "auto_revert", "lock_broken", "reconcile")
 AUDIT_OUTCOMES = ("success", "failed")
 AUDIT_FIELDS = (
     "ts", "event", "app", "slot", "from_slot", "version", "previous_version", "outcome",
     "reason", "run_id", "user", "duration_s", "phases", "source",
 )
+
+
+def default_audit_log(app):
+    """Each app's own audit log."""
+    return os.path.join(AUDIT_ROOT, app, "deploy-audit.jsonl")
 
 
 class AuditError(DeployStateError):

@@ -27,7 +27,10 @@ SLOT_FIELDS = ("version", "image", "image_id", "deployed_at", "status")
 STATUSES = ("active", "standby", "stopped", "failed")
 TOP_LEVEL_FIELDS = ("schema", "app", "active_slot", "previous_slot", "slots", "updated_at")
 
-DEFAULT_STATE_DIR = "/var/lib/unitehub/deploy"
+# Each app's files live apart, so several apps deploy on one host without touching each other.
+STATE_ROOT = "/var/lib/unitehub"
+# Where every app's state lived before 0.2.0; a state found there is moved to its app's own directory.
+LEGACY_STATE_DIR = "/var/lib/unitehub/deploy"
 STATE_FILE = "state.json"
 FILE_MODE = 0o640
 DIR_MODE = 0o750
@@ -52,6 +55,28 @@ class StateError(DeployStateError):
 
 def state_file(state_dir):
     return os.path.join(state_dir, STATE_FILE)
+
+
+def default_state_dir(app):
+    return os.path.join(STATE_ROOT, app)
+
+
+def migrate_legacy_state(path, legacy_path, app, dry_run=False):
+    """Move ``app``'s state from the shared pre-0.2.0 location to ``path``, so an upgrade never
+    loses track of the live slot. Returns the legacy path when a state was (or would be) moved,
+    else None: ``path`` exists already, there is no legacy state, or it belongs to another app.
+    The legacy file is renamed, not deleted, so the move is visible and nothing reads it twice."""
+    if os.path.abspath(path) == os.path.abspath(legacy_path) or os.path.exists(path) \
+            or not os.path.isfile(legacy_path):
+        return None
+    try:
+        state = load_state(legacy_path, app)
+    except StateError:
+        return None  # another app's, or broken: leave it to its owner
+    if not dry_run:
+        save_state(path, state)
+        os.rename(legacy_path, "%s.migrated-to-%s" % (legacy_path, app))
+    return legacy_path
 
 
 def empty_state(app):

@@ -12,10 +12,31 @@ passed.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import os
 import subprocess
 
 from ansible_collections.unitehub.platform.plugins.module_utils.fileio import atomic_write, read_text, restore_file
 from ansible_collections.unitehub.platform.plugins.module_utils.processes import running_pid
+
+
+# One writer of nginx's configuration at a time on a host: the switches of several apps, and
+# the nginx role, each write a file, run nginx -t on the whole configuration and reload, and
+# two of them interleaved would test (or load) each other's half-written change.
+CONFIG_LOCK = "/run/unitehub/nginx-config.lock"
+
+
+@contextlib.contextmanager
+def config_lock(path=CONFIG_LOCK):
+    """Hold the host's nginx configuration lock (an flock, released when the process dies)."""
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class NginxConfigError(Exception):

@@ -45,7 +45,9 @@ from ansible_collections.unitehub.platform.plugins.module_utils.fileio import (
     restore_file,
 )
 from ansible_collections.unitehub.platform.plugins.module_utils.nginx import (
+    CONFIG_LOCK,
     NginxConfigError,
+    config_lock,
     nginx_master_pid,
     nginx_test,
     reload_nginx,
@@ -243,7 +245,7 @@ def _check_request(slot, servers, other_servers, timeout, consecutive):
 
 
 def switch(upstream_dir, slot, servers, other_servers, fetch, timeout=10.0, consecutive=3, nginx_bin="nginx",
-           pidfile="/run/nginx.pid", check_mode=False, resolve=resolve_addresses):
+           pidfile="/run/nginx.pid", check_mode=False, resolve=resolve_addresses, lock_path=CONFIG_LOCK):
     """Route the load balancer to ``servers`` of ``slot`` and prove it through ``fetch``.
 
     ``other_servers`` are the other slot's: its own upstream, and this slot's backup.
@@ -265,8 +267,9 @@ def switch(upstream_dir, slot, servers, other_servers, fetch, timeout=10.0, cons
         if files_changed:
             # The marker still names the live slot, so old and new workers agree on
             # where traffic goes while this reload rolls over.
-            _install_files(upstream_dir, wanted_files, previous_files, slot, nginx_bin)
-            result["reloaded"] = _reload(slot, nginx_bin, pidfile)
+            with config_lock(lock_path):
+                _install_files(upstream_dir, wanted_files, previous_files, slot, nginx_bin)
+                result["reloaded"] = _reload(slot, nginx_bin, pidfile)
         if previous_slot != slot:
             set_live_marker(upstream_dir, slot)
         result["switch_seconds"], result["verified"] = wait_for_slot(fetch, slot, timeout, consecutive)

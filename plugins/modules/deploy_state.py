@@ -40,13 +40,24 @@ options:
     required: true
     choices: [read, lock, unlock, record, audit, reconcile]
   state_dir:
-    description: Directory of C(state.json) and C(deploy.lock).
+    description:
+      - Directory of C(state.json) and C(deploy.lock).
+      - Defaults to C(/var/lib/unitehub/<app>), so every app has its own state and lock.
+    type: path
+  audit_log:
+    description:
+      - The JSON-lines audit log.
+      - Defaults to C(/var/log/unitehub/<app>/deploy-audit.jsonl).
+    type: path
+  legacy_state_dir:
+    description:
+      - Where every app's state lived before 0.2.0. When I(state_dir) holds no state yet and this directory
+        holds I(app)'s, the state is moved to I(state_dir) (the old file is renamed
+        C(state.json.migrated-to-<app>)), so an upgrade never loses track of the live slot. A state of another
+        app is left alone.
+      - An empty value turns the move off.
     type: path
     default: /var/lib/unitehub/deploy
-  audit_log:
-    description: The JSON-lines audit log.
-    type: path
-    default: /var/log/unitehub/deploy-audit.jsonl
   app:
     description:
       - The app the state belongs to. A state file of another app is refused.
@@ -321,7 +332,7 @@ lock:
     path:
       description: The lock file.
       type: str
-      sample: /var/lib/unitehub/deploy/deploy.lock
+      sample: /var/lib/unitehub/unitehub/deploy.lock
     owner:
       description: Who took it.
       type: str
@@ -391,6 +402,11 @@ serving_slot:
   returned: when action is lock
   type: str
   sample: blue
+migrated_from:
+  description: The legacy state file whose content was moved to I(state_dir) by this call (see I(legacy_state_dir)).
+  returned: when a legacy state was moved
+  type: str
+  sample: /var/lib/unitehub/deploy/state.json
 divergence:
   description: I(action=read) why the state disagrees with the marker, or null when they agree.
   returned: when action is read and upstream_dir is set

@@ -144,12 +144,14 @@ diff:
       type: str
 """
 
+import contextlib
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.unitehub.platform.plugins.module_utils.nginx import (
     NginxConfigError,
+    config_lock,
     reload_nginx,
     replace_validated,
 )
@@ -190,37 +192,40 @@ def main():
     if mode is None:
         module.fail_json(msg="mode %r is not an octal file mode; use a string such as '0644'" % (module.params["mode"],), **result)
 
-    try:
-        outcome = replace_validated(
-            path,
-            module.params["content"],
-            mode=mode,
-            nginx_bin=module.params["nginx_binary"],
-            check_mode=module.check_mode,
-        )
-    except NginxConfigError as exc:
-        result["nginx_output"] = exc.output
-        module.fail_json(msg="%s. nginx said: %s" % (exc, exc.output or "(no output)"), **result)
-
-    result["changed"] = outcome["changed"]
-    result["nginx_output"] = outcome["nginx_output"]
-    if module._diff:
-        result["diff"] = dict(before=outcome["before"], after=outcome["after"], before_header=path, after_header=path)
-
-    if not outcome["changed"] and os.path.exists(path):
-        # Same content: still converge the permissions (no reload needed for that).
-        result["changed"] = module.set_mode_if_different(path, "0%o" % mode, False)
-
-    if outcome["changed"] and module.params["reload"] and not module.check_mode:
+    # The write, its nginx -t and the reload, never interleaved with another app's switch.
+    with config_lock() if not module.check_mode else contextlib.nullcontext():
         try:
-            result["reloaded"] = reload_nginx(module.params["nginx_binary"], module.params["pid_file"])
+            outcome = replace_validated(
+                path,
+                module.params["content"],
+                mode=mode,
+                nginx_bin=module.params["nginx_binary"],
+                check_mode=module.check_mode,
+            )
         except NginxConfigError as exc:
             result["nginx_output"] = exc.output
-            module.fail_json(
-                msg="%s passed nginx -t and is in place, but the graceful reload failed: %s. "
-                "Check the nginx error log, then reload nginx." % (path, exc.output or exc),
-                **result
-            )
+            module.fail_json(msg="%s. nginx said: %s" % (exc, exc.output or "(no output)"), **result)
+
+        result["changed"] = outcome["changed"]
+        result["nginx_output"] = outcome["nginx_output"]
+        if module._diff:
+            result["diff"] = dict(before=outcome["before"], after=outcome["after"], before_header=path,
+                                  after_header=path)
+
+        if not outcome["changed"] and os.path.exists(path):
+            # Same content: still converge the permissions (no reload needed for that).
+            result["changed"] = module.set_mode_if_different(path, "0%o" % mode, False)
+
+        if outcome["changed"] and module.params["reload"] and not module.check_mode:
+            try:
+                result["reloaded"] = reload_nginx(module.params["nginx_binary"], module.params["pid_file"])
+            except NginxConfigError as exc:
+                result["nginx_output"] = exc.output
+                module.fail_json(
+                    msg="%s passed nginx -t and is in place, but the graceful reload failed: %s. "
+                    "Check the nginx error log, then reload nginx." % (path, exc.output or exc),
+                    **result
+                )
 
     module.exit_json(**result)
 

@@ -14,10 +14,10 @@ from ansible_collections.unitehub.platform.tests.integration.ansible_runner impo
 DEPLOY = os.path.join(REPO_ROOT, "playbooks", "deploy.yml")
 ROLLBACK = os.path.join(REPO_ROOT, "playbooks", "rollback.yml")
 RECONCILE = os.path.join(REPO_ROOT, "playbooks", "reconcile.yml")
-STATE_DIR = "/var/lib/unitehub/deploy"
+STATE_DIR = "/var/lib/unitehub/unitehub"
 STATE_FILE = os.path.join(STATE_DIR, "state.json")
 LOCK_FILE = os.path.join(STATE_DIR, "deploy.lock")
-AUDIT_LOG = "/var/log/unitehub/deploy-audit.jsonl"
+AUDIT_LOG = "/var/log/unitehub/unitehub/deploy-audit.jsonl"
 # What the switch owns: blue.conf, green.conf and the live/ marker.
 UPSTREAM_DIR = "/etc/nginx/unitehub/unitehub"
 LB = "http://127.0.0.1:8080"

@@ -230,7 +230,8 @@ def nginx_workers():
 def test_nginx_site_routes_by_the_live_marker_and_keeps_it(tmp_path, nginx_site):
     base = "http://127.0.0.1:%d" % nginx_site["port"]
     assert_converged_then_idempotent(tmp_path, "nginx", nginx_site["vars"])
-    assert os.listdir(os.path.join(nginx_site["upstream_dir"], "live")) == ["blue"]
+    # Only a switch creates a marker: a new load balancer serves blue without one.
+    assert os.listdir(os.path.join(nginx_site["upstream_dir"], "live")) == []
 
     # Blue is live on a new load balancer. Its dead server comes first in round
     # robin: "proxy_next_upstream error" moves every request on to the live one.
@@ -238,6 +239,7 @@ def test_nginx_site_routes_by_the_live_marker_and_keeps_it(tmp_path, nginx_site)
         status, headers, body = http_get(base + "/api/version?n=%d" % attempt, headers={"Host": "lb.example.test"})
         assert status == 200, body
         assert headers["X-App-Slot"] == "blue" and headers["X-App-Version"] == "v-it"
+        assert headers["X-Upstream-Slot"] == "blue", "nginx names the slot of the server it reached"
     seen = json.loads(body)["headers"]
     assert seen["Host"] == "lb.example.test"
     assert seen["X-Forwarded-For"] == "127.0.0.1"
@@ -259,12 +261,13 @@ def test_nginx_site_routes_by_the_live_marker_and_keeps_it(tmp_path, nginx_site)
     workers = nginx_workers()
     switched, run = run_module(tmp_path, "unitehub.platform.slot_switch", {
         "slot": "green", "servers": nginx_site["servers"]["green"], "backup_servers": nginx_site["servers"]["blue"],
-        "upstream_dir": nginx_site["upstream_dir"], "verify_url": base + "/api/version", "expect_version": "v-it",
+        "upstream_dir": nginx_site["upstream_dir"], "verify_url": base + "/api/version",
     })
     assert switched.get("changed") and not switched.get("failed"), run.output[-4000:]
-    assert (switched["previous_slot"], switched["reloaded"]) == ("blue", False)
+    assert (switched["previous_slot"], switched["reloaded"]) == (None, False)
+    assert switched["verified"] == {"slot": "green", "error": None}
     assert nginx_workers() == workers
-    assert http_get(base + "/api/version")[1]["X-App-Slot"] == "green"
+    assert http_get(base + "/api/version")[1]["X-Upstream-Slot"] == "green"
 
     # The directory belongs to the switch: a later run of the role keeps green live.
     routing = tree_snapshot(nginx_site["upstream_dir"])
@@ -273,9 +276,11 @@ def test_nginx_site_routes_by_the_live_marker_and_keeps_it(tmp_path, nginx_site)
     assert tree_snapshot(nginx_site["upstream_dir"]) == routing
     assert http_get(base + "/api/version")[1]["X-App-Slot"] == "green"
 
-    # A green slot that refuses connections falls back to blue, its backup.
+    # A green slot that refuses connections falls back to blue, its backup, and the answer
+    # says so: the header comes from the server nginx reached, not from the marker.
     nginx_site["green"].stop()
-    assert http_get(base + "/api/version")[1]["X-App-Slot"] == "blue"
+    fallback = http_get(base + "/api/version")[1]
+    assert fallback["X-App-Slot"] == "blue" and fallback["X-Upstream-Slot"] == "blue"
 
     # /nginx-health is nginx's own answer, with no slot behind it.
     nginx_site["blue"].stop()

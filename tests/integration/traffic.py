@@ -61,6 +61,15 @@ class TrafficReport:
         t_new = min(firsts)
         return [s for s in self.samples if s.started > t_new and s.error is None and s.version != new_version]
 
+    def slots_after_first(self, new_slot):
+        """Requests that started after the first answer from ``new_slot`` had completed, yet
+        were answered by another slot (as nginx names it): a flap back."""
+        firsts = [s.finished for s in self.samples if s.slot == new_slot]
+        if not firsts:
+            return None
+        t_new = min(firsts)
+        return [s for s in self.samples if s.started > t_new and s.error is None and s.slot != new_slot]
+
     def summary(self):
         by_version = {}
         for s in self.samples:
@@ -95,12 +104,15 @@ def _request(conn, path):
     body = response.read()
     # The slot that answered is the one nginx reached (X-Upstream-Slot), never what an app says.
     slot = response.getheader("X-Upstream-Slot") or None
-    version = response.getheader("X-App-Version") or _body_version(body)
+    version = response.getheader("X-App-Version") or _body_version(body, response.getheader("Content-Type") or "")
     return response.status, slot, version, response
 
 
-def _body_version(body):
-    """The ``version`` of a JSON answer (an app without X-App-* headers), or None."""
+def _body_version(body, content_type):
+    """The version an app without X-App-* headers answers with: the ``version`` of a JSON
+    body, or a short text/plain body such as a static version.txt; else None."""
+    if content_type.startswith("text/plain") and len(body) <= 128:
+        return body.decode("utf-8", "replace").strip() or None
     try:
         decoded = json.loads(body)
     except ValueError:

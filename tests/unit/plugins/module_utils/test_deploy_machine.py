@@ -79,7 +79,8 @@ class World:
         spec = deploy_actions.argument_spec()
         params = {name: option.get("default") for name, option in spec.items()}
         params.update(state_dir=os.path.join(self.root, "deploy"), audit_log=os.path.join(self.root, "audit.jsonl"),
-                      owner="hypothesis", run_id="run-%d" % pid, pid=pid)
+                      legacy_state_dir=os.path.join(self.root, "no-legacy-state"), owner="hypothesis",
+                      run_id="run-%d" % pid, pid=pid)
         params.update(extra)
         return params
 

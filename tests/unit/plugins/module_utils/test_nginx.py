@@ -176,3 +176,32 @@ def test_nginx_test_reports_success_and_output(tmp_path, target):
     ok, output = nginx.nginx_test(str(fake.binary))
     assert ok is True
     assert "syntax is ok" in output
+
+
+def test_the_config_lock_serialises_writers_across_processes(tmp_path):
+    """Two apps' switches on one host: the second waits until the first released the lock."""
+    import multiprocessing
+    import time
+
+    from ansible_collections.unitehub.platform.plugins.module_utils.nginx import config_lock
+
+    lock_path = str(tmp_path / "run" / "nginx-config.lock")
+    log = tmp_path / "log"
+
+    def writer(name, hold):
+        with config_lock(lock_path):
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write("%s in\n" % name)
+            time.sleep(hold)
+            with open(log, "a", encoding="utf-8") as handle:
+                handle.write("%s out\n" % name)
+
+    fork = multiprocessing.get_context("fork")
+    first = fork.Process(target=writer, args=("a", 0.4))
+    first.start()
+    time.sleep(0.1)
+    second = fork.Process(target=writer, args=("b", 0))
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert log.read_text().split("\n")[:4] == ["a in", "a out", "b in", "b out"]

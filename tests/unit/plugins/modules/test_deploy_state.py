@@ -22,6 +22,8 @@ def run(tmp_path, run_module):
     def _run(**args):
         args.setdefault("state_dir", str(tmp_path / "deploy"))
         args.setdefault("audit_log", str(tmp_path / "log" / "deploy-audit.jsonl"))
+        # Never the host's own pre-0.2.0 state directory.
+        args.setdefault("legacy_state_dir", str(tmp_path / "no-legacy-state"))
         return run_module(module, args).result
     _run.state_path = tmp_path / "deploy" / "state.json"
     _run.lock_path = tmp_path / "deploy" / "deploy.lock"
@@ -365,3 +367,45 @@ def test_read_tells_the_live_slot_even_when_the_state_is_unreadable(run, tmp_pat
     result = run(action="read", upstream_dir=upstream)
     assert result["failed"] and "is not valid JSON" in result["msg"]
     assert result["live_slot"] == "green"
+
+
+# ------------------------------------------------------------- one state per app
+
+def test_each_app_has_its_own_files_by_default(run_module, monkeypatch, tmp_path):
+    monkeypatch.setattr(ds, "STATE_ROOT", str(tmp_path / "lib"))
+    monkeypatch.setattr(deploy_audit, "AUDIT_ROOT", str(tmp_path / "log"))
+    for app in ("shop", "blog"):
+        result = run_module(module, dict(action="lock", app=app, legacy_state_dir="", **me())).result
+        assert result["lock"]["path"] == str(tmp_path / "lib" / app / "deploy.lock")
+        run_module(module, dict(action="record", app=app, slot="blue", version="v1", activate=True,
+                                release_lock=True, event={"event": "deploy", "outcome": "success"},
+                                legacy_state_dir="", **me()))
+    for app in ("shop", "blog"):
+        assert json.loads((tmp_path / "lib" / app / "state.json").read_text())["app"] == app
+        assert [e["app"] for e in deploy_audit.read_audit(str(tmp_path / "log" / app / "deploy-audit.jsonl"))] == [app]
+
+
+def test_a_state_under_the_old_shared_default_is_moved_to_its_apps_own_directory(run, tmp_path):
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    state = ds.record(ds.empty_state("unitehub"), "green", version="v7", activate=True)
+    (legacy / "state.json").write_text(ds.dump_state(state))
+    checked = run(action="read", legacy_state_dir=str(legacy), _ansible_check_mode=True)
+    assert checked["state"]["active_slot"] == "green", "check mode reads it where it still is"
+    assert not run.state_path.exists() and (legacy / "state.json").exists()
+    result = run(action="read", legacy_state_dir=str(legacy))
+    assert result["migrated_from"] == str(legacy / "state.json")
+    assert "moved the deploy state of unitehub" in json.dumps(result["warnings"])
+    assert result["state"] == state and json.loads(run.state_path.read_text()) == state
+    assert not (legacy / "state.json").exists() and (legacy / "state.json.migrated-to-unitehub").exists()
+    assert "migrated_from" not in run(action="read", legacy_state_dir=str(legacy)), "moved once"
+
+
+def test_a_legacy_state_of_another_app_is_left_alone(run, tmp_path):
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    (legacy / "state.json").write_text(ds.dump_state(ds.record(ds.empty_state("other"), "blue", version="v1",
+                                                               activate=True)))
+    result = run(action="read", legacy_state_dir=str(legacy))
+    assert "migrated_from" not in result and result["state"]["active_slot"] is None
+    assert (legacy / "state.json").exists()
