@@ -31,6 +31,7 @@ from ansible_collections.unitehub.platform.tests.support.waiting import wait_unt
 pytestmark = pytest.mark.integration
 
 BROKEN_CONF = "/etc/nginx/conf.d/zz-someone-else.conf"
+STATUS = os.path.join(REPO_ROOT, "playbooks", "status.yml")
 
 
 def marker():
@@ -213,6 +214,10 @@ def test_a_state_that_disagrees_with_the_load_balancer_is_refused_until_reconcil
         assert "playbooks/reconcile.yml" in refused.output
         assert not os.path.exists(LOCK_FILE)
         assert lb_version() == (live, BASE_RELEASE)
+        status = run_playbook(STATUS)
+        assert status.rc == 0, status.output[-4000:]
+        assert "nginx serves %s" % live in status.output and "DIVERGENCE: the load balancer serves slot" in \
+            status.output, status.output[-4000:]
         reconciled = run_playbook(RECONCILE)
         assert reconciled.rc == 0, reconciled.output[-6000:]
         assert read_state()["active_slot"] == live
