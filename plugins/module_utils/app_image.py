@@ -8,6 +8,13 @@ Dockerfile writes into the ``io.unitehub.version`` label and its ENV) and,
 with ``base_image``, ``BASE_IMAGE``. An existing tag is not built again, so
 they change nothing on a second run.
 
+A pull sends the registry credentials, when given, to dockerd with that one
+request (``X-Registry-Auth``): nothing is stored on the host, and they never
+appear in a result. A failed pull says which of the usual causes it is: no
+such tag, credentials refused, registry out of reach. A *repo digest*
+(``<repository>@sha256:...``) names one image whatever its tag names now: the
+image a rollback goes back to, pulled by that digest when it is missing.
+
 ``ImageManager.ensure(spec)`` works through the low-level Docker API client.
 Pruning removes ``<image>:<tag>`` for tags outside ``keep`` (and the version
 being ensured) but never an image a container still uses, so the images the
@@ -35,9 +42,17 @@ REPOSITORY_RE = re.compile(
     r"^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
     r"(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$"
 )
+# A content digest: an image id, or the digest of a manifest in a registry.
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 STATES = ("present", "absent")
 # How many lines of the build output to keep in the result.
 LOG_TAIL = 40
+# What dockerd says when a pull fails, by cause (lowercase fragments of its messages).
+_REFUSED = ("unauthorized", "authentication required", "no basic auth credentials", "denied",
+            "incorrect username or password")
+_UNKNOWN = ("manifest unknown", "name unknown", "not found")
+_UNREACHABLE = ("connection refused", "no such host", "i/o timeout", "dial tcp", "connection reset",
+                "network is unreachable", "server misbehaving", "context deadline exceeded", "tls:")
 
 
 def validate_repository(image):
@@ -72,6 +87,70 @@ def image_reference(image, version):
     return "%s:%s" % (image, version)
 
 
+def validate_image_id(image_id, option="image_id"):
+    if not DIGEST_RE.fullmatch(image_id or ""):
+        raise DockerModuleError("%s '%s' is not an image id; give sha256:<64 hex digits>" % (option, image_id))
+
+
+def split_repo_digest(ref, option="repo_digest"):
+    """``(repository, digest)`` of a repo digest ``<repository>@sha256:<64 hex digits>``."""
+    repository, sep, digest = (ref or "").partition("@")
+    if not (sep and DIGEST_RE.fullmatch(digest) and REPOSITORY_RE.fullmatch(repository)):
+        raise DockerModuleError(
+            "%s '%s' is not a repo digest; give <repository>@sha256:<64 hex digits>" % (option, ref)
+        )
+    return repository, digest
+
+
+def repository_of(ref):
+    """The repository of an image reference, without its ``@digest`` or ``:tag``."""
+    name = (ref or "").split("@", 1)[0]
+    if ":" in name.rsplit("/", 1)[-1]:
+        name = name.rsplit(":", 1)[0]
+    return name
+
+
+def registry_of(repository):
+    """The registry a repository lives in, as Docker reads the name."""
+    first, sep, _rest = repository.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "Docker Hub"
+
+
+def repo_digest(image_attrs, *repositories):
+    """The image's repo digest (``<repository>@sha256:...``) in the first of ``repositories``
+    that has one, or None. Only pulled (or pushed) images have one."""
+    digests = (image_attrs or {}).get("RepoDigests") or []
+    for repository in repositories:
+        for entry in digests:
+            if repository and repository_of(entry) == repository:
+                return entry
+    return None
+
+
+def pull_failure(ref, error, credentials_given):
+    """The message of a failed pull of ``ref``: the cause in words, dockerd's own text, the fix."""
+    text = error.lower()
+    registry = registry_of(repository_of(ref))
+    if any(fragment in text for fragment in _REFUSED):
+        if credentials_given:
+            return ("could not pull %s: the registry %s refused the credentials (%s); check registry_username and "
+                    "registry_password (role variables app_registry_username, app_registry_password)"
+                    % (ref, registry, error))
+        return ("could not pull %s: the registry %s wants credentials and none were given (%s); set "
+                "registry_username and registry_password (role variables app_registry_username, "
+                "app_registry_password)" % (ref, registry, error))
+    if any(fragment in text for fragment in _UNKNOWN):
+        return ("could not pull %s: the registry %s has no such image (%s); push it first, or check the version "
+                "and the image repository" % (ref, registry, error))
+    if any(fragment in text for fragment in _UNREACHABLE):
+        return ("could not pull %s: the registry %s cannot be reached (%s); check that it runs and that this host "
+                "reaches it" % (ref, registry, error))
+    return ("could not pull %s: %s; check the registry and credentials, or build the image on this host with "
+            "build_context (role variable app_build_context)" % (ref, error))
+
+
 class ImageSpec:
     """The validated wish for one image, built from the module's parameters."""
 
@@ -88,9 +167,14 @@ class ImageSpec:
         self.build_timeout = params.get("build_timeout") or 600
         self.prune = bool(params.get("prune"))
         self.keep = [str(tag) for tag in (params.get("keep") or [])]
+        self.registry_username = params.get("registry_username")
+        self.registry_password = params.get("registry_password")
+        self.repo_digest = params.get("repo_digest")
         if self.state not in STATES:
             raise DockerModuleError("state '%s' is not one of %s" % (self.state, ", ".join(STATES)))
         self.ref = image_reference(self.image, self.version)
+        if self.repo_digest:
+            self._check_repo_digest()
         for tag in self.keep:
             validate_tag(tag, option="keep entry")
         if self.base_image:
@@ -98,6 +182,25 @@ class ImageSpec:
         self._set_build_arg("APP_VERSION", self.version, "version")
         if self.state == "present" and self.build_context:
             self._check_context()
+
+    def _check_repo_digest(self):
+        """A repo digest names one image in a registry: never built, only pulled by that digest."""
+        split_repo_digest(self.repo_digest)
+        if self.state != "present":
+            raise DockerModuleError("repo_digest applies to state=present only; remove tags with version")
+        if self.build_context or self.force_rebuild:
+            raise DockerModuleError(
+                "repo_digest %s names one image in a registry; a build cannot make it again, so drop "
+                "build_context and force_rebuild" % self.repo_digest
+            )
+        self.ref = self.repo_digest
+
+    @property
+    def auth_config(self):
+        """The credentials dockerd gets with the pull request, or None (then the host's own docker login applies)."""
+        if not self.registry_username:
+            return None
+        return {"username": self.registry_username, "password": self.registry_password or ""}
 
     def _set_build_arg(self, name, value, option):
         """Build arguments the module derives from its options; build_args may repeat them only unchanged."""
@@ -135,6 +238,7 @@ def summarize(image_attrs):
     return {
         "id": image_attrs.get("Id"),
         "tags": sorted(image_attrs.get("RepoTags") or []),
+        "repo_digests": sorted(image_attrs.get("RepoDigests") or []),
         "created": image_attrs.get("Created"),
         "size": image_attrs.get("Size"),
     }
@@ -223,19 +327,22 @@ class ImageManager:
             )
 
     def pull(self, spec):
+        repository, tag = split_repo_digest(spec.repo_digest) if spec.repo_digest else (spec.image, spec.version)
         self.actions.append("pull")
         if self.check_mode:
             return
         try:
-            error = self._consume(self.api.pull(spec.image, tag=spec.version, stream=True, decode=True), "pull")
+            stream = self.api.pull(repository, tag=tag, stream=True, decode=True, auth_config=spec.auth_config)
+            error = self._consume(stream, "pull")
         except (APIError, RequestException) as exc:
             error = api_error_text(exc)
-        if error or inspect_image_or_none(self.api, spec.ref) is None:
-            raise DockerModuleError(
-                "could not pull %s: %s; check the registry and credentials, or build the image on this host "
-                "with build_context (role variable app_build_context)" % (spec.ref, error or "no image after the pull"),
-                image_ref=spec.ref,
-            )
+        if not error and inspect_image_or_none(self.api, spec.ref) is None:
+            error = "no image after the pull"
+        if error:
+            # dockerd never echoes a password, but a message must not carry one whatever it says.
+            if spec.registry_password:
+                error = error.replace(spec.registry_password, "********")
+            raise DockerModuleError(pull_failure(spec.ref, error, spec.auth_config is not None), image_ref=spec.ref)
 
     def remove_tag(self, ref):
         self.actions.append("remove %s" % ref)
@@ -313,6 +420,6 @@ class ImageManager:
     @staticmethod
     def _predicted_tags(spec, before_tags, result):
         tags = set(before_tags) - set(result["removed"])
-        if spec.state == "present":
+        if spec.state == "present" and not spec.repo_digest:  # a pull by digest tags nothing
             tags.add(spec.version)
         return tags

@@ -20,6 +20,12 @@ description:
   - With O(prune=true) also removes every other C(<image>:<tag>) whose tag is not in O(keep). Images used by a
     container (running or stopped) are never removed, only reported in RV(kept_in_use). Pass the versions the
     deploy state names in O(keep) so a rollback target is never pruned.
+  - A pull sends O(registry_username) and O(registry_password), when given, to dockerd with that one request; nothing
+    is stored on the host. Without them dockerd uses the host's own C(docker login), if any.
+  - A failed pull fails the module with its cause in words (the registry has no such tag, refused the credentials,
+    cannot be reached) and dockerd's own message.
+  - With O(repo_digest), makes that one image present instead of whatever C(<image>:<version>) names now, pulling it by
+    its digest when missing. This is how a rollback gets back the image its deploy pulled.
 author:
   - unitehub platform team (@unitehub)
 options:
@@ -90,6 +96,23 @@ options:
     type: list
     elements: str
     default: []
+  registry_username:
+    description:
+      - User name for the registry O(image) is pulled from.
+      - Sent to dockerd with the pull request only; the host keeps no login.
+    type: str
+  registry_password:
+    description:
+      - Password or access token for O(registry_username). Never shown in a result, a log or a diff.
+    type: str
+  repo_digest:
+    description:
+      - One exact image, C(<repository>@sha256:<digest>), to make present instead of C(<image>:<version>), whatever
+        that tag names now; pulled by its digest (with the registry credentials) when it is missing. The tag is left
+        as it is.
+      - The deploy state records it per slot for pulled images (C(repo_digest)); O(version) still names the release.
+      - Never built, so it excludes O(build_context) and O(force_rebuild); with O(state=present) only.
+    type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - unitehub.platform.docker
@@ -117,10 +140,20 @@ EXAMPLES = r"""
     base_image: unitehub/base:bookworm
   register: built
 
-- name: Pull the release from the registry instead
+- name: Pull the release from the registry instead, with its credentials
   unitehub.platform.app_image:
     image: registry.example.com/unitehub/app
     version: v2
+    registry_username: deploy
+    registry_password: "{{ vault_registry_token }}"
+
+- name: Make present the exact image a deploy recorded, even if the tag was pushed again since
+  unitehub.platform.app_image:
+    image: registry.example.com/unitehub/app
+    version: v1
+    repo_digest: "{{ deploy_state.slots.blue.repo_digest }}"
+    registry_username: deploy
+    registry_password: "{{ vault_registry_token }}"
 
 - name: Keep only the versions the deploy state names
   unitehub.platform.app_image:
@@ -138,7 +171,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 image:
-  description: The image C(<image>:<version>) after the run; V({}) with O(state=absent). In check mode, as it is now.
+  description:
+    - The image C(<image>:<version>) (or O(repo_digest)) after the run; V({}) with O(state=absent).
+    - In check mode, as it is now.
   returned: always
   type: dict
   contains:
@@ -151,6 +186,11 @@ image:
       type: list
       elements: str
       sample: [unitehub/app:v2]
+    repo_digests:
+      description: The image's repo digests, C(<repository>@sha256:...); V([]) for an image never pulled or pushed.
+      type: list
+      elements: str
+      sample: [registry.example.com/unitehub/app@sha256:2fd2aa1c...]
     created:
       description: When the image was created (RFC 3339).
       type: str
@@ -213,13 +253,21 @@ def argument_spec():
         build_timeout=dict(type="int", default=600),
         prune=dict(type="bool", default=False),
         keep=dict(type="list", elements="str", default=[]),
+        registry_username=dict(type="str"),
+        registry_password=dict(type="str", no_log=True),
+        repo_digest=dict(type="str"),
     )
     spec.update(docker_argument_spec())
     return spec
 
 
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        required_together=[("registry_username", "registry_password")],
+        mutually_exclusive=[("repo_digest", "build_context")],
+        supports_check_mode=True,
+    )
     run_docker_module(module, ImageSpec, lambda api, spec: ImageManager(api, check_mode=module.check_mode).ensure(spec))
 
 

@@ -44,19 +44,32 @@ class FakeDockerAPI:
         self.fail_on = {}
         self.build_stream = None
         self.pull_stream = None
+        # What a pull finds, by reference (see ``push``); a reference not in it is pulled as a new image.
+        self.registry = {}
 
     # -- helpers for tests ----------------------------------------------------------------
 
-    def add_image(self, ref, env=None, labels=None):
+    def add_image(self, ref, env=None, labels=None, repo_digests=None):
+        """A new image tagged ``ref`` (``None``: untagged), with ``repo_digests`` (``<repo>@sha256:...``)."""
         image_id = _new_id("sha256:")
         self.images_by_id[image_id] = {
             "Id": image_id,
             "Config": {"Env": list(env or ["PATH=/usr/bin:/bin"]), "Labels": labels},
             "Created": "2026-11-29T08:00:00Z",
             "Size": 1000,
+            "RepoDigests": list(repo_digests or []),
         }
-        self.tags[ref] = image_id
+        if ref is not None:
+            self.tags[ref] = image_id
         return image_id
+
+    def push(self, ref, image_id):
+        """Put ``image_id`` into the fake registry as ``ref`` (``<repo>:<tag>``); returns its repo digest,
+        which a pull of ``ref`` (or of that digest) then adds to the image."""
+        digest = "%s@%s" % (ref.rsplit(":", 1)[0], _new_id("sha256:"))
+        self.registry[ref] = (image_id, digest)
+        self.registry[digest] = (image_id, digest)
+        return digest
 
     def mutating_calls(self):
         return [c for c in self.calls if c[0] in MUTATING]
@@ -81,6 +94,8 @@ class FakeDockerAPI:
     def inspect_image(self, ref):
         self.calls.append(("inspect_image", (ref,), {}))
         image_id = self.tags.get(ref, ref if ref in self.images_by_id else None)
+        if image_id is None:  # a repo digest names the image that carries it
+            image_id = next((i for i, a in self.images_by_id.items() if ref in a["RepoDigests"]), None)
         if image_id is None:
             raise ImageNotFound("No such image: %s" % ref)
         attrs = copy.deepcopy(self.images_by_id[image_id])
@@ -121,11 +136,25 @@ class FakeDockerAPI:
             ]
         )
 
-    def pull(self, repository, tag=None, stream=False, decode=False):
-        self._record("pull", repository, tag=tag, stream=stream, decode=decode)
+    def pull(self, repository, tag=None, stream=False, decode=False, auth_config=None):
+        self._record("pull", repository, tag=tag, stream=stream, decode=decode, auth_config=auth_config)
         if self.pull_stream is not None:
             return iter(self.pull_stream)
-        self.add_image("%s:%s" % (repository, tag))
+        by_digest = tag.startswith("sha256:")
+        ref = "%s%s%s" % (repository, "@" if by_digest else ":", tag)
+        if ref in self.registry:
+            image_id, digest = self.registry[ref]
+            if image_id not in self.images_by_id:
+                self.images_by_id[image_id] = {"Id": image_id, "Config": {"Env": [], "Labels": None},
+                                                "Created": "2026-11-29T08:00:00Z", "Size": 1000, "RepoDigests": []}
+            if digest not in self.images_by_id[image_id]["RepoDigests"]:
+                self.images_by_id[image_id]["RepoDigests"].append(digest)
+            if not by_digest:
+                self.tags[ref] = image_id
+        elif by_digest:
+            self.add_image(None, repo_digests=[ref])
+        else:
+            self.add_image(ref)
         return iter([{"status": "Pulling from %s" % repository, "id": tag}, {"status": "Download complete"}])
 
     # -- containers -----------------------------------------------------------------------

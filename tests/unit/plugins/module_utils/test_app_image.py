@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from docker.errors import APIError
 from requests.exceptions import ReadTimeout
 
 from ansible_collections.unitehub.platform.plugins.module_utils.app_image import ImageManager, ImageSpec
@@ -140,12 +141,118 @@ def test_without_build_context_it_pulls(api):
     assert result["changed"] is True and result["image"]["tags"] == ["registry.example.com/unitehub/app:v3"]
 
 
-def test_failed_pull_says_how_to_build_instead(api):
-    api.pull_stream = [{"error": "Get https://registry-1.docker.io/v2/: dial tcp: lookup registry-1.docker.io"}]
+def test_a_failed_pull_of_an_unknown_cause_says_how_to_build_instead(api):
+    api.pull_stream = [{"error": "received unexpected HTTP status: 500 Internal Server Error"}]
     with pytest.raises(DockerModuleError) as err:
         ensure(api)
-    assert err.value.msg.startswith("could not pull unitehub/app:v1: Get https://registry-1.docker.io")
+    assert err.value.msg.startswith("could not pull unitehub/app:v1: received unexpected HTTP status: 500")
     assert "build_context (role variable app_build_context)" in err.value.msg
+
+
+REGISTRY = "127.0.0.1:5000"
+REPO = REGISTRY + "/unitehub/app"
+CREDENTIALS = {"registry_username": "deploy", "registry_password": "s3cret-token"}
+
+
+def api_error(message):
+    return APIError("500 Server Error", explanation=message)
+
+
+def test_the_credentials_go_with_the_pull_request_only(api):
+    result = ensure(api, image=REPO, version="v3", **CREDENTIALS)
+    assert api.mutating_calls()[0][2]["auth_config"] == {"username": "deploy", "password": "s3cret-token"}
+    assert result["changed"] is True
+    assert "s3cret-token" not in repr(result)
+
+
+def test_without_credentials_the_hosts_own_login_applies(api):
+    ensure(api, image=REPO, version="v3")
+    assert api.mutating_calls()[0][2]["auth_config"] is None
+
+
+def test_a_pulled_image_reports_its_repo_digest(api):
+    pushed = api.push(REPO + ":v3", api.add_image(None))
+    result = ensure(api, image=REPO, version="v3")
+    assert result["image"]["repo_digests"] == [pushed]
+    assert result["image"]["tags"] == [REPO + ":v3"]
+
+
+@pytest.mark.parametrize(
+    "error, credentials, cause",
+    [
+        ("manifest for %s:v9 not found: manifest unknown: manifest unknown" % REPO, True,
+         "the registry 127.0.0.1:5000 has no such image (manifest for"),
+        ("unauthorized: authentication required", True,
+         "the registry 127.0.0.1:5000 refused the credentials (unauthorized: authentication required); check "
+         "registry_username and registry_password (role variables app_registry_username, app_registry_password)"),
+        ('Head "http://%s/v2/unitehub/app/manifests/v9": no basic auth credentials' % REGISTRY, False,
+         "the registry 127.0.0.1:5000 wants credentials and none were given"),
+        ('Get "http://%s/v2/": dial tcp %s: connect: connection refused' % (REGISTRY, REGISTRY), True,
+         "the registry 127.0.0.1:5000 cannot be reached (Get"),
+    ],
+)
+def test_a_failed_pull_names_its_cause(api, error, credentials, cause):
+    api.fail_on["pull"] = api_error(error)
+    with pytest.raises(DockerModuleError) as err:
+        ensure(api, image=REPO, version="v9", **(CREDENTIALS if credentials else {}))
+    assert err.value.msg.startswith("could not pull %s:v9: %s" % (REPO, cause))
+    assert err.value.details["image_ref"] == REPO + ":v9"
+
+
+def test_a_failure_message_never_carries_the_password(api):
+    api.fail_on["pull"] = api_error("unauthorized: user deploy with password s3cret-token refused")
+    with pytest.raises(DockerModuleError) as err:
+        ensure(api, image=REPO, version="v9", **CREDENTIALS)
+    assert "s3cret-token" not in err.value.msg and "********" in err.value.msg
+
+
+def test_a_repo_digest_present_on_the_host_is_left_alone(api):
+    image_id = api.add_image(REPO + ":v1", repo_digests=[REPO + "@sha256:" + "a" * 64])
+    api.calls.clear()
+    result = ensure(api, image=REPO, version="v1", repo_digest=REPO + "@sha256:" + "a" * 64)
+    assert result["changed"] is False and api.mutating_calls() == []
+    assert result["image"]["id"] == image_id
+
+
+def test_a_missing_repo_digest_is_pulled_by_digest_whatever_the_tag_names_now(api):
+    old = api.add_image(None)
+    digest = api.push(REPO + ":v1", old)
+    api.push(REPO + ":v1", api.add_image(REPO + ":v1"))  # v1 pushed again: the tag names another image
+    del api.images_by_id[old]  # and the old image is gone from the host
+
+    result = ensure(api, image=REPO, version="v1", repo_digest=digest, **CREDENTIALS)
+
+    pull = api.mutating_calls()[0]
+    assert pull[:2] == ("pull", (REPO,)) and pull[2]["tag"] == digest.split("@")[1]
+    assert pull[2]["auth_config"] == {"username": "deploy", "password": "s3cret-token"}
+    assert result["changed"] is True and result["image"]["id"] == old
+    assert result["image"]["repo_digests"] == [digest]
+    assert api.tags[REPO + ":v1"] != old, "a pull by digest leaves the tag alone"
+    assert result["diff"]["before"] == result["diff"]["after"]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"repo_digest": "sha256:" + "a" * 64}, "repo_digest 'sha256:aaaa"),
+        ({"repo_digest": REPO + "@sha256:short"}, "is not a repo digest; give <repository>@sha256:<64 hex digits>"),
+        ({"repo_digest": REPO + "@sha256:" + "a" * 64, "force_rebuild": True}, "a build cannot make it again"),
+        ({"repo_digest": REPO + "@sha256:" + "a" * 64, "state": "absent"}, "repo_digest applies to state=present"),
+    ],
+)
+def test_a_bad_repo_digest_is_refused_before_any_call(api, overrides, message):
+    with pytest.raises(DockerModuleError) as err:
+        ensure(api, image=REPO, **overrides)
+    assert message in err.value.msg
+    assert api.mutating_calls() == []
+
+
+def test_check_mode_plans_the_pull_by_digest(api):
+    digest = REPO + "@sha256:" + "b" * 64
+    result = ensure(api, check_mode=True, image=REPO, repo_digest=digest)
+    assert result["changed"] is True and result["actions"] == ["pull"]
+    assert result["diff"]["after"] == {"tags": []}
+    assert api.mutating_calls() == []
 
 
 def test_check_mode_plans_a_build_without_calling_docker(api, context):

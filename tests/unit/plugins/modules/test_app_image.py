@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from ansible_collections.unitehub.platform.plugins.module_utils import docker_client
 from ansible_collections.unitehub.platform.plugins.modules import app_image
 
 
@@ -54,3 +55,37 @@ def test_return_documents_every_returned_key(api, tmp_path, run_module):
     result = run_module(app_image, {"image": "unitehub/app", "version": "v1", "build_context": str(tmp_path)}).result
     assert set(result) - {"changed", "invocation"} == set(documented)
     assert set(result["image"]) == set(documented["image"]["contains"])
+
+
+REPO = "127.0.0.1:5000/unitehub/app"
+PASSWORD = "registry-password-never-printed"
+
+
+def test_registry_password_is_never_printed(api, run_module):
+    api.fail_on["pull"] = docker_client.APIError(
+        "500 Server Error", explanation="unauthorized: %s is not a valid password" % PASSWORD)
+    run = run_module(app_image, {"image": REPO, "version": "v9", "registry_username": "deploy",
+                                 "registry_password": PASSWORD})
+    assert run.result["failed"] is True
+    assert run.result["msg"].startswith("could not pull %s:v9: the registry 127.0.0.1:5000 refused the credentials"
+                                        % REPO)
+    assert PASSWORD not in run.out
+
+
+def test_pulls_with_the_credentials_and_reports_the_repo_digest(api, run_module):
+    digest = api.push(REPO + ":v2", api.add_image(None))
+    run = run_module(app_image, {"image": REPO, "version": "v2", "registry_username": "deploy",
+                                 "registry_password": PASSWORD})
+    assert run.result["changed"] is True and run.result["image"]["repo_digests"] == [digest]
+    assert api.mutating_calls()[0][2]["auth_config"] == {"username": "deploy", "password": PASSWORD}
+    assert PASSWORD not in run.out
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"registry_username": "deploy"}, "parameters are required together: registry_username, registry_password"),
+    ({"repo_digest": REPO + "@sha256:" + "a" * 64, "build_context": "/srv/app"},
+     "parameters are mutually exclusive: repo_digest|build_context"),
+])
+def test_option_combinations_are_checked(api, run_module, args, message):
+    result = run_module(app_image, dict({"image": REPO, "version": "v1"}, **args)).result
+    assert result["failed"] is True and message in result["msg"]
