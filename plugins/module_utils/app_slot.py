@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.unitehub.platform.plugins.module_utils.app_image import repo_digest, repository_of
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import (
     CONTAINER_NAME_RE,
     LABEL_APP,
@@ -191,6 +192,14 @@ def sync_secret_env_file(path, content, check_mode=False):
     return True
 
 
+def create_reference(image_attrs, spec):
+    """What a container is created from: ``<image>:<version>``; with ``image_id``, the image's repo
+    digest in ``image`` (a readable name that cannot move), or else the id itself."""
+    if not spec.image_id:
+        return spec.image_ref
+    return repo_digest(image_attrs, spec.image) or spec.image_id
+
+
 def _is_active(container_attrs):
     state = container_attrs.get("State") or {}
     return bool(state.get("Running") or state.get("Restarting"))
@@ -226,7 +235,7 @@ class SlotManager:
         self._stop(container_attrs, spec)
         self._call("remove", spec.name, self.api.remove_container, container_attrs["Id"], force=True)
 
-    def _create(self, spec):
+    def _create(self, spec, image_ref):
         host_config = self.api.create_host_config(
             network_mode=NETWORK_MODE,
             restart_policy={"Name": spec.restart_policy, "MaximumRetryCount": 0},
@@ -235,7 +244,7 @@ class SlotManager:
             "create",
             spec.name,
             self.api.create_container,
-            image=spec.image_ref,
+            image=image_ref,
             name=spec.name,
             environment=spec.env,
             labels=spec.labels,
@@ -278,26 +287,23 @@ class SlotManager:
                 after_state = "exited"
             diff = diff_view(current, spec, None, after_state, None)
         else:
-            image_attrs = inspect_image_or_none(self.api, spec.image_ref)
-            if image_attrs is None:
-                raise DockerModuleError(
-                    "image %s is not present on this Docker host; build it with unitehub.platform.app_image "
-                    "(build_context, or role variable app_build_context) or pull it (docker pull %s), "
-                    "then run again" % (spec.image_ref, spec.image_ref),
-                    image=spec.image_ref,
-                )
+            image_attrs = self._image(spec)
+            image_ref = create_reference(image_attrs, spec)
             if current:
                 result["differences"] = differences(current, image_attrs, spec)
             if not current:
-                container_id = self._create(spec)
+                container_id = self._create(spec, image_ref)
                 self._start(container_id, spec)
             elif result["differences"]:
                 self._remove(current, spec)
-                container_id = self._create(spec)
+                container_id = self._create(spec, image_ref)
                 self._start(container_id, spec)
-            elif not _is_active(current):
-                self._start(current["Id"], spec)
-            diff = diff_view(current, spec, expected_env(image_attrs, spec), "running", image_attrs.get("Id"))
+            else:
+                if not _is_active(current):
+                    self._start(current["Id"], spec)
+                image_ref = (current.get("Config") or {}).get("Image")  # kept as it is
+            diff = diff_view(current, spec, expected_env(image_attrs, spec), "running", image_attrs.get("Id"),
+                             after_image=image_ref)
 
         final = current
         if self.actions and not self.check_mode:
@@ -307,11 +313,37 @@ class SlotManager:
             changed=bool(self.actions) or result["secret_env_file_changed"],
             actions=list(self.actions),
             container=summarize(final),
+            repo_digest=self._repo_digest(final, spec) if final else None,
             diff=diff,
         )
         if spec.log_lines:
             result["logs"] = self.logs(final["Id"], spec.log_lines) if final else []
         return result
+
+    def _image(self, spec):
+        """The image the container is to run; it must be on the host already (this module never pulls)."""
+        image_attrs = inspect_image_or_none(self.api, spec.run_image)
+        if image_attrs is not None:
+            return image_attrs
+        if spec.image_id:
+            raise DockerModuleError(
+                "image %s, the exact image asked for version %s, is not present on this Docker host; pull it by its "
+                "repo digest first (unitehub.platform.app_image repo_digest, or docker pull <repository>@sha256:...). "
+                "A new deploy of %s would run whatever its tag names now" % (spec.image_id, spec.version, spec.version),
+                image=spec.image_id,
+            )
+        raise DockerModuleError(
+            "image %s is not present on this Docker host; build it with unitehub.platform.app_image "
+            "(build_context, or role variable app_build_context) or pull it (docker pull %s), "
+            "then run again" % (spec.image_ref, spec.image_ref),
+            image=spec.image_ref,
+        )
+
+    def _repo_digest(self, container_attrs, spec):
+        """The repo digest of the container's image, in the repository it was created from (or the
+        spec's); None for an image that was never pulled or pushed."""
+        image_attrs = inspect_image_or_none(self.api, container_attrs.get("Image"))
+        return repo_digest(image_attrs, repository_of((container_attrs.get("Config") or {}).get("Image")), spec.image)
 
     def _sync_record(self, spec):
         if not spec.secret_env_file or spec.state == "stopped":

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.unitehub.platform.plugins.module_utils.app_image import image_reference
+from ansible_collections.unitehub.platform.plugins.module_utils.app_image import image_reference, validate_image_id
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import DockerModuleError
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
@@ -85,6 +85,9 @@ class SlotSpec:
         self.secret_keys = frozenset()
         self.labels = {}
         self.image_ref = None
+        # The image the container runs: <image>:<version>, or exactly image_id (a rollback's recorded image).
+        self.image_id = params.get("image_id")
+        self.run_image = None
         self._validate(params)
 
     def _validate(self, params):
@@ -113,6 +116,9 @@ class SlotSpec:
             )
         self.version = env_value(self.version)
         self.image_ref = image_reference(self.image, self.version)
+        if self.image_id:
+            validate_image_id(self.image_id)
+        self.run_image = self.image_id or self.image_ref
         self.env, self.secret_keys = self._build_env(params.get("env") or {}, params.get("secret_env") or {})
         self.labels = self._build_labels()
 
@@ -211,10 +217,11 @@ def container_state_name(container_attrs):
     return (container_attrs.get("State") or {}).get("Status") or "unknown"
 
 
-def diff_view(container_attrs, spec, after_env, after_state, after_image_id):
+def diff_view(container_attrs, spec, after_env, after_state, after_image_id, after_image=None):
     """``before``/``after`` for diff mode. Secret values never appear: both
     sides show ``(secret)``, and ``after`` shows ``(changed)`` for a secret
-    that differs."""
+    that differs. ``after_image`` is the reference the container will show
+    (``spec.run_image`` unless it is kept as it is)."""
     before = {"state": container_state_name(container_attrs)}
     before_env = {}
     if container_attrs:
@@ -233,7 +240,7 @@ def diff_view(container_attrs, spec, after_env, after_state, after_image_id):
         after_env = before_env
         after.update({k: before[k] for k in ("image", "image_id", "version") if k in before})
     else:
-        after.update(image=spec.image_ref, image_id=after_image_id, version=spec.version)
+        after.update(image=after_image or spec.run_image, image_id=after_image_id, version=spec.version)
     after["env"] = {
         k: ((SECRET_CHANGED if before_env.get(k) != v else SECRET_MASK) if k in hidden else v)
         for k, v in sorted(after_env.items())

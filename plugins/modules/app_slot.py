@@ -41,12 +41,22 @@ options:
   image:
     description:
       - Image repository without a tag, for example C(unitehub/app). Required when O(state=started).
-      - The container runs C(<image>:<version>).
+      - The container runs C(<image>:<version>), or exactly O(image_id) when given.
     type: str
   version:
     description:
       - Image tag and app version; goes into C(APP_VERSION) and the C(io.unitehub.version) label.
         Required when O(state=started).
+    type: str
+  image_id:
+    description:
+      - Run exactly this image (C(sha256:...)) instead of whatever C(<image>:<version>) names now, for example the
+        image id the deploy state recorded for the release a rollback goes back to.
+      - It must be on the host; M(unitehub.platform.app_image) with
+        O(unitehub.platform.app_image#module:repo_digest) pulls a recorded repo digest again.
+      - A container that runs this image already is kept. A new one is created from the image's repo digest in
+        O(image) when it has one (a name that cannot move), else from the id. O(version) still labels the container
+        and sets C(APP_VERSION).
     type: str
   state:
     description:
@@ -150,6 +160,15 @@ EXAMPLES = r"""
     log_lines: 50
   register: green
 
+- name: Roll blue back to the exact image its deploy recorded, even if the tag v1 was pushed again since
+  unitehub.platform.app_slot:
+    app_name: unitehub
+    slot: blue
+    image: registry.example.com/unitehub/app
+    version: v1
+    image_id: "{{ deploy_state.slots.blue.image_id }}"
+    port: 3008
+
 - name: Show what answered
   ansible.builtin.debug:
     msg: "{{ green.container.name }} runs {{ green.container.version }} ({{ green.container.status }})"
@@ -178,6 +197,14 @@ secret_env_file_changed:
   description: Whether the copy of the secret environment in O(secret_env_file) was written or removed.
   returned: always
   type: bool
+repo_digest:
+  description:
+    - The repo digest C(<repository>@sha256:...) of the image RV(container) runs, in the repository the container was
+      created from (or O(image)). The deploy state records it, so a rollback can pull that exact image again.
+    - Null for an image that was never pulled or pushed, and when there is no container.
+  returned: always
+  type: str
+  sample: registry.example.com/unitehub/app@sha256:2fd2aa1c...
 differences:
   description: Settings in which the existing container differed from the wanted one (V(state=started) only).
   returned: always
@@ -264,6 +291,7 @@ def argument_spec():
         slot=dict(type="str", choices=list(SLOTS)),
         image=dict(type="str"),
         version=dict(type="str"),
+        image_id=dict(type="str"),
         state=dict(type="str", choices=list(STATES), default="started"),
         env=dict(type="dict", default={}),
         secret_env=dict(type="dict", default={}, no_log=True),

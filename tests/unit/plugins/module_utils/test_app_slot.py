@@ -318,6 +318,69 @@ def test_missing_image_names_it_and_how_to_get_it(api):
     assert api.mutating_calls() == []
 
 
+REPO = "127.0.0.1:5000/unitehub/app"
+
+
+def test_image_id_runs_that_image_even_after_the_tag_moved(api):
+    old = api.add_image(REPO + ":v1", repo_digests=[REPO + "@sha256:" + "1" * 64])
+    api.add_image(REPO + ":v1")  # v1 pulled again: the tag names another image now
+    api.calls.clear()
+
+    result = ensure(api, image=REPO, image_id=old)
+
+    create = api.mutating_calls()[0]
+    assert create[:2] == ("create_container", (REPO + "@sha256:" + "1" * 64,)), "created from its repo digest"
+    assert result["container"]["image_id"] == old
+    assert result["container"]["image"] == REPO + "@sha256:" + "1" * 64
+    assert result["repo_digest"] == REPO + "@sha256:" + "1" * 64
+    assert result["container"]["version"] == "v1" and container_env(api)["APP_VERSION"] == "v1"
+    assert result["diff"]["after"]["image"] == REPO + "@sha256:" + "1" * 64
+
+
+def test_image_id_keeps_a_container_that_runs_that_image(api):
+    ensure(api)
+    image_id = api.tags["unitehub/app:v1"]
+    api.add_image("unitehub/app:v1")  # the tag moves on
+    api.calls.clear()
+
+    result = ensure(api, image_id=image_id)
+
+    assert result["differences"] == [] and result["actions"] == []
+    assert result["container"]["image"] == "unitehub/app:v1"
+    assert result["diff"]["after"]["image"] == result["diff"]["before"]["image"] == "unitehub/app:v1"
+
+
+def test_image_id_of_a_built_image_creates_from_the_id(api):
+    image_id = api.tags["unitehub/app:v1"]
+    result = ensure(api, image_id=image_id)
+    assert api.mutating_calls()[0][:2] == ("create_container", (image_id,))
+    assert result["container"]["image_id"] == image_id
+    assert result["repo_digest"] is None
+
+
+def test_a_missing_image_id_says_how_to_get_that_exact_image(api):
+    with pytest.raises(DockerModuleError) as err:
+        ensure(api, image_id="sha256:" + "9" * 64)
+    assert err.value.msg.startswith("image sha256:9999")
+    assert "the exact image asked for version v1, is not present" in err.value.msg
+    assert "unitehub.platform.app_image repo_digest" in err.value.msg
+    assert "A new deploy of v1 would run whatever its tag names now" in err.value.msg
+    assert api.mutating_calls() == []
+
+
+def test_a_bad_image_id_is_refused():
+    with pytest.raises(DockerModuleError, match="image_id 'unitehub/app:v1' is not an image id; give sha256:"):
+        SlotSpec(params(image_id="unitehub/app:v1"))
+
+
+def test_repo_digest_is_the_one_in_the_containers_repository(api):
+    api.add_image(REPO + ":v2", repo_digests=["mirror.example.com/unitehub/app@sha256:" + "2" * 64,
+                                              REPO + "@sha256:" + "3" * 64])
+    assert ensure(api, image=REPO, version="v2")["repo_digest"] == REPO + "@sha256:" + "3" * 64
+    assert ensure(api, state="stopped")["repo_digest"] == REPO + "@sha256:" + "3" * 64
+    assert ensure(api, state="absent")["repo_digest"] is None
+
+
 def test_refuses_a_container_it_did_not_create(api):
     api.create_container("unitehub/app:v1", name="unitehub-blue", environment={}, labels={}, host_config={})
     api.calls.clear()

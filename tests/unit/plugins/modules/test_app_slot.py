@@ -100,3 +100,14 @@ def test_return_documents_every_returned_key(api, run_module):
     returned = set(result) - {"changed", "invocation"}
     assert returned == set(documented)
     assert set(result["container"]) == set(documented["container"]["contains"])
+
+
+def test_image_id_runs_the_recorded_image_whatever_the_tag_names_now(api, run_module):
+    recorded = api.tags["unitehub/app:v1"]
+    api.add_image("unitehub/app:v1")  # the tag was pushed and pulled again
+
+    result = run_module(app_slot, dict(BLUE, image_id=recorded)).result
+
+    assert result["changed"] is True
+    assert result["container"]["image_id"] == recorded
+    assert result["container"]["version"] == "v1"
