@@ -47,6 +47,7 @@ def argument_spec():
         version=dict(type="str"),
         image=dict(type="str"),
         image_id=dict(type="str"),
+        repo_digest=dict(type="str"),
         status=dict(type="str", choices=list(ds.STATUSES)),
         activate=dict(type="bool", default=False),
         replaced_status=dict(type="str", choices=["standby", "stopped"], default="standby"),
@@ -81,7 +82,7 @@ def derived(state):
         slot, version = ds.rollback_target(state)
         entry = state["slots"][slot]
         rollback, rollback_error = {"slot": slot, "version": version, "image": entry["image"],
-                                    "image_id": entry["image_id"]}, None
+                                    "image_id": entry["image_id"], "repo_digest": entry["repo_digest"]}, None
     except ds.StateError as exc:
         rollback, rollback_error = None, str(exc)
     return {"idle_slot": ds.idle_slot(state), "rollback": rollback, "rollback_error": rollback_error,
@@ -267,7 +268,8 @@ class Run:
             raise ActionError("action=record needs slot blue or green, not 'auto'; resolve it first with "
                               "action=read (target_slot)")
         new = ds.record(state, p["slot"], version=p["version"], image=p["image"], image_id=p["image_id"],
-                        status=p["status"], activate=p["activate"], replaced_status=p["replaced_status"])
+                        status=p["status"], activate=p["activate"], replaced_status=p["replaced_status"],
+                        repo_digest=p["repo_digest"])
         return self._write(result, state, new, lock)
 
     def _reconcile(self, result, state, lock):
@@ -283,7 +285,8 @@ class Run:
             raise ActionError("the marker in %s names %s, not %s: reconcile records what the load balancer "
                               "serves" % (p["upstream_dir"], live_slot, p["slot"]), live_slot=live_slot)
         result["live_slot"] = live_slot
-        new = ds.reconcile(state, live_slot, p["version"], image=p["image"], image_id=p["image_id"])
+        new = ds.reconcile(state, live_slot, p["version"], image=p["image"], image_id=p["image_id"],
+                           repo_digest=p["repo_digest"])
         return self._write(result, state, new, lock)
 
     def _write(self, result, state, new, lock):

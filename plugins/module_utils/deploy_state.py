@@ -23,7 +23,8 @@ from ansible_collections.unitehub.platform.plugins.module_utils.fileio import at
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS, other_slot, tag_problem
 
 SCHEMA = 1
-SLOT_FIELDS = ("version", "image", "image_id", "deployed_at", "status")
+# repo_digest came later: a file without it reads as null (no digest recorded).
+SLOT_FIELDS = ("version", "image", "image_id", "repo_digest", "deployed_at", "status")
 STATUSES = ("active", "standby", "stopped", "failed")
 TOP_LEVEL_FIELDS = ("schema", "app", "active_slot", "previous_slot", "slots", "updated_at")
 
@@ -216,11 +217,13 @@ def _comparable(state):
 
 
 def record(state, slot, version=None, image=None, image_id=None, status=None, activate=False, now=None,
-           replaced_status="standby"):
+           replaced_status="standby", repo_digest=None):
     """The state after recording what ``slot`` runs. Pure: ``state`` is not modified.
 
     - A new ``version`` (or image) stamps ``deployed_at``; the image fields are
       replaced by the given ones, so a new version never inherits an old image.
+      A new ``image_id`` replaces ``repo_digest`` too (with None when none is
+      given): a digest always belongs to the image id beside it.
     - ``activate`` makes ``slot`` the active slot; the slot it replaces becomes
       ``previous_slot`` and, if it was ``active``, turns ``replaced_status``:
       ``standby`` while it still runs, ``stopped`` once it was drained and stopped.
@@ -257,9 +260,11 @@ def record(state, slot, version=None, image=None, image_id=None, status=None, ac
         check_version(version)
     stamp = format_ts(now)
     if version is not None and version != entry["version"]:
-        entry.update(version=version, image=image, image_id=image_id, deployed_at=stamp)
+        entry.update(version=version, image=image, image_id=image_id, repo_digest=repo_digest, deployed_at=stamp)
     else:
-        for key, value in (("image", image), ("image_id", image_id)):
+        if image_id is not None and image_id != entry["image_id"]:
+            entry.update(image_id=image_id, repo_digest=repo_digest, deployed_at=stamp)
+        for key, value in (("image", image), ("repo_digest", repo_digest)):
             if value is not None and value != entry[key]:
                 entry[key] = value
                 entry["deployed_at"] = stamp
@@ -346,21 +351,22 @@ def route_problem(state, live_slot):
                                                                       live_slot or "blue"))
 
 
-def reconcile(state, live_slot, version, image=None, image_id=None, now=None):
+def reconcile(state, live_slot, version, image=None, image_id=None, now=None, repo_digest=None):
     """The state after making ``live_slot`` (what the marker names) the active slot, with
     the release its containers run. The slot it replaces stays the rollback target."""
     _check_slot(live_slot)
     if state["active_slot"] == live_slot:
-        return record(state, live_slot, version=version, image=image, image_id=image_id, now=now)
+        return record(state, live_slot, version=version, image=image, image_id=image_id, now=now,
+                      repo_digest=repo_digest)
     return record(state, live_slot, version=version, image=image, image_id=image_id, status="active", activate=True,
-                  now=now)
+                  now=now, repo_digest=repo_digest)
 
 
 def protected_images(state):
-    """Every image reference and image id the state names: never prune these."""
+    """Every image reference, image id and repo digest the state names: never prune these."""
     names = set()
     for entry in state["slots"].values():
-        for key in ("image", "image_id"):
+        for key in ("image", "image_id", "repo_digest"):
             if entry.get(key):
                 names.add(entry[key])
     return sorted(names)

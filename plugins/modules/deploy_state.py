@@ -114,13 +114,21 @@ options:
   version:
     description:
       - The version (image tag) I(slot) runs. Required the first time a slot is recorded.
-      - A new version replaces the slot's I(image) and I(image_id) and stamps C(deployed_at).
+      - A new version replaces the slot's I(image), I(image_id) and I(repo_digest) and stamps C(deployed_at).
     type: str
   image:
     description: The image reference the slot runs, for example C(unitehub/app:v2).
     type: str
   image_id:
-    description: The image id (C(sha256:...)) the slot runs.
+    description:
+      - The image id (C(sha256:...)) the slot runs; a rollback runs exactly this image.
+      - A new image id replaces the slot's I(repo_digest) too, with the one given or null.
+    type: str
+  repo_digest:
+    description:
+      - The repo digest (C(<repository>@sha256:...)) of that image, for images pulled from a registry. A rollback
+        pulls it by this digest when the image is gone from an app host.
+      - State files written before this field existed read it as null.
     type: str
   status:
     description:
@@ -230,6 +238,7 @@ EXAMPLES = r"""
     version: v2
     image: unitehub/app:v2
     image_id: sha256:4f5d0c1e...
+    repo_digest: registry.example.com/unitehub/app@sha256:2fd2aa1c...
     activate: true
     run_id: "{{ deploy_run_id }}"
     pid: "{{ deploy_pid }}"
@@ -312,11 +321,12 @@ state:
       type: str
       sample: blue
     slots:
-      description: Per slot C(version), C(image), C(image_id), C(deployed_at) and C(status).
+      description: Per slot C(version), C(image), C(image_id), C(repo_digest), C(deployed_at) and C(status).
       type: dict
-      sample: {"blue": {"version": "v1", "image": "unitehub/app:v1", "image_id": "sha256:1a2b",
+      sample: {"blue": {"version": "v1", "image": "unitehub/app:v1", "image_id": "sha256:1a2b", "repo_digest": null,
                "deployed_at": "2026-01-05T10:00:00Z", "status": "standby"},
-               "green": {"version": "v2", "image": "unitehub/app:v2", "image_id": "sha256:3c4d",
+               "green": {"version": "v2", "image": "registry.example.com/unitehub/app:v2", "image_id": "sha256:3c4d",
+               "repo_digest": "registry.example.com/unitehub/app@sha256:5e6f",
                "deployed_at": "2026-01-06T09:30:00Z", "status": "active"}}
     updated_at:
       description: When the document last changed.
@@ -418,17 +428,17 @@ idle_slot:
   type: str
   sample: blue
 rollback:
-  description: The rollback target (C(slot), C(version), C(image), C(image_id)), or null.
+  description: The rollback target (C(slot), C(version), C(image), C(image_id), C(repo_digest)), or null.
   returned: always
   type: dict
-  sample: {"slot": "blue", "version": "v1", "image": "unitehub/app:v1", "image_id": "sha256:1a2b"}
+  sample: {"slot": "blue", "version": "v1", "image": "unitehub/app:v1", "image_id": "sha256:1a2b", "repo_digest": null}
 rollback_error:
   description: Why there is nothing to roll back to, or null when there is.
   returned: always
   type: str
   sample: "nothing to roll back to: blue (v1) is the only deploy recorded; deploy the version you want instead"
 protected_images:
-  description: Every image and image id the state names; image pruning must keep them.
+  description: Every image, image id and repo digest the state names; image pruning must keep them.
   returned: always
   type: list
   elements: str

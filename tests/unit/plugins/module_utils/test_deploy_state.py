@@ -32,8 +32,22 @@ def test_missing_state_file_is_an_empty_state(tmp_path):
     state = ds.load_state(str(tmp_path / "state.json"), APP)
     assert state == ds.empty_state(APP)
     assert state["active_slot"] is None
-    assert state["slots"]["blue"] == {"version": None, "image": None, "image_id": None,
+    assert state["slots"]["blue"] == {"version": None, "image": None, "image_id": None, "repo_digest": None,
                                       "deployed_at": None, "status": None}
+
+
+def test_a_state_file_written_before_repo_digest_existed_reads_it_as_null(tmp_path):
+    path = tmp_path / "state.json"
+    old = deployed(("blue", "v1"), ("green", "v2"))
+    for entry in old["slots"].values():
+        del entry["repo_digest"]
+    path.write_text(json.dumps(old))
+
+    state = ds.load_state(str(path), APP)
+
+    assert {slot: entry["repo_digest"] for slot, entry in state["slots"].items()} == {"blue": None, "green": None}
+    assert ds.record(state, "green", version="v2", image="unitehub/app:v2", image_id="sha256:v2") == state, (
+        "reading the old file and recording the same facts changes nothing")
 
 
 def test_save_then_load_round_trips_with_mode_0640(tmp_path):
@@ -141,7 +155,7 @@ def test_first_deploy_activates_without_a_previous_slot():
     assert state["active_slot"] == "blue"
     assert state["previous_slot"] is None
     assert state["slots"]["blue"] == {"version": "v1", "image": "unitehub/app:v1", "image_id": "sha256:aa",
-                                      "deployed_at": "2026-01-05T10:00:00Z", "status": "active"}
+                                      "repo_digest": None, "deployed_at": "2026-01-05T10:00:00Z", "status": "active"}
     assert state["updated_at"] == "2026-01-05T10:00:00Z"
 
 
@@ -166,9 +180,43 @@ def test_record_is_pure_and_idempotent():
 def test_new_version_replaces_the_image_fields_and_stamps_deployed_at():
     state = deployed(("blue", "v1"), ("green", "v2"))
     new = ds.record(state, "blue", version="v3", status="standby", now=1767693600)
-    assert new["slots"]["blue"] == {"version": "v3", "image": None, "image_id": None,
+    assert new["slots"]["blue"] == {"version": "v3", "image": None, "image_id": None, "repo_digest": None,
                                     "deployed_at": "2026-01-06T10:00:00Z", "status": "standby"}
     assert new["active_slot"] == "green"
+
+
+REPO = "127.0.0.1:5000/unitehub/app"
+
+
+def test_a_pulled_image_is_recorded_with_its_repo_digest_and_keeps_it_when_recorded_again():
+    state = ds.record(ds.empty_state(APP), "blue", version="v1", image=REPO + ":v1", image_id="sha256:aa",
+                      repo_digest=REPO + "@sha256:d1", activate=True, now=1767607200)
+    assert state["slots"]["blue"]["repo_digest"] == REPO + "@sha256:d1"
+    # A rollback's record passes the same image id and digest; one that omits the digest keeps it too.
+    assert ds.record(state, "blue", version="v1", image_id="sha256:aa", repo_digest=REPO + "@sha256:d1",
+                     now=1767693600) == state
+    assert ds.record(state, "blue", version="v1", image_id="sha256:aa", now=1767693600) == state
+
+
+def test_a_new_image_under_the_same_version_never_keeps_the_old_images_digest():
+    state = ds.record(ds.empty_state(APP), "blue", version="v1", image=REPO + ":v1", image_id="sha256:aa",
+                      repo_digest=REPO + "@sha256:d1", activate=True, now=1767607200)
+
+    rebuilt = ds.record(state, "blue", version="v1", image=REPO + ":v1", image_id="sha256:bb", now=1767693600)
+    repushed = ds.record(state, "blue", version="v1", image=REPO + ":v1", image_id="sha256:cc",
+                         repo_digest=REPO + "@sha256:d2", now=1767693600)
+
+    assert (rebuilt["slots"]["blue"]["image_id"], rebuilt["slots"]["blue"]["repo_digest"]) == ("sha256:bb", None)
+    assert (repushed["slots"]["blue"]["image_id"], repushed["slots"]["blue"]["repo_digest"]) == (
+        "sha256:cc", REPO + "@sha256:d2")
+    assert rebuilt["slots"]["blue"]["deployed_at"] == "2026-01-06T10:00:00Z"
+
+
+def test_a_new_version_drops_the_old_repo_digest():
+    state = ds.record(ds.empty_state(APP), "blue", version="v1", image=REPO + ":v1", image_id="sha256:aa",
+                      repo_digest=REPO + "@sha256:d1", activate=True)
+    new = ds.record(state, "blue", version="v2", image="unitehub/app:v2", image_id="sha256:bb")
+    assert new["slots"]["blue"]["repo_digest"] is None
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -228,6 +276,10 @@ def test_idle_slot_and_resolve_slot():
 def test_protected_images_names_every_image_the_state_mentions():
     state = deployed(("blue", "v1"), ("green", "v2"))
     assert ds.protected_images(state) == ["sha256:v1", "sha256:v2", "unitehub/app:v1", "unitehub/app:v2"]
+    pulled = ds.record(state, "blue", version="v3", image=REPO + ":v3", image_id="sha256:v3",
+                       repo_digest=REPO + "@sha256:d3")
+    assert ds.protected_images(pulled) == [REPO + ":v3", REPO + "@sha256:d3", "sha256:v2", "sha256:v3",
+                                           "unitehub/app:v2"]
     assert ds.protected_images(ds.empty_state(APP)) == []
 
 
@@ -258,3 +310,5 @@ def test_reconcile_makes_the_markers_slot_active_with_its_release():
     assert (new["active_slot"], new["previous_slot"]) == ("green", "blue")
     assert new["slots"]["green"]["version"] == "v2" and new["slots"]["blue"]["status"] == "standby"
     assert ds.reconcile(new, "green", "v2", image="unitehub/app:v2", image_id="sha256:v2") == new
+    pulled = ds.reconcile(new, "green", "v2", image=REPO + ":v2", image_id="sha256:p2", repo_digest=REPO + "@sha256:d2")
+    assert pulled["slots"]["green"]["repo_digest"] == REPO + "@sha256:d2"

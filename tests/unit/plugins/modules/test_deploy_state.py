@@ -200,9 +200,21 @@ def test_record_diff_shows_the_state_before_and_after(run):
 def test_rollback_target_and_protected_images_are_returned(run):
     run(action="record", slot="blue", version="v1", image="unitehub/app:v1", activate=True, **me())
     result = run(action="record", slot="green", version="v2", image="unitehub/app:v2", activate=True, **me())
-    assert result["rollback"] == {"slot": "blue", "version": "v1", "image": "unitehub/app:v1", "image_id": None}
+    assert result["rollback"] == {"slot": "blue", "version": "v1", "image": "unitehub/app:v1", "image_id": None,
+                                  "repo_digest": None}
     assert result["rollback_error"] is None
     assert result["protected_images"] == ["unitehub/app:v1", "unitehub/app:v2"]
+
+
+def test_a_pulled_release_records_its_repo_digest_for_the_rollback(run):
+    pulled = "127.0.0.1:5000/unitehub/app"
+    run(action="record", slot="blue", version="v1", image=pulled + ":v1", image_id="sha256:aa",
+        repo_digest=pulled + "@sha256:d1", activate=True, **me())
+    result = run(action="record", slot="green", version="v2", image=pulled + ":v2", activate=True, **me())
+    assert result["rollback"] == {"slot": "blue", "version": "v1", "image": pulled + ":v1", "image_id": "sha256:aa",
+                                  "repo_digest": pulled + "@sha256:d1"}
+    assert pulled + "@sha256:d1" in result["protected_images"]
+    assert json.loads(run.state_path.read_text())["slots"]["blue"]["repo_digest"] == pulled + "@sha256:d1"
 
 
 def test_bad_input_fails_with_a_clear_message(run):
