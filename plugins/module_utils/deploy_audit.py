@@ -2,7 +2,8 @@
 # Copyright: (c) 2026, unitehub platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """The deploy audit log: one JSON line per deploy, rollback, switch, failure,
-automatic revert or broken lock, appended with ``O_APPEND`` and fsynced.
+automatic revert, broken lock, reconcile or deploy hook, appended with ``O_APPEND``
+and fsynced.
 
 No Ansible import: the callback plugin on the controller reuses the writer.
 """
@@ -23,11 +24,12 @@ from ansible_collections.unitehub.platform.plugins.module_utils.deploy_state imp
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
 AUDIT_ROOT = "/var/log/unitehub"
-AUDIT_EVENTS = ("deploy", "rollback", "switch", "failure", "auto_revert", "lock_broken", "reconcile")
+AUDIT_EVENTS = ("deploy", "rollback", "switch", "failure", "auto_revert", "lock_broken", "reconcile", "hook")
 AUDIT_OUTCOMES = ("success", "failed")
+# A hook event also names the hook, its exit code and its last output lines; other events leave them null.
 AUDIT_FIELDS = (
     "ts", "event", "app", "slot", "from_slot", "version", "previous_version", "outcome",
-    "reason", "run_id", "user", "duration_s", "phases", "source",
+    "reason", "run_id", "user", "duration_s", "phases", "source", "hook", "exit_code", "output",
 )
 
 
@@ -38,7 +40,6 @@ def default_audit_log(app):
 
 class AuditError(DeployStateError):
     """An audit event is malformed or the audit log cannot be written."""
-
 
 
 def _number(value):
@@ -61,9 +62,17 @@ def normalize_event(event, now=None):
     for key in ("slot", "from_slot"):
         if event.get(key) not in SLOTS + (None,):
             raise AuditError("audit %s %r is not one of blue, green" % (key, event.get(key)))
-    for key in ("ts", "app", "version", "previous_version", "reason", "run_id", "user", "source"):
+    for key in ("ts", "app", "version", "previous_version", "reason", "run_id", "user", "source", "hook"):
         if not isinstance(event.get(key), (str, type(None))):
             raise AuditError("audit %s %r is not a string" % (key, event.get(key)))
+    if event["event"] == "hook" and not event.get("hook"):
+        raise AuditError("an audit hook event names its hook (field hook)")
+    exit_code = event.get("exit_code")
+    if exit_code is not None and (isinstance(exit_code, bool) or not isinstance(exit_code, int)):
+        raise AuditError("audit exit_code %r is not a whole number" % (exit_code,))
+    output = event.get("output")
+    if output is not None and not (isinstance(output, list) and all(isinstance(line, str) for line in output)):
+        raise AuditError("audit output %r is not a list of lines (strings)" % (output,))
     if event.get("duration_s") is not None and not _number(event["duration_s"]):
         raise AuditError("audit duration_s %r is not a number of seconds" % (event["duration_s"],))
     phases = event.get("phases")
