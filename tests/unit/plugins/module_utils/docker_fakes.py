@@ -11,6 +11,7 @@ import hashlib
 import itertools
 
 from docker.errors import APIError, ImageNotFound, NotFound
+from requests.exceptions import ReadTimeout
 
 _ids = itertools.count(1)
 
@@ -46,6 +47,8 @@ class FakeDockerAPI:
         self.pull_stream = None
         # What a pull finds, by reference (see ``push``); a reference not in it is pulled as a new image.
         self.registry = {}
+        # container name -> how its command ends when waited for (see ``wait``).
+        self.runs = {}
 
     # -- helpers for tests ----------------------------------------------------------------
 
@@ -175,8 +178,10 @@ class FakeDockerAPI:
         return {"NetworkMode": kwargs.get("network_mode"), "RestartPolicy": kwargs.get("restart_policy")}
 
     def create_container(
-        self, image, name=None, environment=None, labels=None, host_config=None, stop_timeout=None, detach=False
+        self, image, name=None, environment=None, labels=None, host_config=None, stop_timeout=None, detach=False,
+        **extra
     ):
+        # command, healthcheck ...: recorded only when given, as the SDK passes them on only then.
         self._record(
             "create_container",
             image,
@@ -186,6 +191,7 @@ class FakeDockerAPI:
             host_config=host_config,
             stop_timeout=stop_timeout,
             detach=detach,
+            **extra
         )
         if any(c["Name"] == "/" + name for c in self.containers_by_id.values()):
             raise conflict('Conflict. The container name "/%s" is already in use' % name)
@@ -204,6 +210,8 @@ class FakeDockerAPI:
                 "Env": ["%s=%s" % kv for kv in env.items()],
                 "Labels": merged_labels,
                 "StopTimeout": stop_timeout,
+                "Cmd": extra.get("command"),
+                "Healthcheck": extra.get("healthcheck"),
             },
             "HostConfig": dict(host_config or {}),
             "State": {
@@ -225,7 +233,25 @@ class FakeDockerAPI:
     def stop(self, container, timeout=None):
         self._record("stop", container, timeout=timeout)
         attrs = self.container(container)
-        attrs["State"].update(Status="exited", Running=False, Restarting=False, ExitCode=0)
+        exit_code = self.runs.get(attrs["Name"].lstrip("/"), {}).get("exit_code_on_stop", 0)
+        attrs["State"].update(Status="exited", Running=False, Restarting=False, ExitCode=exit_code)
+
+    def wait(self, container, timeout=None):
+        """Ends the container's command as ``runs[name]`` says: ``{"exit_code": n, "output": [lines]}``
+        (exit 0, no output by default), or with ``"hangs": True`` the read times out after ``timeout``
+        seconds (no sleep) while the command keeps running; ``exit_code_on_stop`` is what ``stop`` then
+        leaves (0 by default, as for a process that exits cleanly on SIGTERM)."""
+        self._record("wait", container, timeout=timeout)
+        attrs = self.container(container)
+        name = attrs["Name"].lstrip("/")
+        plan = self.runs.get(name, {})
+        self.log_lines[name] = list(plan.get("output", []))
+        if plan.get("hangs"):
+            raise ReadTimeout("UnixHTTPConnectionPool(host='localhost', port=None): Read timed out. (read timeout=%s)"
+                              % timeout)
+        exit_code = plan.get("exit_code", 0)
+        attrs["State"].update(Status="exited", Running=False, Restarting=False, ExitCode=exit_code)
+        return {"StatusCode": exit_code, "Error": None}
 
     def remove_container(self, container, force=False):
         self._record("remove_container", container, force=force)

@@ -1,0 +1,359 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Deploy hooks: one command in a one-off container of the app's image, and the checks of
+the hook settings a deploy is given.
+
+``run_hook(api, HookSpec(params))`` creates the container ``<app_name>-hook-<hook>`` on
+the host network from ``<image>:<version>`` (or an exact image id), with the app's
+environment, runs it to its end or until ``run_timeout`` (then stops it: SIGTERM, SIGKILL
+after ``stop_grace_period``), keeps its last output lines and removes it, whatever
+happened. A non-zero exit or a timeout raises a ``DockerModuleError`` that carries the
+same facts as a success (exit code, duration, output), so the caller can audit both.
+Secret values never leave here: they are masked in the output lines too.
+
+``hook_errors(hooks)`` is pure: every problem with the ``blue_green_hooks`` setting, for
+the role's preflight (through the ``hook_errors`` filter).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+
+from ansible.module_utils.parsing.convert_bool import BOOLEANS
+
+from ansible_collections.unitehub.platform.plugins.module_utils.app_image import image_reference
+from ansible_collections.unitehub.platform.plugins.module_utils.app_slot import container_logs
+from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import (
+    LABEL_APP,
+    LABEL_VERSION,
+    NETWORK_MODE,
+    env_value,
+    validate_container_name,
+)
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import (
+    APIError,
+    DockerModuleError,
+    RequestException,
+    api_error_text,
+    inspect_container_or_none,
+    inspect_image_or_none,
+)
+from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
+
+# The hooks of a blue-green deploy, in the order a deploy reaches them.
+HOOK_NAMES = ("pre_deploy", "post_switch", "post_deploy", "on_failure")
+# What one hook setting may hold.
+HOOK_KEYS = ("command", "timeout", "output_lines", "on_rollback")
+HOOK_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
+
+DEFAULT_TIMEOUT = 600
+# A hook runs at least a second and at most a day: finite, always (nan passes every comparison).
+TIMEOUT_BOUNDS = (1, 86400)
+DEFAULT_OUTPUT_LINES = 20
+OUTPUT_LINES_MAX = 1000
+# A line longer than this is cut: the output goes into the audit log, one JSON line per event.
+LINE_MAX_CHARS = 2000
+DEFAULT_STOP_GRACE = 10
+
+LABEL_HOOK = "io.unitehub.hook"
+# Set by the module from its options; env may repeat them only with the same value.
+RESERVED_ENV = ("APP_NAME", "APP_VERSION", "APP_SLOT", "APP_HOOK")
+SECRET_MASK = "********"
+# A one-off command is not a server: the image's HEALTHCHECK would only probe a port nobody serves.
+NO_HEALTHCHECK = {"Test": ["NONE"]}
+
+
+def container_name(app_name, hook):
+    return "%s-hook-%s" % (app_name, hook)
+
+
+# -- the settings -----------------------------------------------------------------------------
+
+def _number(value):
+    """``value`` as a number (numeric text too, as ``-e`` passes it); ValueError for anything else."""
+    if isinstance(value, bool) or value is None:
+        raise ValueError(value)
+    if isinstance(value, (int, float)):
+        return value
+    return float(str(value).strip())
+
+
+def timeout_problem(value, name="timeout"):
+    """None when ``value`` is a usable hook timeout, else why not (naming ``name``)."""
+    low, high = TIMEOUT_BOUNDS
+    try:
+        seconds = _number(value)
+    except (TypeError, ValueError):
+        return "%s=%r is not a number of seconds" % (name, value)
+    if not math.isfinite(seconds) or not low <= seconds <= high:
+        return "%s=%s is not a finite number of seconds from %s to %s" % (name, value, low, high)
+    return None
+
+
+def output_lines_problem(value, name="output_lines"):
+    try:
+        lines = _number(value)
+    except (TypeError, ValueError):
+        return "%s=%r is not a number of lines" % (name, value)
+    if not math.isfinite(lines) or lines != int(lines) or not 0 <= lines <= OUTPUT_LINES_MAX:
+        return "%s=%s is not a whole number of lines from 0 to %d" % (name, value, OUTPUT_LINES_MAX)
+    return None
+
+
+def command_problem(command, name="command"):
+    if isinstance(command, str):
+        return ("%s is the string %r; give a list of arguments, for example [sh, -c, '...'] or "
+                "[python3, -m, myapp.migrate]" % (name, command))
+    if not isinstance(command, (list, tuple)) or not command:
+        return "%s must be a non-empty list of arguments (strings), not %r" % (name, command)
+    bad = [arg for arg in command if not isinstance(arg, str)]
+    if bad:
+        return "%s has arguments that are not strings: %s; quote them" % (name, ", ".join(repr(a) for a in bad))
+    if not command[0].strip():
+        return "%s starts with an empty program name" % name
+    return None
+
+
+def _is_boolean(value):
+    return isinstance(value, bool) or str(value).strip().lower() in BOOLEANS
+
+
+def hook_errors(hooks, prefix="blue_green_hooks"):
+    """Every problem with the hook settings, each naming the setting and the fix; [] when good.
+
+    ``hooks`` maps hook names (HOOK_NAMES) to ``{command, timeout, output_lines, on_rollback}``;
+    ``command`` is required, the rest optional. An empty mapping (or None) means no hooks.
+    """
+    if hooks in (None, ""):
+        return []
+    if not isinstance(hooks, dict):
+        return ["%s must be a dictionary of hook name -> settings, not %s" % (prefix, type(hooks).__name__)]
+    errors = []
+    for name in sorted(set(hooks) - set(HOOK_NAMES), key=str):
+        errors.append("%s.%s is not a hook; the hooks are %s" % (prefix, name, ", ".join(HOOK_NAMES)))
+    for name in HOOK_NAMES:
+        if name not in hooks:
+            continue
+        where = "%s.%s" % (prefix, name)
+        settings = hooks[name]
+        if not isinstance(settings, dict):
+            errors.append("%s must be a dictionary with command (and optionally %s), not %r"
+                          % (where, ", ".join(HOOK_KEYS[1:]), settings))
+            continue
+        for key in sorted(set(settings) - set(HOOK_KEYS), key=str):
+            errors.append("%s.%s is not a hook setting; the settings are %s" % (where, key, ", ".join(HOOK_KEYS)))
+        if "command" not in settings:
+            errors.append("%s.command is missing: give the command to run, a list of arguments" % where)
+        else:
+            problem = command_problem(settings["command"], where + ".command")
+            if problem:
+                errors.append(problem)
+        checks = (("timeout", timeout_problem), ("output_lines", output_lines_problem))
+        for key, check in checks:
+            if settings.get(key) is not None:
+                problem = check(settings[key], "%s.%s" % (where, key))
+                if problem:
+                    errors.append(problem)
+        if settings.get("on_rollback") is not None and not _is_boolean(settings["on_rollback"]):
+            errors.append("%s.on_rollback=%r is not a boolean: use true or false" % (where, settings["on_rollback"]))
+    return errors
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+def hook_environment(module_env, env, secret_env):
+    """``(environment, secret values)``: ``env`` and ``secret_env`` (values as strings) with
+    the module's own variables on top, refused when a name is bad, set twice, or sets a
+    module variable to another value."""
+    plain = {str(k): env_value(v) for k, v in (env or {}).items()}
+    secret = {str(k): env_value(v) for k, v in (secret_env or {}).items()}
+    for key in list(plain) + list(secret):
+        if not key or "=" in key:
+            raise DockerModuleError("environment variable name '%s' is empty or contains '='" % key)
+    both = sorted(set(plain) & set(secret))
+    if both:
+        raise DockerModuleError("%s set in both env and secret_env; keep each variable in one of them" % ", ".join(both))
+    for source, values in (("env", plain), ("secret_env", secret)):
+        for key, value in module_env.items():
+            if key in values and values[key] != value:
+                shown = "(hidden)" if source == "secret_env" else "'%s'" % values[key]
+                raise DockerModuleError("%s sets %s=%s but the module sets it to '%s' from its options; remove %s from %s"
+                                        % (source, key, shown, value, key, source))
+    merged = dict(plain)
+    merged.update(secret)
+    merged.update(module_env)
+    return merged, sorted({value for value in secret.values() if value}, key=len, reverse=True)
+
+
+def mask_secrets(line, secret_values):
+    """``line`` with every secret value in it replaced (longest first, so no part of one survives)."""
+    for value in secret_values:
+        line = line.replace(value, SECRET_MASK)
+    return line
+
+
+def shorten(line):
+    if len(line) <= LINE_MAX_CHARS:
+        return line
+    return line[:LINE_MAX_CHARS] + " ... (%d more characters)" % (len(line) - LINE_MAX_CHARS)
+
+
+class HookSpec:
+    """The validated wish for one hook run, built from app_hook's parameters."""
+
+    def __init__(self, params):
+        self.hook = params["hook"]
+        self.app_name = params.get("app_name") or "unitehub"
+        self.slot = params.get("slot")
+        self.command = list(params.get("command") or [])
+        self.run_timeout = params.get("run_timeout", DEFAULT_TIMEOUT)
+        self.output_lines = params.get("output_lines", DEFAULT_OUTPUT_LINES)
+        self.stop_grace_period = params.get("stop_grace_period", DEFAULT_STOP_GRACE)
+        self.image_id = params.get("image_id")
+        self.version = env_value(params.get("version"))
+        if not HOOK_NAME_RE.fullmatch(self.hook or ""):
+            raise DockerModuleError("hook %r is not a hook name: use a lowercase letter, then up to 62 lowercase "
+                                    "letters, digits or '_' (for example pre_deploy)" % (self.hook,))
+        self.name = container_name(self.app_name, self.hook)
+        validate_container_name(self.name)
+        if self.slot is not None and self.slot not in SLOTS:
+            raise DockerModuleError("slot '%s' is not one of %s" % (self.slot, ", ".join(SLOTS)))
+        self.image_ref = image_reference(params.get("image"), self.version)
+        for problem in (command_problem(self.command), timeout_problem(self.run_timeout, "run_timeout"),
+                        output_lines_problem(self.output_lines)):
+            if problem:
+                raise DockerModuleError(problem)
+        if self.stop_grace_period < 0:
+            raise DockerModuleError("stop_grace_period %s is negative; give the seconds the command gets after SIGTERM"
+                                    % self.stop_grace_period)
+        module_env = {"APP_NAME": self.app_name, "APP_VERSION": self.version, "APP_HOOK": self.hook}
+        if self.slot:
+            module_env["APP_SLOT"] = self.slot
+        self.env, self.secret_values = hook_environment(module_env, params.get("env"), params.get("secret_env"))
+        self.labels = {LABEL_APP: self.app_name, LABEL_HOOK: self.hook, LABEL_VERSION: self.version}
+
+    @property
+    def run_image(self):
+        """What the container is created from: the exact image id when given, else the tag."""
+        return self.image_id or self.image_ref
+
+
+class HookRunner:
+    """Runs a HookSpec through a low-level Docker API client; ``clock`` is monotonic seconds."""
+
+    def __init__(self, api, check_mode=False, clock=time.monotonic):
+        self.api = api
+        self.check_mode = check_mode
+        self.clock = clock
+
+    def _docker(self, what, func, *args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except (APIError, RequestException) as exc:
+            raise DockerModuleError("Docker refused to %s: %s" % (what, api_error_text(exc))) from exc
+
+    def _image(self, spec):
+        attrs = self._docker("inspect image %s" % spec.run_image, inspect_image_or_none, self.api, spec.run_image)
+        if attrs is None:
+            raise DockerModuleError(
+                "image %s is not present on this Docker host; build or pull %s first (unitehub.platform.app_image), "
+                "then run again" % (spec.run_image, spec.image_ref), image=spec.image_ref)
+        return attrs
+
+    def _clear_leftover(self, spec):
+        """A container of an earlier run that was killed before it removed its own; never a running one."""
+        current = self._docker("inspect container %s" % spec.name, inspect_container_or_none, self.api, spec.name)
+        if not current:
+            return
+        labels = (current.get("Config") or {}).get("Labels") or {}
+        if labels.get(LABEL_HOOK) != spec.hook or labels.get(LABEL_APP) != spec.app_name:
+            raise DockerModuleError(
+                "container %s exists but is not a %s hook of app %s (labels %s, %s); remove it "
+                "(docker rm -f %s) or rename it" % (spec.name, spec.hook, spec.app_name, LABEL_APP, LABEL_HOOK, spec.name))
+        state = current.get("State") or {}
+        if state.get("Running") or state.get("Restarting"):
+            raise DockerModuleError(
+                "the %s hook container %s of an earlier run still runs (started %s); it may be half-way through "
+                "its work: wait for it to end (docker wait %s), or stop it (docker rm -f %s), then run again"
+                % (spec.hook, spec.name, state.get("StartedAt") or "at an unknown time", spec.name, spec.name))
+        self._docker("remove the leftover container %s" % spec.name, self.api.remove_container, current["Id"], force=True)
+
+    def run(self, spec):
+        image = self._image(spec)
+        result = {
+            "changed": True, "hook": spec.hook, "container": spec.name, "image": spec.image_ref,
+            "image_id": image.get("Id"), "command": list(spec.command), "ran": False, "exit_code": None,
+            "timed_out": False, "duration_s": None, "output": [], "removed": False,
+        }
+        if self.check_mode:
+            return result
+        self._clear_leftover(spec)
+        created = self._docker(
+            "create the %s hook container %s" % (spec.hook, spec.name), self.api.create_container,
+            image=spec.run_image, name=spec.name, command=list(spec.command), environment=spec.env,
+            labels=spec.labels, host_config=self.api.create_host_config(network_mode=NETWORK_MODE),
+            healthcheck=NO_HEALTHCHECK, stop_timeout=spec.stop_grace_period, detach=True)
+        container_id = created["Id"]
+        try:
+            self._run(container_id, spec, result)
+        finally:
+            result["removed"] = self._remove(container_id, spec, result)
+        if result["timed_out"] or result["exit_code"] != 0:
+            raise DockerModuleError(self.failure_message(spec, result), **result)
+        return result
+
+    def _run(self, container_id, spec, result):
+        started = self.clock()
+        self._docker("start the %s hook container %s" % (spec.hook, spec.name), self.api.start, container_id)
+        result["ran"] = True
+        try:
+            status = self.api.wait(container_id, timeout=spec.run_timeout)
+            exit_code = status.get("StatusCode")
+        except APIError as exc:  # before RequestException, which it subclasses
+            raise DockerModuleError("Docker refused to wait for the %s hook container %s: %s"
+                                    % (spec.hook, spec.name, api_error_text(exc))) from exc
+        except RequestException:
+            # The read timed out: the command outlived run_timeout (unless it ended just then).
+            exit_code = None
+        if exit_code is None:
+            attrs = self._docker("inspect container %s" % spec.name, self.api.inspect_container, container_id)
+            state = attrs.get("State") or {}
+            if state.get("Running") or state.get("Restarting"):
+                result["timed_out"] = True
+                self._docker("stop the %s hook container %s" % (spec.hook, spec.name), self.api.stop,
+                             container_id, timeout=spec.stop_grace_period)
+                attrs = self._docker("inspect container %s" % spec.name, self.api.inspect_container, container_id)
+                state = attrs.get("State") or {}
+            exit_code = state.get("ExitCode")
+        result["duration_s"] = round(max(0.0, self.clock() - started), 3)
+        result["exit_code"] = exit_code
+        if spec.output_lines:
+            lines = container_logs(self.api, container_id, spec.output_lines, name=spec.name)
+            result["output"] = [shorten(mask_secrets(line, spec.secret_values)) for line in lines]
+
+    def _remove(self, container_id, spec, result):
+        try:
+            self.api.remove_container(container_id, force=True)
+        except (APIError, RequestException) as exc:
+            result.setdefault("warnings", []).append(
+                "the %s hook container %s was not removed: %s; the next run removes it once it has ended"
+                % (spec.hook, spec.name, api_error_text(exc)))
+            return False
+        return True
+
+    @staticmethod
+    def failure_message(spec, result):
+        last = (": %s" % result["output"][-1]) if result["output"] else ""
+        if result["timed_out"]:
+            return ("%s hook (%s) did not end within %s s and was stopped (exit code %s)%s"
+                    % (spec.hook, " ".join(spec.command), spec.run_timeout, result["exit_code"], last))
+        return ("%s hook (%s) exited with code %s after %s s%s"
+                % (spec.hook, " ".join(spec.command), result["exit_code"], result["duration_s"], last))
+
+
+def run_hook(api, spec, check_mode=False, clock=time.monotonic):
+    """What app_hook returns; raises DockerModuleError (with the same facts) when the hook fails."""
+    return HookRunner(api, check_mode=check_mode, clock=clock).run(spec)
