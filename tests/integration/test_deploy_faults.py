@@ -268,18 +268,21 @@ def test_a_lock_path_that_is_a_directory_is_a_clear_failure():
     assert read_state() == before
 
 
-LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+CLOCKSTEP_SOURCE = os.path.join(REPO_ROOT, "tests", "integration", "fixtures", "clockstep", "clockstep.c")
 
 
 def test_a_clock_step_back_during_a_deploy_neither_fails_it_nor_makes_a_negative_duration(tmp_path):
-    """The controller's wall clock (and every module's) steps back an hour once traffic moved,
-    as NTP or an operator would; the monotonic clock runs on, as it does for a real step."""
+    """The wall clock of the controller and of every module steps back an hour once traffic
+    moved, as NTP or an operator would; the monotonic clock runs on, as it does for a real
+    step. The host's own clock is never touched: tests/integration/fixtures/clockstep."""
     live = ensure_live(BASE_RELEASE)
-    offset = tmp_path / "faketime"
-    offset.write_text("+0\n")
-    env = {"LD_PRELOAD": LIBFAKETIME, "FAKETIME_TIMESTAMP_FILE": str(offset), "FAKETIME_NO_CACHE": "1",
-           "FAKETIME_DONT_FAKE_MONOTONIC": "1"}
-    watcher = when_marker_moves_to(other(live), lambda: offset.write_text("-3600\n"))
+    library = tmp_path / "clockstep.so"
+    subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-o", str(library), CLOCKSTEP_SOURCE, "-ldl"], check=True,
+                   capture_output=True, timeout=120)
+    step = tmp_path / "step"
+    step.write_text("0\n")
+    env = {"LD_PRELOAD": str(library), "CLOCKSTEP_FILE": str(step)}
+    watcher = when_marker_moves_to(other(live), lambda: step.write_text("-3600\n"))
     try:
         result = run_playbook(DEPLOY, extra_vars=dict(FAST, version="it-next", stability_window=3), env=env)
     finally:
