@@ -148,8 +148,10 @@ class FakeDockerAPI:
         if ref in self.registry:
             image_id, digest = self.registry[ref]
             if image_id not in self.images_by_id:
-                self.images_by_id[image_id] = {"Id": image_id, "Config": {"Env": [], "Labels": None},
-                                                "Created": "2026-11-29T08:00:00Z", "Size": 1000, "RepoDigests": []}
+                self.images_by_id[image_id] = {
+                    "Id": image_id, "Config": {"Env": [], "Labels": None}, "Created": "2026-11-29T08:00:00Z",
+                    "Size": 1000, "RepoDigests": [],
+                }
             if digest not in self.images_by_id[image_id]["RepoDigests"]:
                 self.images_by_id[image_id]["RepoDigests"].append(digest)
             if not by_digest:
