@@ -20,11 +20,10 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-os-prereqs: ## OS packages the virtualenv, the sanity tests, the fault tests (libfaketime) and the registry tests need (Debian)
+os-prereqs: ## OS packages the virtualenv, the sanity tests and the registry tests need (Debian)
 	@need=""; \
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$$need python3-venv python3-pip"; \
 	command -v shellcheck >/dev/null 2>&1 || need="$$need shellcheck"; \
-	command -v faketime >/dev/null 2>&1 || need="$$need faketime"; \
 	command -v docker-registry >/dev/null 2>&1 || need="$$need docker-registry"; \
 	command -v git >/dev/null 2>&1 || need="$$need git"; \
 	if [ -n "$$need" ]; then \
