@@ -126,7 +126,8 @@ def rescue_plan(facts):
                                       bool(facts.get("old_stopped")), facts.get("old_running"))
     plan = {"revert": revert, "why_not": why_not, "reverted": revert and bool(facts.get("reverted"))}
     plan.update(failure_outcome(bool(facts.get("switched")), facts.get("target"), facts.get("old"),
-                                facts.get("live_slot"), bool(facts.get("reverted")), facts.get("old_running")))
+                                facts.get("live_slot"), bool(facts.get("reverted")), facts.get("old_running"),
+                                started=bool(facts.get("started", True))))
     return plan
 
 

@@ -38,20 +38,22 @@ def revert_decision(switched, target, old, old_stopped, old_running):
     return True, None
 
 
-def failure_outcome(switched, target, old, live_slot, reverted, old_running):
+def failure_outcome(switched, target, old, live_slot, reverted, old_running, started=True):
     """What a failed run leaves behind, given where the marker is now (``live_slot``).
 
     Returns ``on_new`` (traffic stays on the new slot), ``stop_target`` (stop the failed
     slot), ``record`` (whether to record the target), ``status`` and ``activate`` for
-    that record, and ``replaced_status`` for the slot it replaces.
+    that record, and ``replaced_status`` for the slot it replaces. A run that failed
+    before it ``started`` the target (its image, a pre-deploy hook) changed no slot, so
+    it records none: the slot keeps what it ran, and stays a rollback target.
     """
     on_new = bool(switched) and live_slot == target
-    stop_target = target != old and not on_new and (not switched or bool(reverted))
+    stop_target = bool(started) and target != old and not on_new and (not switched or bool(reverted))
     return {
         "on_new": on_new,
         "stop_target": stop_target,
         # Recording the live slot as failed would contradict it (a forced redeploy of the live slot).
-        "record": target != old or on_new,
+        "record": bool(started) and (target != old or on_new),
         "status": "active" if on_new else "failed",
         "activate": on_new,
         "replaced_status": "standby" if old_running else "stopped",

@@ -26,7 +26,8 @@ import pytest
 
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import run_playbook
 from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
-    AUDIT_LOG, BASE_RELEASE, DEPLOY, FAST, LOCK_FILE, ROLLBACK, STATE_FILE, deploy, ensure_live, lb_version,
+    AUDIT_LOG, BASE_RELEASE, DEPLOY, FAST, LOCK_FILE, ROLLBACK, STATE_FILE, audit_lines, deploy, ensure_live,
+    lb_version,
     read_state, routing_snapshot,
 )
 from ansible_collections.unitehub.platform.tests.integration.docker_helpers import docker_client
@@ -235,7 +236,7 @@ def test_a_deploy_pulls_from_the_registry_and_records_the_digest(client, registr
     assert files_holding(PASSWORD) == []
 
 
-def test_a_missing_tag_is_refused_before_any_container_or_traffic_changes(client, registry, images):
+def test_a_missing_tag_is_refused_before_anything_changes(client, registry, images):
     live_slot, version = lb_version()
     before_state, containers, routing = read_state(), slot_containers(client), routing_snapshot()
 
@@ -248,10 +249,9 @@ def test_a_missing_tag_is_refused_before_any_container_or_traffic_changes(client
     assert slot_containers(client) == containers
     assert routing_snapshot() == routing
     assert lb_version() == (live_slot, version)
-    after_state = read_state()
-    assert (after_state["active_slot"], after_state["previous_slot"]) == (
-        before_state["active_slot"], before_state["previous_slot"])
-    assert after_state["slots"][live_slot] == before_state["slots"][live_slot]
+    # No slot was started, so none is recorded: the idle slot stays the rollback target it was.
+    assert read_state() == before_state
+    assert audit_lines()[-1]["event"] == "failure" and "it-reg-missing" in audit_lines()[-1]["reason"]
     assert not os.path.exists(LOCK_FILE)
 
 

@@ -42,3 +42,10 @@ def test_traffic_that_cannot_go_back_stays_on_the_new_slot_and_the_state_follows
 def test_a_forced_redeploy_of_the_live_slot_is_never_recorded_as_failed():
     outcome = failure_outcome(False, "blue", "blue", None, False, True)
     assert outcome["record"] is False and outcome["stop_target"] is False
+
+
+def test_a_failure_before_the_target_started_records_and_stops_nothing():
+    """A missing image tag or a failing pre-deploy hook: the slot keeps what it ran, and stays
+    a rollback target."""
+    outcome = failure_outcome(False, "green", "blue", None, False, True, started=False)
+    assert (outcome["record"], outcome["stop_target"]) == (False, False)

@@ -106,10 +106,11 @@ class Run:
         self.pid = next(world.pids)
         self.token = None
         self.target = self.old = None
-        self.switched = self.old_stopped = False
+        self.switched = self.old_stopped = self.started = False
         self.completed = False
         self.refused = None
         self.write_failed = False
+        self.state_before = None
 
     def step(self, phase):
         if phase == self.kill_at:
@@ -131,7 +132,7 @@ class Run:
         if locks.is_holder(self.world.lock(), token=self.token):
             self.world.call(self.pid, action="unlock", token=self.token)
 
-    def execute(self, action, version=None, healthy=True, crash=False):
+    def execute(self, action, version=None, healthy=True, crash=False, image_ok=True):
         self.world.alive.add(self.pid)
         try:
             self.step("lock")
@@ -146,8 +147,9 @@ class Run:
                 self.target = plan["target_slot"]
             else:
                 self.target, version = plan["rollback"]["slot"], plan["rollback"]["version"]
+            self.state_before = self.world.state()
             try:
-                self.release(version, healthy, crash)
+                self.release(version, healthy, crash, image_ok)
             except (ds.DeployStateError, RuntimeError) as exc:
                 self.rescue(version, exc)
             finally:
@@ -158,9 +160,12 @@ class Run:
         finally:
             self.world.alive.discard(self.pid)
 
-    def release(self, version, healthy, crash):
+    def release(self, version, healthy, crash, image_ok=True):
         world = self.world
+        if not image_ok:
+            raise RuntimeError("image: the tag does not exist in the registry")
         self.step("start")
+        self.started = True
         world.containers[self.target] = {"version": version, "running": True, "gated": False}
         self.step("gate")
         if not healthy:
@@ -191,7 +196,8 @@ class Run:
         if revert:
             # nginx is not running here: put_back moves the marker without verifying.
             slot_switch.put_back(world.upstream, self.old, fetch=None, pidfile=os.path.join(world.root, "no.pid"))
-        outcome = failure_outcome(self.switched, self.target, self.old, world.marker(), revert, old_running)
+        outcome = failure_outcome(self.switched, self.target, self.old, world.marker(), revert, old_running,
+                                  started=self.started)
         if outcome["stop_target"]:
             world.containers[self.target]["running"] = False
         if outcome["record"]:
@@ -231,11 +237,11 @@ class DeployMachine(RuleBasedStateMachine):
 
     # -- what happens ----------------------------------------------------------------
 
-    @rule(version=st.sampled_from(VERSIONS), healthy=st.booleans(), crash=st.booleans(),
+    @rule(version=st.sampled_from(VERSIONS), healthy=st.booleans(), crash=st.booleans(), image_ok=st.booleans(),
           kill_at=st.none() | st.sampled_from(PHASES))
-    def deploy(self, version, healthy, crash, kill_at):
+    def deploy(self, version, healthy, crash, image_ok, kill_at):
         self.last_run = Run(self.world, kill_at)
-        self.last_run.execute("deploy", version, healthy, crash)
+        self.last_run.execute("deploy", version, healthy, crash, image_ok)
 
     @rule(healthy=st.booleans(), crash=st.booleans(), kill_at=st.none() | st.sampled_from(PHASES))
     def rollback(self, healthy, crash, kill_at):
@@ -298,6 +304,14 @@ class DeployMachine(RuleBasedStateMachine):
         if state["active_slot"] is not None:
             assert state["active_slot"] == self.world.marker(), "state %s, marker %s" % (
                 state["active_slot"], self.world.marker())
+
+    @invariant()
+    def a_run_that_failed_before_starting_its_slot_changed_no_slot(self):
+        run = self.last_run
+        if run is None or not run.completed or run.started or run.refused:
+            return
+        before, after = run.state_before, self.world.state()
+        assert before["slots"] == after["slots"] and before["active_slot"] == after["active_slot"]
 
     @invariant()
     def the_lock_is_released_or_breakable(self):
