@@ -104,6 +104,7 @@ DEFAULTS = {
     "otlp_endpoint": "http://localhost:4318",
 }
 
+
 class ApmSettingsError(ValueError):
     """The settings have one or more problems; ``errors`` lists them."""
 

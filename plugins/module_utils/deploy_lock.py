@@ -54,7 +54,6 @@ def lock_file(state_dir):
     return os.path.join(state_dir, LOCK_FILE)
 
 
-
 def this_host():
     return socket.gethostname()
 

@@ -344,11 +344,11 @@ def route_problem(state, live_slot):
     if active is None or (live_slot or "blue") == active:
         return None
     live = live_slot or "blue (no marker)"
+    version = state["slots"][active]["version"]
     return ("the load balancer serves slot %s, but the deploy state says %s (%s) is live: a run was stopped "
             "between the switch and its record, or the state could not be written. Deploying now could "
             "replace the live slot or give traffic to an unverified one. Run playbooks/reconcile.yml: it "
-            "checks that %s runs and records it as the live slot" % (live, active, state["slots"][active]["version"],
-                                                                      live_slot or "blue"))
+            "checks that %s runs and records it as the live slot" % (live, active, version, live_slot or "blue"))
 
 
 def reconcile(state, live_slot, version, image=None, image_id=None, now=None, repo_digest=None):

@@ -121,8 +121,6 @@ def meets_expectation(status, expect=EXPECT_PASS):
     return status in (PASS, WARN)
 
 
-
-
 def check_size(size, max_bytes):
     if size > max_bytes:
         raise HealthFormatError(

@@ -33,6 +33,7 @@ a running nginx: traffic follows the marker as soon as nginx serves again.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 import re
 import socket
@@ -237,8 +238,7 @@ def _check_request(slot, servers, other_servers, timeout, consecutive):
     problems = validate_servers(servers) + validate_servers(other_servers, "backup_servers")
     problems.extend("server %s is in both slots" % server for server in sorted(set(servers) & set(other_servers)))
     for name, value, low in (("timeout", timeout, 0), ("verify_consecutive", consecutive, 1)):
-        if not isinstance(value, (int, float)) or value != value or value in (float("inf"), float("-inf")) \
-                or value < low:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < low:
             problems.append("%s %r must be a finite number of at least %s" % (name, value, low))
     if problems:
         raise SwitchError("; ".join(problems))

@@ -15,7 +15,7 @@ description:
     M(unitehub.platform.app_slot) returns in its RV(unitehub.platform.app_slot#module:container) (status,
     image, version, port, restart count, exit code, ...).
   - A container that does not exist is reported too, with RV(containers[].exists=false) and
-    RV(containers[].status=absent); it does not fail the task.
+    C(status=absent); it does not fail the task.
   - Optionally returns each container's last log lines.
   - Reads only; never changes a container.
 author:
@@ -60,7 +60,7 @@ attributes:
     platforms: posix
 notes:
   - A container that exists but has no C(io.unitehub.*) labels (not made by M(unitehub.platform.app_slot)) is
-    reported like any other; its RV(containers[].slot) and RV(containers[].version) are V(null).
+    reported like any other; its C(slot) and C(version) are V(null).
 seealso:
   - module: unitehub.platform.app_slot
 """

@@ -454,6 +454,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.postgres_client 
 from ansible_collections.unitehub.platform.plugins.module_utils.probes import HAS_REDIS, PROBE_TYPES, REDIS_IMPORT_ERROR
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
+
 def _deprecated(alias):
     return dict(name=alias, version="2.0.0", collection_name="unitehub.platform")
 

@@ -21,8 +21,6 @@ from ansible_collections.unitehub.platform.tests.support.loopback import free_po
 pytestmark = pytest.mark.integration
 
 
-
-
 def start_daemon(argv, port, cwd=None):
     """Start a server in the foreground and wait (bounded) until it accepts connections."""
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, cwd=cwd)

@@ -5,8 +5,6 @@ import pytest
 from ansible_collections.unitehub.platform.plugins.module_utils.clock import format_age, format_ts, parse_ts
 
 
-
-
 @pytest.mark.parametrize("seconds, text", [(0, "0s"), (59.9, "59s"), (312, "5m12s"), (11040, "3h04m"), (190800, "2d05h")])
 def test_format_age(seconds, text):
     assert format_age(seconds) == text

@@ -210,7 +210,7 @@ def test_live_facts_skip_a_server_without_a_host(monkeypatch):
     fake = fakes.FakePsycopg({6432: fakes.CONSOLE, 5432: fakes.POSTGRES})
     monkeypatch.setattr(postgres_client, "psycopg", fake)
 
-    assert pgbouncer.read_live_facts(dict(LIVE_OPTIONS, login_host=None)) == {"pgbouncer_version": "1.18.0",
-                                                                             "databases": 2}
+    facts = pgbouncer.read_live_facts(dict(LIVE_OPTIONS, login_host=None))
+    assert facts == {"pgbouncer_version": "1.18.0", "databases": 2}
     assert [conn.kwargs["port"] for conn in fake.connections] == [6432]
     assert pgbouncer.read_live_facts(dict(LIVE_OPTIONS, login_host=None, admin_host=None)) == {}
