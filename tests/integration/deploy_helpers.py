@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import urllib.request
+
+import docker
 
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT, run_playbook
 
@@ -106,3 +109,24 @@ def start_deploy_in_background(version, **extra):
     ansible = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     return subprocess.Popen([ansible, DEPLOY, "-e", "@" + vars_file], cwd=REPO_ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def remove_app(app_name, image):
+    """Everything a test's own app left on the host: its containers, its load-balancer site
+    (nginx reloaded), its deploy files and its images."""
+    client = docker.from_env()
+    for slot in ("blue", "green"):
+        try:
+            client.containers.get("%s-%s" % (app_name, slot)).remove(force=True)
+        except docker.errors.NotFound:
+            pass
+    for path in ("/etc/nginx/conf.d/%s.conf" % app_name, "/etc/nginx/unitehub/%s" % app_name,
+                 "/var/lib/unitehub/%s" % app_name, "/var/log/unitehub/%s" % app_name,
+                 "/etc/unitehub/%s-blue.env" % app_name, "/etc/unitehub/%s-green.env" % app_name):
+        if os.path.isdir(path):
+            shutil.rmtree(path)
+        elif os.path.exists(path):
+            os.unlink(path)
+    subprocess.run(["nginx", "-s", "reload"], check=True, capture_output=True, timeout=60)
+    for found in client.images.list(name=image):
+        client.images.remove(found.id, force=True)

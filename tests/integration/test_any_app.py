@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import shutil
-import subprocess
 import time
 
 import docker
@@ -22,7 +20,7 @@ import pytest
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT, role_play, run_plays
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import run_playbook
 from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
-    BASE_RELEASE, ROLLBACK, deploy, ensure_live, lb_version, read_state, start_deploy_in_background,
+    BASE_RELEASE, ROLLBACK, deploy, ensure_live, lb_version, read_state, remove_app, start_deploy_in_background,
 )
 from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic
 
@@ -83,21 +81,7 @@ def stock_site(tmp_path_factory):
         "nginx_upstream_initial_servers": {"blue": ["127.0.0.1:3018"], "green": ["127.0.0.1:3019"]}}))
     assert site.rc == 0, site.output[-6000:]
     yield
-    client = docker.from_env()
-    for name in ("stock-blue", "stock-green"):
-        try:
-            client.containers.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
-    for path in ("/etc/nginx/conf.d/stock.conf", "/etc/nginx/unitehub/stock", "/var/lib/unitehub/stock",
-                 "/var/log/unitehub/stock", "/etc/unitehub/stock-blue.env", "/etc/unitehub/stock-green.env"):
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.unlink(path)
-    subprocess.run(["nginx", "-s", "reload"], check=True, capture_output=True, timeout=60)
-    for image in client.images.list(name=STOCK["app_image"]):
-        client.images.remove(image.id, force=True)
+    remove_app(STOCK["app_name"], STOCK["app_image"])
 
 
 def test_an_app_of_its_own_is_deployed_upgraded_and_rolled_back_under_load(stock_site):

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 
-import docker
 import pytest
 
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT
+from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import remove_app
 
 pytestmark = pytest.mark.integration
 
@@ -31,21 +30,7 @@ def steps():
 @pytest.fixture
 def workdir(tmp_path):
     yield tmp_path
-    client = docker.from_env()
-    for name in ("hello-blue", "hello-green"):
-        try:
-            client.containers.get(name).remove(force=True)
-        except docker.errors.NotFound:
-            pass
-    for path in ("/etc/nginx/conf.d/hello.conf", "/etc/nginx/unitehub/hello", "/var/lib/unitehub/hello",
-                 "/var/log/unitehub/hello", "/etc/unitehub/hello-blue.env", "/etc/unitehub/hello-green.env"):
-        if os.path.isdir(path):
-            shutil.rmtree(path)
-        elif os.path.exists(path):
-            os.unlink(path)
-    subprocess.run(["nginx", "-s", "reload"], check=True, capture_output=True, timeout=60)
-    for image in client.images.list(name="local/hello"):
-        client.images.remove(image.id, force=True)
+    remove_app("hello", "local/hello")
 
 
 def test_the_page_takes_an_empty_directory_to_a_deployed_app(workdir):
