@@ -39,7 +39,7 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt | os-prereqs
 venv: $(BIN)/.installed ## create .venv with runtime and dev requirements
 
 stack: venv ## provision the local stack: dockerd, base image, PostgreSQL, PgBouncer, Redis, nginx
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+	flock /tmp/unitehub-stack.lock $(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
 
 deploy: stack ## build the reference app and deploy it blue-green, then show what is live
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/deploy.yml -e slot=$(SLOT) -e version=$(VERSION)

@@ -81,10 +81,3 @@ class BreakerApp:
         self.server.server_close()
         self.thread.join(5)
 
-
-def closed_port():
-    """A loopback port with nothing listening."""
-    import socket
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

@@ -13,7 +13,7 @@ import pytest
 from ansible_collections.unitehub.platform.plugins.callback import deploy_events as de
 from ansible_collections.unitehub.platform.plugins.module_utils import deploy_audit
 
-from ..breaker_app import closed_port
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 EVENT = {
@@ -164,7 +164,7 @@ def test_post_json_sends_to_a_loopback_collector():
 
 def test_post_json_to_a_dead_endpoint_raises_quickly():
     with pytest.raises(Exception):
-        de.post_json("http://127.0.0.1:%d/v1/traces" % closed_port(), {}, timeout=1)
+        de.post_json("http://127.0.0.1:%d/v1/traces" % free_port(), {}, timeout=1)
 
 
 # ------------------------------------------------ real ansible-playbook runs
@@ -263,7 +263,7 @@ def test_playbook_run_writes_the_audit_line_and_sends_the_trace(tmp_path):
 
 def test_failed_rollback_with_the_collector_down_warns_and_records_the_failure(tmp_path):
     proc, events = run_playbook(tmp_path, name="rollback.yml", extra_args=("-e", "fail_switch=true"),
-                                extra_env={"UNITEHUB_OTLP_ENDPOINT": "http://127.0.0.1:%d" % closed_port()})
+                                extra_env={"UNITEHUB_OTLP_ENDPOINT": "http://127.0.0.1:%d" % free_port()})
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "the deploy trace was not sent to http://127.0.0.1:" in proc.stdout + proc.stderr
     assert [(e["event"], e["outcome"]) for e in events] == [("rollback", "failed")]

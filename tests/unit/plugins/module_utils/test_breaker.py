@@ -4,7 +4,8 @@ import pytest
 
 from ansible_collections.unitehub.platform.plugins.module_utils import breaker as br
 
-from ..breaker_app import BreakerApp, breaker, closed_port
+from ..breaker_app import BreakerApp, breaker
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port
 
 TOKEN = "s3cret-admin-token"
 
@@ -29,7 +30,7 @@ def test_fetch_endpoint_reads_slot_version_and_breakers():
 
 
 def test_unreachable_endpoint_is_data_not_an_exception():
-    url = "http://127.0.0.1:%d" % closed_port()
+    url = "http://127.0.0.1:%d" % free_port()
     result = br.fetch_endpoint(url, timeout=2)
     assert result["reachable"] is False
     assert result["error"].startswith("cannot reach %s/api/admin/breakers" % url)
@@ -52,7 +53,7 @@ def test_summarize_lists_open_breakers_and_is_strict_about_all_closed():
         assert br.summarize(results) == {"open": ["green:redis"], "unreachable_endpoints": [], "all_closed": False}
         green.breakers["redis"] = breaker("redis")
         assert br.summarize([br.fetch_endpoint(blue.url), br.fetch_endpoint(green.url)])["all_closed"] is True
-    down = br.fetch_endpoint("http://127.0.0.1:%d" % closed_port(), timeout=2)
+    down = br.fetch_endpoint("http://127.0.0.1:%d" % free_port(), timeout=2)
     summary = br.summarize([results[0], down])
     assert summary["all_closed"] is False and summary["unreachable_endpoints"] == [down["url"]]
     assert br.summarize([])["all_closed"] is False

@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import read_at_most, request
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import MAX_BODY_BYTES
-from ansible_collections.unitehub.platform.tests.unit.loopback import serve_http
+from ansible_collections.unitehub.platform.tests.support.loopback import serve_http
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -4,7 +4,8 @@ import json
 
 from ansible_collections.unitehub.platform.plugins.modules import breaker
 
-from ..breaker_app import BreakerApp, breaker as make_breaker, closed_port
+from ..breaker_app import BreakerApp, breaker as make_breaker
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port
 
 TOKEN = "s3cret-admin-token"
 
@@ -43,7 +44,7 @@ def test_breaker_wrong_token_fails_with_the_fix_and_no_token(run_module):
 
 
 def test_breaker_unreachable_fails_unless_skipped(run_module):
-    down = "http://127.0.0.1:%d" % closed_port()
+    down = "http://127.0.0.1:%d" % free_port()
     with BreakerApp("blue", "v1", token=TOKEN) as blue:
         blue.breakers["redis"] = make_breaker("redis", "OPEN", failures=5)
         failed = run_module(breaker, dict(name="redis", token=TOKEN, endpoints=[blue.url, down], timeout=2)).result

@@ -4,7 +4,8 @@ import json
 
 from ansible_collections.unitehub.platform.plugins.modules import breaker_info
 
-from ..breaker_app import BreakerApp, breaker as make_breaker, closed_port
+from ..breaker_app import BreakerApp, breaker as make_breaker
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port
 
 TOKEN = "s3cret-admin-token"
 
@@ -21,7 +22,7 @@ def test_breaker_info_reports_both_slots(run_module):
 
 
 def test_breaker_info_from_host_and_ports_with_a_stopped_slot(run_module):
-    down = closed_port()
+    down = free_port()
     with BreakerApp("blue", "v1") as blue:
         port = int(blue.url.rsplit(":", 1)[1])
         result = run_module(breaker_info, dict(host="127.0.0.1", ports=[port, down], request_timeout=2)).result
@@ -48,7 +49,7 @@ def test_the_old_timeout_name_still_works_and_is_deprecated(run_module):
 
 
 def test_no_result_key_is_one_ansible_reserves(run_module):
-    down = closed_port()
+    down = free_port()
     result = run_module(breaker_info, dict(host="127.0.0.1", ports=[down], request_timeout=1)).result
     assert "unreachable" not in result, "Ansible would read it as 'host unreachable'"
     assert result["unreachable_endpoints"] == ["http://127.0.0.1:%d" % down]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
@@ -26,7 +25,7 @@ import yaml
 
 from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import TARGET_DEFAULTS
 from ansible_collections.unitehub.platform.plugins.modules import health_probe
-from ansible_collections.unitehub.platform.tests.unit.loopback import serve_http
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port, serve_http
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))))
@@ -66,11 +65,6 @@ def base_url():
     with serve_http(Handler) as url:
         yield url
 
-
-def closed_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -173,7 +167,7 @@ def test_check_mode_still_probes(probe, base_url):
 
 
 def test_a_closed_port_is_refused_clearly(probe):
-    port = closed_port()
+    port = free_port()
     failed, result = probe({"type": "tcp", "login_port": port, "timeout": 0})
     assert failed
     assert re.fullmatch(r"tcp://127\.0\.0\.1:%d is fail after 1 attempt in \d\.\d s: connection refused" % port,
@@ -183,7 +177,7 @@ def test_a_closed_port_is_refused_clearly(probe):
 
 def test_the_password_never_appears_in_the_output(probe):
     secret = "hunter2-" + "x7Qz"
-    failed, result = probe({"type": "redis", "login_port": closed_port(), "login_password": secret, "timeout": 0,
+    failed, result = probe({"type": "redis", "login_port": free_port(), "login_password": secret, "timeout": 0,
                             "targets": [{"name": "cache", "login_password": secret}]})
     assert failed
     assert secret not in json.dumps(result)
@@ -192,7 +186,7 @@ def test_the_password_never_appears_in_the_output(probe):
 @pytest.mark.parametrize("old, new", [("host", "login_host"), ("port", "login_port"), ("user", "login_user"),
                                       ("password", "login_password"), ("database", "login_db")])
 def test_the_old_connection_option_names_still_work_and_are_deprecated(probe, old, new):
-    port = closed_port()
+    port = free_port()
     args = {"type": "postgres" if old in ("user", "password", "database") else "tcp", "login_port": port,
             "timeout": 0, old: str(port) if old == "port" else "unitehub"}
     if old == "host":
@@ -220,7 +214,7 @@ def test_targets_are_probed_concurrently_and_reported_in_order(probe, base_url):
             {"name": "slow-2", "url": base_url + "/slow"},
             {"name": "slow-3", "url": base_url + "/slow"},
             {"name": "broken", "url": base_url + "/fail"},
-            {"name": "port", "type": "tcp", "login_port": closed_port()},
+            {"name": "port", "type": "tcp", "login_port": free_port()},
         ],
     })
     took = time.monotonic() - started
@@ -307,7 +301,7 @@ def fake_container(exits_after=None, restart_after=None):
 
 def test_a_container_exit_ends_the_wait_within_a_second(probe, monkeypatch):
     monkeypatch.setattr(health_probe, "docker_inspector", lambda name: fake_container(exits_after=0.5))
-    url = "http://127.0.0.1:%d/api/health/system" % closed_port()
+    url = "http://127.0.0.1:%d/api/health/system" % free_port()
     started = time.monotonic()
     failed, result = probe({"type": "http", "url": url, "container": "unitehub-green",
                             "interval": 5, "timeout": 60})

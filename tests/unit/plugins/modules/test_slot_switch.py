@@ -10,13 +10,12 @@ itself is tested in tests/unit/plugins/module_utils/test_slot_switch.py.
 
 from __future__ import annotations
 
-import socket
 from http.server import BaseHTTPRequestHandler
 
 import pytest
 
 from ansible_collections.unitehub.platform.plugins.modules.slot_switch import make_fetch
-from ansible_collections.unitehub.platform.tests.unit.loopback import serve_http
+from ansible_collections.unitehub.platform.tests.support.loopback import free_port, serve_http
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -44,11 +43,6 @@ def server_fixture():
         yield url
 
 
-def closed_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def test_reads_the_slot_of_a_success(server):
     assert make_fetch(server + "/")() == ("green", None)
@@ -63,7 +57,7 @@ def test_the_apps_own_slot_header_does_not_count(server):
 
 
 def test_refused_connection_is_an_error_naming_the_url():
-    url = "http://127.0.0.1:%d/api/version" % closed_port()
+    url = "http://127.0.0.1:%d/api/version" % free_port()
     slot, error = make_fetch(url, timeout=1.0)()
     assert slot is None
     assert error.startswith(url + ": ")
@@ -72,7 +66,7 @@ def test_refused_connection_is_an_error_naming_the_url():
 
 def test_proxy_environment_is_ignored(server, monkeypatch):
     # A proxy that refuses every connection: the answer can only come from the server itself.
-    proxy = "http://127.0.0.1:%d" % closed_port()
+    proxy = "http://127.0.0.1:%d" % free_port()
     for name in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.setenv(name, proxy)
     monkeypatch.delenv("no_proxy", raising=False)
