@@ -17,7 +17,8 @@ import psycopg
 import pytest
 
 from ansible_collections.unitehub.platform.tests.integration.deploy_helpers import (
-    BASE_RELEASE, DEPLOY, FAST, LOCK_FILE, audit_lines, deploy, ensure_live, lb_version, read_state, routing_snapshot,
+    BASE_RELEASE, DEPLOY, FAST, LOCK_FILE, ROLLBACK, audit_lines, deploy, ensure_live, lb_version, read_state,
+    routing_snapshot,
 )
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import run_playbook
 from ansible_collections.unitehub.platform.tests.integration.stack_helpers import local_secret
@@ -26,6 +27,9 @@ pytestmark = pytest.mark.integration
 
 NEXT = "it-next"
 TABLE = "it_hook_migrations"
+# The deploy_events callback's own log (ansible.cfg): one event per run, with its phase timings.
+EVENTS_LOG = "/var/log/unitehub/deploy-events.jsonl"
+HOOK_PHASES = {"pre_deploy", "post_switch", "post_deploy", "on_failure"}
 
 # Whether the target slot answers on its port: the pre_deploy hook runs before it starts.
 PRE_DEPLOY = """
@@ -86,6 +90,11 @@ def container(name):
 
 def hook_containers():
     return [c.name for c in docker.from_env().containers.list(all=True) if c.name.startswith("unitehub-hook-")]
+
+
+def last_run_phases():
+    with open(EVENTS_LOG, encoding="utf-8") as handle:
+        return json.loads(handle.readlines()[-1])["phases"]
 
 
 def new_audit_lines(before):
@@ -172,6 +181,8 @@ def test_passing_hooks_migrate_before_the_start_and_run_after_the_switch_and_the
     # The migration went through the slot's own DATABASE_URL into the app's database.
     with app_db() as conn:
         assert conn.execute("SELECT version, slot FROM %s" % TABLE).fetchall() == [(NEXT, idle)]
+    # The callback times each hook as a phase of its own, in the order they ran.
+    assert [name for name in last_run_phases() if name in HOOK_PHASES] == ["pre_deploy", "post_switch", "post_deploy"]
     assert hook_containers() == []
     assert_no_secret(result.output, json.dumps(lines))
 
@@ -207,6 +218,26 @@ def test_a_failing_post_deploy_hook_fails_the_run_but_traffic_stays_on_the_new_r
     assert [line["hook"] or line["event"] for line in lines] == ["deploy", "post_deploy"]
     assert lines[0]["outcome"] == "success" and lines[1]["outcome"] == "failed" and lines[1]["exit_code"] == 2
     assert not os.path.exists(LOCK_FILE)
+
+
+def test_a_rollback_runs_only_the_hooks_set_for_rollbacks():
+    live = ensure_live(BASE_RELEASE)
+    assert deploy(NEXT).rc == 0 and lb_version() == (other(live), NEXT)
+    assert HOOK_PHASES.isdisjoint(last_run_phases()), "a deploy without hooks times no hook phase"
+    audited = len(audit_lines())
+
+    result = run_playbook(ROLLBACK, extra_vars={"stability_window": 2, "drain_seconds": 1, "blue_green_hooks": {
+        "pre_deploy": failing("a migration must not run on a rollback", 1),
+        "post_deploy": hook("import os; print(os.environ['APP_DEPLOY_ACTION'], os.environ['APP_VERSION'],"
+                            " 'from', os.environ['APP_PREVIOUS_VERSION'])", on_rollback=True),
+    }})
+
+    assert result.rc == 0, result.output[-6000:]
+    assert lb_version() == (live, BASE_RELEASE)
+    lines = new_audit_lines(audited)
+    assert [line["hook"] or line["event"] for line in lines] == ["rollback", "post_deploy"]
+    assert lines[1]["output"] == ["rollback %s from %s" % (BASE_RELEASE, NEXT)] and lines[1]["exit_code"] == 0
+    assert hook_containers() == []
 
 
 def test_check_mode_says_what_each_hook_would_run_and_runs_none():
