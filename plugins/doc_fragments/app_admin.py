@@ -10,6 +10,9 @@ class ModuleDocFragment:
     # module_utils.breaker.admin_api_argument_spec(). Each module documents its own
     # token, since only changing a breaker requires it.
     DOCUMENTATION = r"""
+attributes:
+  platform:
+    platforms: posix
 options:
   endpoints:
     description:

@@ -12,6 +12,9 @@ class ModuleDocFragment:
 requirements:
   - docker (the Python Docker SDK) >= 5.0 on the managed host
   - a Docker daemon the SDK can reach
+attributes:
+  platform:
+    platforms: posix
 options:
   docker_host:
     description:

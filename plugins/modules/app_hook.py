@@ -110,8 +110,6 @@ attributes:
       V(false)). Nothing runs.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 notes:
   - The container uses host networking, like the slots, so the command reaches the app's database and cache on the
     addresses the slots use. It gets no C(PORT) or C(HOST), because a hook must not listen on a slot's port.

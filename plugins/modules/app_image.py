@@ -125,8 +125,6 @@ attributes:
   diff_mode:
     support: full
     details: Shows the repository's tags before and after.
-  platform:
-    platforms: posix
 seealso:
   - module: unitehub.platform.app_slot
 """

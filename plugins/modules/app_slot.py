@@ -133,8 +133,6 @@ attributes:
     details:
       - Shows state, image, image id, version and environment before and after.
       - Secret values are never shown, only V((secret)) or V((changed)).
-  platform:
-    platforms: posix
 notes:
   - The container always uses host networking; the app must bind to O(bind_address) and O(port) itself.
   - A container with the wanted name that has no C(io.unitehub.app) label was not created by this module;

@@ -56,8 +56,6 @@ attributes:
   diff_mode:
     support: none
     details: Changes nothing, so there is nothing to show.
-  platform:
-    platforms: posix
 notes:
   - A container that exists but has no C(io.unitehub.*) labels (not made by M(unitehub.platform.app_slot)) is
     reported like any other; its C(slot) and C(version) are V(null).

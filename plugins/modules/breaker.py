@@ -49,8 +49,6 @@ attributes:
   diff_mode:
     support: full
     details: Shows each slot's breaker state before and after.
-  platform:
-    platforms: posix
 seealso:
   - module: unitehub.platform.breaker_info
 """

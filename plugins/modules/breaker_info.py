@@ -34,8 +34,6 @@ attributes:
     details: Read-only; runs the same in check mode.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 seealso:
   - module: unitehub.platform.breaker
 """

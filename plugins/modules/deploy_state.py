@@ -177,9 +177,10 @@ options:
       - When the state cannot be written, the events are appended anyway, their C(reason) saying so,
         and the action then fails.
       - C(event) is one of C(deploy), C(rollback),
-        C(switch), C(failure), C(auto_revert), C(lock_broken), C(reconcile); the other fields are C(slot),
+        C(switch), C(failure), C(auto_revert), C(lock_broken), C(reconcile), C(hook); the other fields are C(slot),
         C(from_slot), C(version), C(previous_version), C(outcome) (C(success) or C(failed)),
         C(reason), C(duration_s), C(phases) (phase name to seconds), C(source) and C(ts).
+      - A C(hook) event also names its C(hook), the command's C(exit_code) and its last C(output) lines.
       - C(app), C(run_id) and C(user) default to I(app), I(run_id) and I(owner); C(ts) to now.
     type: raw
   last_n:

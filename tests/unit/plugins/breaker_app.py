@@ -80,4 +80,3 @@ class BreakerApp:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join(5)
-

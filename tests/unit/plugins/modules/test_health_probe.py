@@ -66,7 +66,6 @@ def base_url():
         yield url
 
 
-
 @pytest.fixture
 def probe(run_module):
     """``probe(args, check_mode=False)`` runs the module and returns (failed, result)."""

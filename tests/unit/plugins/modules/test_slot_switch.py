@@ -43,7 +43,6 @@ def server_fixture():
         yield url
 
 
-
 def test_reads_the_slot_of_a_success(server):
     assert make_fetch(server + "/")() == ("green", None)
 
