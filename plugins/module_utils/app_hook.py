@@ -30,6 +30,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec im
     LABEL_APP,
     LABEL_VERSION,
     NETWORK_MODE,
+    container_environment,
     env_value,
     validate_container_name,
 )
@@ -38,6 +39,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.docker_client im
     DockerModuleError,
     RequestException,
     api_error_text,
+    docker_call,
     inspect_container_or_none,
     inspect_image_or_none,
 )
@@ -59,8 +61,6 @@ LINE_MAX_CHARS = 2000
 DEFAULT_STOP_GRACE = 10
 
 LABEL_HOOK = "io.unitehub.hook"
-# Set by the module from its options; env may repeat them only with the same value.
-RESERVED_ENV = ("APP_NAME", "APP_VERSION", "APP_SLOT", "APP_HOOK")
 SECRET_MASK = "********"
 # A one-off command is not a server: the image's HEALTHCHECK would only probe a port nobody serves.
 NO_HEALTHCHECK = {"Test": ["NONE"]}
@@ -164,30 +164,6 @@ def hook_errors(hooks, prefix="blue_green_hooks"):
 
 # -- the run --------------------------------------------------------------------------------------
 
-def hook_environment(module_env, env, secret_env):
-    """``(environment, secret values)``: ``env`` and ``secret_env`` (values as strings) with
-    the module's own variables on top, refused when a name is bad, set twice, or sets a
-    module variable to another value."""
-    plain = {str(k): env_value(v) for k, v in (env or {}).items()}
-    secret = {str(k): env_value(v) for k, v in (secret_env or {}).items()}
-    for key in list(plain) + list(secret):
-        if not key or "=" in key:
-            raise DockerModuleError("environment variable name '%s' is empty or contains '='" % key)
-    both = sorted(set(plain) & set(secret))
-    if both:
-        raise DockerModuleError("%s set in both env and secret_env; keep each variable in one of them" % ", ".join(both))
-    for source, values in (("env", plain), ("secret_env", secret)):
-        for key, value in module_env.items():
-            if key in values and values[key] != value:
-                shown = "(hidden)" if source == "secret_env" else "'%s'" % values[key]
-                raise DockerModuleError("%s sets %s=%s but the module sets it to '%s' from its options; remove %s from %s"
-                                        % (source, key, shown, value, key, source))
-    merged = dict(plain)
-    merged.update(secret)
-    merged.update(module_env)
-    return merged, sorted({value for value in secret.values() if value}, key=len, reverse=True)
-
-
 def mask_secrets(line, secret_values):
     """``line`` with every secret value in it replaced (longest first, so no part of one survives)."""
     for value in secret_values:
@@ -232,7 +208,9 @@ class HookSpec:
         module_env = {"APP_NAME": self.app_name, "APP_VERSION": self.version, "APP_HOOK": self.hook}
         if self.slot:
             module_env["APP_SLOT"] = self.slot
-        self.env, self.secret_values = hook_environment(module_env, params.get("env"), params.get("secret_env"))
+        self.env, secret = container_environment(module_env, params.get("env"), params.get("secret_env"))
+        # Longest first, so that masking one secret never leaves part of a longer one in a line.
+        self.secret_values = sorted({value for value in secret.values() if value}, key=len, reverse=True)
         self.labels = {LABEL_APP: self.app_name, LABEL_HOOK: self.hook, LABEL_VERSION: self.version}
 
     @property
@@ -249,14 +227,8 @@ class HookRunner:
         self.check_mode = check_mode
         self.clock = clock
 
-    def _docker(self, what, func, *args, **kwargs):
-        try:
-            return func(*args, **kwargs)
-        except (APIError, RequestException) as exc:
-            raise DockerModuleError("Docker refused to %s: %s" % (what, api_error_text(exc))) from exc
-
     def _image(self, spec):
-        attrs = self._docker("inspect image %s" % spec.run_image, inspect_image_or_none, self.api, spec.run_image)
+        attrs = docker_call("inspect image %s" % spec.run_image, inspect_image_or_none, self.api, spec.run_image)
         if attrs is None:
             raise DockerModuleError(
                 "image %s is not present on this Docker host; build or pull %s first (unitehub.platform.app_image), "
@@ -265,7 +237,7 @@ class HookRunner:
 
     def _clear_leftover(self, spec):
         """A container of an earlier run that was killed before it removed its own; never a running one."""
-        current = self._docker("inspect container %s" % spec.name, inspect_container_or_none, self.api, spec.name)
+        current = docker_call("inspect container %s" % spec.name, inspect_container_or_none, self.api, spec.name)
         if not current:
             return
         labels = (current.get("Config") or {}).get("Labels") or {}
@@ -279,7 +251,7 @@ class HookRunner:
                 "the %s hook container %s of an earlier run still runs (started %s); it may be half-way through "
                 "its work: wait for it to end (docker wait %s), or stop it (docker rm -f %s), then run again"
                 % (spec.hook, spec.name, state.get("StartedAt") or "at an unknown time", spec.name, spec.name))
-        self._docker("remove the leftover container %s" % spec.name, self.api.remove_container, current["Id"], force=True)
+        docker_call("remove the leftover container %s" % spec.name, self.api.remove_container, current["Id"], force=True)
 
     def run(self, spec):
         image = self._image(spec)
@@ -291,7 +263,7 @@ class HookRunner:
         if self.check_mode:
             return result
         self._clear_leftover(spec)
-        created = self._docker(
+        created = docker_call(
             "create the %s hook container %s" % (spec.hook, spec.name), self.api.create_container,
             image=spec.run_image, name=spec.name, command=list(spec.command), environment=spec.env,
             labels=spec.labels, host_config=self.api.create_host_config(network_mode=NETWORK_MODE),
@@ -307,7 +279,7 @@ class HookRunner:
 
     def _run(self, container_id, spec, result):
         started = self.clock()
-        self._docker("start the %s hook container %s" % (spec.hook, spec.name), self.api.start, container_id)
+        docker_call("start the %s hook container %s" % (spec.hook, spec.name), self.api.start, container_id)
         result["ran"] = True
         try:
             status = self.api.wait(container_id, timeout=spec.run_timeout)
@@ -319,13 +291,13 @@ class HookRunner:
             # The read timed out: the command outlived run_timeout (unless it ended just then).
             exit_code = None
         if exit_code is None:
-            attrs = self._docker("inspect container %s" % spec.name, self.api.inspect_container, container_id)
+            attrs = docker_call("inspect container %s" % spec.name, self.api.inspect_container, container_id)
             state = attrs.get("State") or {}
             if state.get("Running") or state.get("Restarting"):
                 result["timed_out"] = True
-                self._docker("stop the %s hook container %s" % (spec.hook, spec.name), self.api.stop,
+                docker_call("stop the %s hook container %s" % (spec.hook, spec.name), self.api.stop,
                              container_id, timeout=spec.stop_grace_period)
-                attrs = self._docker("inspect container %s" % spec.name, self.api.inspect_container, container_id)
+                attrs = docker_call("inspect container %s" % spec.name, self.api.inspect_container, container_id)
                 state = attrs.get("State") or {}
             exit_code = state.get("ExitCode")
         result["duration_s"] = round(max(0.0, self.clock() - started), 3)

@@ -33,6 +33,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.docker_client im
     DockerModuleError,
     RequestException,
     api_error_text,
+    docker_call,
     inspect_image_or_none,
 )
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import tag_problem
@@ -348,10 +349,7 @@ class ImageManager:
         self.actions.append("remove %s" % ref)
         if self.check_mode:
             return
-        try:
-            self.api.remove_image(ref, force=False, noprune=False)
-        except (APIError, RequestException) as exc:
-            raise DockerModuleError("Docker refused to remove %s: %s" % (ref, api_error_text(exc))) from exc
+        docker_call("remove %s" % ref, self.api.remove_image, ref, force=False, noprune=False)
 
     # -- the states ---------------------------------------------------------------------------
 

@@ -29,9 +29,6 @@ LABEL_VERSION = "io.unitehub.version"
 LABEL_SECRET_KEYS = "io.unitehub.secret-env-keys"
 RESERVED_LABELS = (LABEL_APP, LABEL_SLOT, LABEL_VERSION, LABEL_SECRET_KEYS)
 
-# Set by the module from its options; env may repeat them only with the same value.
-RESERVED_ENV = ("PORT", "HOST", "APP_NAME", "APP_SLOT", "APP_VERSION")
-
 # A container name as dockerd accepts it.
 CONTAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
 
@@ -56,6 +53,31 @@ def env_list_to_dict(env_list):
         key, _sep, value = item.partition("=")
         result[key] = value
     return result
+
+
+def container_environment(module_env, env, secret_env):
+    """``(environment, secret part)`` of a container the collection creates: ``env`` and
+    ``secret_env`` (values as strings) with ``module_env``, the variables the module sets from
+    its options, on top. Refused when a name is bad, set in both, or sets a module variable to
+    another value."""
+    plain = {str(k): env_value(v) for k, v in (env or {}).items()}
+    secret = {str(k): env_value(v) for k, v in (secret_env or {}).items()}
+    for key in list(plain) + list(secret):
+        if not key or "=" in key:
+            raise DockerModuleError("environment variable name '%s' is empty or contains '='" % key)
+    both = sorted(set(plain) & set(secret))
+    if both:
+        raise DockerModuleError("%s set in both env and secret_env; keep each variable in one of them" % ", ".join(both))
+    for source, values in (("env", plain), ("secret_env", secret)):
+        for key, value in module_env.items():
+            if key in values and values[key] != value:
+                shown = "(hidden)" if source == "secret_env" else "'%s'" % values[key]
+                raise DockerModuleError("%s sets %s=%s but the module sets it to '%s' from its options; remove %s from %s"
+                                        % (source, key, shown, value, key, source))
+    merged = dict(plain)
+    merged.update(secret)
+    merged.update(module_env)
+    return merged, secret
 
 
 def default_container_name(app_name, slot):
@@ -130,27 +152,7 @@ class SlotSpec:
             "APP_SLOT": self.slot,
             "APP_VERSION": self.version,
         }
-        plain = {str(k): env_value(v) for k, v in env.items()}
-        secret = {str(k): env_value(v) for k, v in secret_env.items()}
-        for key in list(plain) + list(secret):
-            if not key or "=" in key:
-                raise DockerModuleError("environment variable name '%s' is empty or contains '='" % key)
-        both = sorted(set(plain) & set(secret))
-        if both:
-            raise DockerModuleError(
-                "%s set in both env and secret_env; keep each variable in one of them" % ", ".join(both)
-            )
-        for source, values in (("env", plain), ("secret_env", secret)):
-            for key in RESERVED_ENV:
-                if key in values and values[key] != module_env[key]:
-                    shown = "(hidden)" if source == "secret_env" else "'%s'" % values[key]
-                    raise DockerModuleError(
-                        "%s sets %s=%s but the module sets it to '%s' from its options; "
-                        "remove %s from %s" % (source, key, shown, module_env[key], key, source)
-                    )
-        merged = dict(plain)
-        merged.update(secret)
-        merged.update(module_env)
+        merged, secret = container_environment(module_env, env, secret_env)
         return merged, frozenset(secret)
 
     def _build_labels(self):

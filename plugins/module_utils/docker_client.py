@@ -73,6 +73,15 @@ def api_error_text(exc):
     return str(exc)
 
 
+def docker_call(what, func, *args, **kwargs):
+    """``func(*args, **kwargs)``, with the daemon's refusal raised as a DockerModuleError that says
+    what it refused to do."""
+    try:
+        return func(*args, **kwargs)
+    except (APIError, RequestException) as exc:
+        raise DockerModuleError("Docker refused to %s: %s" % (what, api_error_text(exc))) from exc
+
+
 def docker_api_client(docker_host=None, request_timeout=60):
     """A low-level ``docker.APIClient`` for ``docker_host`` (``DOCKER_HOST`` or
     the local socket when unset), negotiating the daemon's API version."""
