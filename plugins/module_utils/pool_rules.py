@@ -248,7 +248,11 @@ def recommended_settings(environment="production", facts=None):
     facts, fact_errors = normalise_facts(facts)
     if fact_errors:
         raise ValueError("; ".join(fact_errors))
+    return _recommended(environment, facts)
 
+
+def _recommended(environment, facts):
+    """``recommended_settings`` for a known environment and facts already normalised."""
     production = environment == "production"
     staging = environment == "staging"
     if "cores" in facts:
@@ -344,7 +348,7 @@ def validate(settings, facts=None, environment="production"):
                   % (environment, ", ".join(ENVIRONMENTS)))
         recommended = {}
     else:
-        recommended = recommended_settings(environment, facts) if not fact_errors else recommended_settings(environment)
+        recommended = _recommended(environment, {} if fact_errors else facts_n)
 
     # A rule across settings runs when the settings it reads are valid on their own, so
     # every bad setting is named once, without a cascade from one bad value.
