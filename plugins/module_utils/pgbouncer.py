@@ -173,15 +173,13 @@ def parse_version_rows(rows):
 
 def pool_totals(pools):
     """Sum the counts of every pool except the console's own."""
+    user_pools = [pool for pool in pools if pool.get("database") != ADMIN_DATABASE]
     totals = {}
-    for pool in pools:
-        if pool.get("database") == ADMIN_DATABASE:
-            continue
+    for pool in user_pools:
         for key, value in pool.items():
             if key in _POOL_TEXT_COLUMNS or key in ("maxwait", "maxwait_us", "maxwait_seconds"):
                 continue
             totals[key] = totals.get(key, 0) + (value or 0)
-    user_pools = [pool for pool in pools if pool.get("database") != ADMIN_DATABASE]
     totals["maxwait_seconds"] = max([pool["maxwait_seconds"] for pool in user_pools] or [0.0])
     totals["pools"] = len(user_pools)
     return totals
