@@ -123,10 +123,9 @@ def connect(host, port, user=None, password=None, dbname=None, connect_timeout=L
     return _open(connect_kwargs(host, port, user, password, dbname, connect_timeout, application_name))
 
 
-def connect_admin_console(host, port, user=None, password=None, dbname=ADMIN_CONSOLE_DATABASE,
-                          connect_timeout=LIBPQ_MIN_CONNECT_TIMEOUT):
+def connect_admin_console(host, port, user=None, password=None, connect_timeout=LIBPQ_MIN_CONNECT_TIMEOUT):
     """A connection to PgBouncer's admin console; raises ConnectError."""
-    return _open(admin_console_kwargs(host, port, user, password, dbname, connect_timeout))
+    return _open(admin_console_kwargs(host, port, user, password, connect_timeout=connect_timeout))
 
 
 def login_argument_spec(host_default=DEFAULT_SOCKET_DIR, connect_timeout_default=10):
