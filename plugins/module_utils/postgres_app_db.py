@@ -168,11 +168,13 @@ def ensure_app_database(conn, role, password, database, conn_limit=-1, encryptio
     """
     validate_request(role, password, database, conn_limit, encryption)
     role_changes = plan_role(fetch_role(conn, role), role, password, conn_limit, encryption)
-    database_changes = plan_database(fetch_database(conn, database), role)
+    current = fetch_database(conn, database)
+    database_changes = plan_database(current, role)
     if not check_mode:
         apply_role(conn, role, password, conn_limit, encryption, role_changes)
         apply_database(conn, database, role, encoding, database_changes)
-    current = fetch_database(conn, database)
+        if "create" in database_changes:  # the server's spelling of the encoding it was created with
+            current = fetch_database(conn, database)
     return {
         "changed": bool(role_changes or database_changes),
         "role_changes": role_changes,
