@@ -56,7 +56,7 @@ SETTINGS = {
     "server_idle_timeout": _Spec(SECONDS, 600.0, minimum=0, zero_means="disabled"),
     "server_lifetime": _Spec(SECONDS, 3600.0, minimum=0, zero_means="use each server connection once"),
     "query_wait_timeout": _Spec(SECONDS, 120.0, minimum=0, zero_means="wait forever"),
-    "server_connect_timeout": _Spec(SECONDS, 15.0, minimum=0, example=15),
+    "server_connect_timeout": _Spec(SECONDS, 15.0, minimum=0),
     "max_prepared_statements": _Spec(INTEGER, 0, minimum=0, zero_means="disabled"),
     "auth_type": _Spec(CHOICE, "md5", choices=AUTH_TYPES),
 }
