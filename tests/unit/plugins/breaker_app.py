@@ -7,8 +7,9 @@
 """
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
+
+from ansible_collections.unitehub.platform.tests.support.loopback import HttpServer
 
 
 def breaker(name, state="CLOSED", failures=0, trips=0):
@@ -65,18 +66,16 @@ class BreakerApp:
                     app.breakers[name] = dict(breaker(name, "OPEN"), trips=app.breakers[name]["trips"] + 1)
                 return self._send(200, app.breakers[name])
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.handler = Handler
+        self.server = self.url = None
 
     def posts(self):
         return [r for r in self.requests if r[0] == "POST"]
 
     def __enter__(self):
-        self.thread.start()
+        self.server = HttpServer(self.handler)
+        self.url = self.server.url
         return self
 
     def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
+        self.server.close()
