@@ -32,9 +32,7 @@ GOOD = {
 
 
 def with_(**changes):
-    settings = dict(GOOD)
-    settings.update(changes)
-    return settings
+    return dict(GOOD, **changes)
 
 
 # (settings, facts, the setting the error must start with, words the message must carry)
