@@ -5,8 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -14,6 +12,7 @@ from ansible_collections.unitehub.platform.plugins.callback import deploy_events
 from ansible_collections.unitehub.platform.plugins.module_utils import deploy_audit
 
 from ansible_collections.unitehub.platform.tests.support.loopback import free_port
+from ansible_collections.unitehub.platform.tests.support.otlp import OtlpPost
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 EVENT = {
@@ -21,39 +20,6 @@ EVENT = {
     "previous_version": "v1", "outcome": "success", "reason": None, "run_id": "r-1", "user": "alice",
     "duration_s": 92.5, "phases": {"preflight": 1.5, "health_gate": 11.25}, "source": "callback",
 }
-
-
-class Collector:
-    """A loopback OTLP/HTTP receiver that records what it is sent."""
-
-    def __init__(self, status=200):
-        self.received = []
-        collector = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                collector.received.append((self.path, self.headers.get("Content-Type"), json.loads(body)))
-                self.send_response(status)
-                self.send_header("Content-Length", "2")
-                self.end_headers()
-                self.wfile.write(b"{}")
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = "http://127.0.0.1:%d" % self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(5)
 
 
 # ---------------------------------------------------------------- pure parts
@@ -154,12 +120,11 @@ def test_datadog_request_builder():
         de.build_datadog_request(EVENT, "k", "https://datadoghq.com")
 
 
-def test_post_json_sends_to_a_loopback_collector():
+def test_post_json_sends_to_a_loopback_collector(otlp_receiver):
     payload = de.build_otlp_payload(EVENT, [("switch", 1, 2)], 0, 3, "svc")
-    with Collector() as collector:
-        status = de.post_json(de.otlp_traces_url(collector.url), payload, timeout=2)
+    status = de.post_json(de.otlp_traces_url(otlp_receiver.endpoint), payload, timeout=2)
     assert status == 200
-    assert collector.received == [("/v1/traces", "application/json", payload)]
+    assert otlp_receiver.received == [OtlpPost("/v1/traces", "application/json", payload, None)]
 
 
 def test_post_json_to_a_dead_endpoint_raises_quickly():
@@ -240,9 +205,8 @@ def run_playbook(tmp_path, name="deploy.yml", content=PLAYBOOK, extra_env=None, 
     return proc, deploy_audit.read_audit(str(audit))
 
 
-def test_playbook_run_writes_the_audit_line_and_sends_the_trace(tmp_path):
-    with Collector() as collector:
-        proc, events = run_playbook(tmp_path, extra_env={"UNITEHUB_OTLP_ENDPOINT": collector.url})
+def test_playbook_run_writes_the_audit_line_and_sends_the_trace(tmp_path, otlp_receiver):
+    proc, events = run_playbook(tmp_path, extra_env={"UNITEHUB_OTLP_ENDPOINT": otlp_receiver.endpoint})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(events) == 1
     event = events[0]
@@ -253,10 +217,10 @@ def test_playbook_run_writes_the_audit_line_and_sends_the_trace(tmp_path):
     assert list(event["phases"]) == ["preflight", "health_gate", "switch", "record"]
     assert 0.3 <= event["phases"]["health_gate"] < event["duration_s"]
     assert [e["source"] for e in deploy_audit.read_audit(str(tmp_path / "role-audit.jsonl"))] == ["module"]
-    assert len(collector.received) == 1
-    path, _unused, payload = collector.received[0]
-    spans = payload["resourceSpans"][0]["scopeSpans"][0]["spans"]
-    assert path == "/v1/traces"
+    assert len(otlp_receiver.received) == 1
+    post = otlp_receiver.received[0]
+    spans = post.body["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    assert post.path == "/v1/traces"
     assert [s["name"] for s in spans] == ["deploy unitehub", "phase preflight", "phase health_gate", "phase switch",
                                           "phase record"]
 
