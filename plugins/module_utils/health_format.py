@@ -18,7 +18,6 @@ import json
 PASS = "pass"
 WARN = "warn"
 FAIL = "fail"
-STATUSES = (PASS, WARN, FAIL)
 STATUS_ALIASES = {"ok": PASS, "up": PASS, "down": FAIL, "error": FAIL}
 HTTP_STATUS_CODES = {PASS: 200, WARN: 206, FAIL: 503}
 _SEVERITY = {PASS: 0, WARN: 1, FAIL: 2}
@@ -230,17 +229,6 @@ def normalize_health(document):
         normalised[name] = [_normalize_check(name, index, item) for index, item in enumerate(items)]
     result["checks"] = normalised
     return result
-
-
-def check_statuses(document):
-    """Every reported check status of a document, in document order."""
-    document = normalize_health(document)
-    return [item["status"] for items in document["checks"].values() for item in items if item["status"] is not None]
-
-
-def worst_check_status(document):
-    """The worst status any check reports (pass when there are none)."""
-    return worst_status(check_statuses(document))
 
 
 def failing_checks(document, include_warn=False):

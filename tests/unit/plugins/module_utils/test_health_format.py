@@ -16,10 +16,9 @@ from ansible_collections.unitehub.platform.plugins.module_utils.health_format im
     normalize_health,
     normalize_status,
     parse_health,
-    worst_check_status,
     worst_status,
 )
-from ansible_collections.unitehub.platform.tests.support.health_endpoints import SYSTEM_FAIL, SYSTEM_PASS, SYSTEM_WARN
+from ansible_collections.unitehub.platform.tests.support.health_endpoints import SYSTEM_FAIL, SYSTEM_PASS
 
 
 # ---------------------------------------------------------------------------
@@ -73,13 +72,6 @@ def test_meets_expectation(status, expect, met):
 def test_meets_expectation_rejects_unknown_expectation():
     with pytest.raises(ProbeConfigError, match="expect 'healthy' is not one of pass, pass_or_warn"):
         meets_expectation("pass", "healthy")
-
-
-def test_worst_check_status_aggregates_every_check():
-    assert worst_check_status(SYSTEM_FAIL) == "fail"
-    assert worst_check_status(SYSTEM_WARN) == "warn"
-    assert worst_check_status(SYSTEM_PASS) == "pass"
-    assert worst_check_status({"status": "fail"}) == "pass"
 
 
 # ---------------------------------------------------------------------------
