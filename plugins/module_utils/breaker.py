@@ -19,7 +19,7 @@ import json
 from http.client import HTTPException
 from urllib.parse import quote, urlsplit
 
-from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import request
+from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import request, url_host
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORTS = (3008, 3009)
@@ -62,9 +62,7 @@ def build_endpoints(endpoints=None, host=None, ports=None):
                 raise BreakerError("endpoint %r is not an http(s) base URL such as http://127.0.0.1:3008" % (url,))
             urls.append(url.rstrip("/"))
         return urls
-    host = host or DEFAULT_HOST
-    if ":" in host and not host.startswith("["):
-        host = "[%s]" % host
+    host = url_host(host or DEFAULT_HOST)
     urls = []
     for port in ports or DEFAULT_PORTS:
         if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:

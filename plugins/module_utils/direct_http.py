@@ -34,6 +34,11 @@ def _tls_context(validate_certs):
     return _CONTEXTS[validate_certs]
 
 
+def url_host(host):
+    """``host`` as the host part of a URL or ``host:port`` wants it: an IPv6 literal in brackets."""
+    return "[%s]" % host if ":" in host and not host.startswith("[") else host
+
+
 def request(url, method="GET", headers=None, body=None, timeout=5.0, validate_certs=True, max_bytes=None,
             agent="unitehub.platform"):
     """Send one request and return ``Response(status, headers, body)`` whatever the status.

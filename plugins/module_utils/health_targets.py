@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import url_host
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import EXPECT_PASS, ProbeConfigError, validate_expect
 from ansible_collections.unitehub.platform.plugins.module_utils.probes import (
     DEFAULT_PORTS,
@@ -55,10 +56,6 @@ _NUMERIC_OPTIONS = (
     ("max_failures", int, lambda v: v >= 1,
      "must be 1 or more (leave it unset to tolerate failures until the timeout)"),
 )
-
-
-def _format_host(host):
-    return "[%s]" % host if ":" in host and not host.startswith("[") else host
 
 
 def resolve_target(target, defaults=None):
@@ -121,7 +118,7 @@ def target_label(spec):
     probe_type = spec["type"]
     if probe_type == "http":
         return spec["url"]
-    address = "%s:%s" % (_format_host(spec["login_host"]), spec["login_port"])
+    address = "%s:%s" % (url_host(spec["login_host"]), spec["login_port"])
     if probe_type in ("postgres", "pgbouncer"):
         user = "%s@" % spec["login_user"] if spec.get("login_user") else ""
         database = spec.get("login_db") or ("pgbouncer" if probe_type == "pgbouncer" else "")

@@ -7,7 +7,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
-from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import read_at_most, request
+from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import read_at_most, request, url_host
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import MAX_BODY_BYTES
 from ansible_collections.unitehub.platform.tests.support.loopback import serve_http
 
@@ -104,3 +104,8 @@ def test_read_at_most_returns_a_short_body_whole():
             return self.parts.pop(0)
 
     assert read_at_most(Short(), 100) == b'{"status": "pass"}'
+
+
+def test_url_host_brackets_an_ipv6_literal_once():
+    assert [url_host(host) for host in ("127.0.0.1", "localhost", "::1", "[::1]")] == [
+        "127.0.0.1", "localhost", "[::1]", "[::1]"]
