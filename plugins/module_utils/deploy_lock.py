@@ -13,8 +13,6 @@ are broken only on request (``force``), and the break is reported.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
 import socket
@@ -28,6 +26,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.deploy_state imp
     FILE_MODE,
     DeployStateError,
 )
+from ansible_collections.unitehub.platform.plugins.module_utils.fileio import flocked
 from ansible_collections.unitehub.platform.plugins.module_utils.processes import pid_alive
 
 LOCK_FILE = "deploy.lock"
@@ -164,18 +163,6 @@ def is_holder(info, run_id=None, pid=None, token=None):
     return bool(run_id) and pid is not None and info["run_id"] == run_id and info["pid"] == pid
 
 
-@contextlib.contextmanager
-def _dir_guard(directory):
-    """Serialise lock breaking and releasing with an flock on the state directory,
-    so a breaker never removes a lock that another run has just taken."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def _create_lock(path, doc):
     """Create the lock file if and only if it does not exist (atomic). A lock that could not
     be written whole (disk full) is removed again: an empty lock would block every deploy
@@ -235,7 +222,9 @@ def acquire_lock(path, owner, run_id, pid, host=None, ttl=DEFAULT_TTL, force=Fal
             if current is None:
                 _create_lock(path, doc)
             else:
-                with _dir_guard(directory):
+                # Breaking and releasing hold an flock on the state directory, so a breaker never
+                # removes a lock that another run has just taken.
+                with flocked(directory):
                     again = read_lock(path, now=now, local_host=local_host, default_ttl=ttl)
                     if again is not None:
                         if again["_identity"] != current["_identity"]:
@@ -273,7 +262,7 @@ def release_lock(path, run_id=None, pid=None, token=None, force=False, dry_run=F
         )
     if dry_run:
         return {"released": True, "lock": current, "forced": not holder}
-    with _dir_guard(os.path.dirname(os.path.abspath(path))):
+    with flocked(os.path.dirname(os.path.abspath(path))):
         again = read_lock(path, now=now, local_host=local_host)
         if again is None:
             return {"released": False, "lock": None, "forced": False}

@@ -1,10 +1,12 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, unitehub platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Crash-safe file replacement shared by every module that owns a file."""
+"""Crash-safe file replacement and file locks, shared by every module that owns a file."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import tempfile
 
@@ -55,3 +57,15 @@ def restore_file(path, previous, mode=0o644):
             os.unlink(path)
     else:
         atomic_write(path, previous, mode)
+
+
+@contextlib.contextmanager
+def flocked(path, flags=os.O_RDONLY):
+    """Hold an exclusive flock on ``path`` (a file or a directory) for the block. The kernel
+    drops it when the process dies, so a crashed holder never leaves it held."""
+    fd = os.open(path, flags, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

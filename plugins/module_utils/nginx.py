@@ -13,11 +13,10 @@ passed.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import subprocess
 
-from ansible_collections.unitehub.platform.plugins.module_utils.fileio import atomic_write, read_text, restore_file
+from ansible_collections.unitehub.platform.plugins.module_utils.fileio import atomic_write, flocked, read_text, restore_file
 from ansible_collections.unitehub.platform.plugins.module_utils.processes import running_pid
 
 
@@ -31,12 +30,8 @@ CONFIG_LOCK = "/run/unitehub/nginx-config.lock"
 def config_lock(path=CONFIG_LOCK):
     """Hold the host's nginx configuration lock (an flock, released when the process dies)."""
     os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with flocked(path, os.O_RDWR | os.O_CREAT):
         yield
-    finally:
-        os.close(fd)
 
 
 class NginxConfigError(Exception):
