@@ -277,7 +277,7 @@ def switch(upstream_dir, slot, servers, other_servers, fetch, timeout=10.0, cons
         if not result["changed"]:
             raise
         undo_error = _undo(upstream_dir, previous_slot, previous_files if files_changed else None, nginx_bin,
-                           pidfile)
+                           pidfile, lock_path)
         details = dict(getattr(exc, "details", {}))
         cause = str(exc) if isinstance(exc, SwitchError) else "%s: %s" % (type(exc).__name__, exc)
         if undo_error:
@@ -369,7 +369,7 @@ def _restore_files(upstream_dir, files):
         restore_file(file_path(upstream_dir, name), text)
 
 
-def _undo(upstream_dir, previous_slot, previous_files, nginx_bin, pidfile):
+def _undo(upstream_dir, previous_slot, previous_files, nginx_bin, pidfile, lock_path):
     """Put the marker (and files) back; returns what went wrong, or None."""
     try:
         if previous_slot is None:
@@ -377,8 +377,10 @@ def _undo(upstream_dir, previous_slot, previous_files, nginx_bin, pidfile):
         else:
             set_live_marker(upstream_dir, previous_slot)
         if previous_files is not None:
-            _restore_files(upstream_dir, previous_files)
-            reload_nginx(nginx_bin, pidfile)
+            # Under the lock, as they were written: the reload must not load another writer's half-done change.
+            with config_lock(lock_path):
+                _restore_files(upstream_dir, previous_files)
+                reload_nginx(nginx_bin, pidfile)
     except (OSError, NginxConfigError) as exc:
         return "%s: %s" % (type(exc).__name__, exc)
     return None

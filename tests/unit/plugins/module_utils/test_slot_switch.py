@@ -1,5 +1,6 @@
 """Unit tests of the switch transaction with a fake nginx binary and fake answers."""
 
+import fcntl
 import os
 import re
 import stat
@@ -310,6 +311,31 @@ def test_a_reload_that_hangs_is_undone(lb, fake_nginx, monkeypatch):
     monkeypatch.setattr(sw, "reload_nginx", reload_nginx)
     with pytest.raises(sw.SwitchError, match="timed out"):
         do_switch(lb, fake_nginx, servers=["127.0.0.2:3009"])
+    assert snapshot(lb) == before
+
+
+def test_the_undo_restores_and_reloads_under_the_config_lock(lb, fake_nginx, tmp_path, monkeypatch):
+    before = live_on(lb, "blue")
+    lock_path = str(tmp_path / "run" / "nginx-config.lock")
+    real_reload = sw.reload_nginx
+    held = []
+
+    def reload_nginx(nginx_bin, pidfile):
+        fd = os.open(lock_path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            held.append(False)
+        except BlockingIOError:
+            held.append(True)
+        finally:
+            os.close(fd)
+        return real_reload(nginx_bin, pidfile)
+
+    monkeypatch.setattr(sw, "reload_nginx", reload_nginx)
+    with pytest.raises(sw.SwitchError, match="was undone"):
+        do_switch(lb, fake_nginx, servers=["127.0.0.2:3009"], fetch=answers(("blue", None)), timeout=0.1,
+                  lock_path=lock_path)
+    assert held == [True, True], "the new files' reload and the undo's both hold the host's nginx configuration lock"
     assert snapshot(lb) == before
 
 
