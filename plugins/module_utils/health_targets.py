@@ -23,12 +23,12 @@ from ansible_collections.unitehub.platform.plugins.module_utils.probes import (
 
 DEFAULT_HOST = "127.0.0.1"
 
-
+# Every option of a target and its built-in value; health_probe's own options default to these.
 TARGET_DEFAULTS = {
     "name": None,
     "type": None,
     "url": None,
-    "login_host": None,
+    "login_host": DEFAULT_HOST,
     "login_port": None,
     "login_user": None,
     "login_password": None,

@@ -447,8 +447,8 @@ from ansible_collections.unitehub.platform.plugins.module_utils.docker_client im
     docker_api_client,
     inspect_container_or_none,
 )
-from ansible_collections.unitehub.platform.plugins.module_utils.health_format import ProbeConfigError
-from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import resolve_target
+from ansible_collections.unitehub.platform.plugins.module_utils.health_format import EXPECTATIONS, ProbeConfigError
+from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import TARGET_DEFAULTS, resolve_target
 from ansible_collections.unitehub.platform.plugins.module_utils.health_wait import ContainerWatch, probe_targets, summary
 from ansible_collections.unitehub.platform.plugins.module_utils.postgres_client import HAS_PSYCOPG, PSYCOPG_IMPORT_ERROR
 from ansible_collections.unitehub.platform.plugins.module_utils.probes import HAS_REDIS, PROBE_TYPES, REDIS_IMPORT_ERROR
@@ -460,32 +460,34 @@ def _deprecated(alias):
 
 
 def _probe_options(for_targets):
-    """The per-target options; at the top level they carry the defaults."""
-    top = not for_targets
+    """The per-target options; at the top level they carry the defaults of TARGET_DEFAULTS."""
     options = dict(
         type=dict(type="str", choices=list(PROBE_TYPES)),
         url=dict(type="str"),
-        login_host=dict(type="str", default="127.0.0.1" if top else None, aliases=["host"],
-                        deprecated_aliases=[_deprecated("host")]),
+        login_host=dict(type="str", aliases=["host"], deprecated_aliases=[_deprecated("host")]),
         login_port=dict(type="int", aliases=["port"], deprecated_aliases=[_deprecated("port")]),
         login_user=dict(type="str", aliases=["user"], deprecated_aliases=[_deprecated("user")]),
         login_password=dict(type="str", no_log=True, aliases=["password"],
                             deprecated_aliases=[_deprecated("password")]),
         login_db=dict(type="str", aliases=["database"], deprecated_aliases=[_deprecated("database")]),
-        expect=dict(type="str", choices=["pass", "pass_or_warn"], default="pass" if top else None),
-        timeout=dict(type="float", default=60 if top else None),
-        interval=dict(type="float", default=5 if top else None),
-        request_timeout=dict(type="float", default=2 if top else None),
-        consecutive_successes=dict(type="int", default=1 if top else None),
+        expect=dict(type="str", choices=list(EXPECTATIONS)),
+        timeout=dict(type="float"),
+        interval=dict(type="float"),
+        request_timeout=dict(type="float"),
+        consecutive_successes=dict(type="int"),
         max_failures=dict(type="int"),
         container=dict(type="str"),
         host_header=dict(type="str"),
-        validate_certs=dict(type="bool", default=True if top else None),
+        validate_certs=dict(type="bool"),
         expect_slot=dict(type="str", choices=list(SLOTS)),
     )
     if for_targets:
         options["name"] = dict(type="str")
-    return {key: {k: v for k, v in value.items() if v is not None} for key, value in options.items()}
+        return options
+    for key, option in options.items():
+        if TARGET_DEFAULTS[key] is not None:
+            option["default"] = TARGET_DEFAULTS[key]
+    return options
 
 
 def argument_spec():
