@@ -51,7 +51,7 @@ def _probe_rows(host, results):
     for result in results:
         status = result.get("status") or FAIL
         not_passing = failing_from_checks(result.get("checks"), include_warn=(status == WARN))
-        why = ", ".join(sorted({entry["name"] for entry in not_passing}, key=[e["name"] for e in not_passing].index))
+        why = ", ".join(dict.fromkeys(entry["name"] for entry in not_passing))  # each check once, in document order
         latency = result.get("latency_ms")
         rows.append(_row(result.get("name"), host, status, result.get("target"),
                          "-" if latency is None else "%.1f ms" % latency,

@@ -41,6 +41,13 @@ def test_probed_components_become_rows_naming_what_does_not_pass():
         ("redis", "lb1", "fail", "-", "connection refused")]
 
 
+def test_a_check_with_several_failing_objects_is_named_once_in_document_order():
+    checks = {"db:up": [{"status": "fail"}, {"status": "fail"}], "cache:up": [{"status": "fail"}]}
+    report = {"groups": ["lb"], "probe": {"target_results": [
+        probe_result("nginx", "fail", "http://127.0.0.1:8080/api/health/system", checks=checks)]}}
+    assert health_rows({"lb1": report}, ["lb1"])[0]["failing"] == "db:up, cache:up"
+
+
 def test_hosts_that_cannot_tell_are_failing_rows():
     reports = {
         "app1": {"groups": ["app"], "probe": {}, "slots": {"failed": True, "msg": "cannot reach the Docker daemon"}},
