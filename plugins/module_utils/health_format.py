@@ -238,20 +238,15 @@ def failing_checks(document, include_warn=False):
     entry per check object, in document order. ``document`` may be raw or
     normalised.
     """
-    document = normalize_health(document)
+    return failing_from_checks(normalize_health(document)["checks"], include_warn=include_warn)
+
+
+def failing_from_checks(checks, include_warn=False):
+    """``failing_checks`` for the ``checks`` of a normalised document (a probe result's), not validated again."""
     wanted = (FAIL, WARN) if include_warn else (FAIL,)
-    failing = []
-    for name, items in document["checks"].items():
-        for item in items:
-            if item["status"] in wanted:
-                failing.append({
-                    "name": name,
-                    "status": item["status"],
-                    "output": item.get("output"),
-                    "observedValue": item.get("observedValue"),
-                    "observedUnit": item.get("observedUnit"),
-                })
-    return failing
+    return [{"name": name, "status": item["status"], "output": item.get("output"),
+             "observedValue": item.get("observedValue"), "observedUnit": item.get("observedUnit")}
+            for name, items in (checks or {}).items() for item in items if item.get("status") in wanted]
 
 
 def describe_failing(failing, limit=5):
@@ -265,8 +260,3 @@ def describe_failing(failing, limit=5):
     if len(failing) > limit:
         parts.append("and %d more" % (len(failing) - limit))
     return ", ".join(parts)
-
-
-def failing_from_checks(checks, include_warn=False):
-    """``failing_checks`` for an already normalised ``checks`` dict."""
-    return failing_checks({"status": PASS, "checks": checks or {}}, include_warn=include_warn)
