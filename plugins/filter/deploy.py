@@ -13,7 +13,7 @@ import math
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import BOOLEANS
 
-from ansible_collections.unitehub.platform.plugins.module_utils.deploy_flow import failure_outcome, revert_decision
+from ansible_collections.unitehub.platform.plugins.module_utils import deploy_flow
 from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import render_files, validate_servers
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS, TAG_RULE, is_valid_tag
 
@@ -115,20 +115,10 @@ def slot_upstreams(servers):
 
 
 def rescue_plan(facts):
-    """The decisions of a failed deploy, from what the run knows (see module_utils/deploy_flow.py).
-
-    ``facts`` has ``switched``, ``target``, ``old``, ``old_stopped`` and ``old_running``, and
-    once traffic was (or was not) moved back, ``live_slot`` and ``reverted``.
-    """
+    """The decisions of a failed deploy, from what the run knows (module_utils/deploy_flow.py)."""
     if not isinstance(facts, dict):
         raise AnsibleFilterError("rescue_plan needs a dictionary of the run's facts, got %r" % (facts,))
-    revert, why_not = revert_decision(bool(facts.get("switched")), facts.get("target"), facts.get("old"),
-                                      bool(facts.get("old_stopped")), facts.get("old_running"))
-    plan = {"revert": revert, "why_not": why_not, "reverted": revert and bool(facts.get("reverted"))}
-    plan.update(failure_outcome(bool(facts.get("switched")), facts.get("target"), facts.get("old"),
-                                facts.get("live_slot"), bool(facts.get("reverted")), facts.get("old_running"),
-                                started=bool(facts.get("started", True))))
-    return plan
+    return deploy_flow.rescue_plan(facts)
 
 
 class FilterModule:

@@ -4,8 +4,8 @@
 """The decisions of a failed deploy or rollback: where traffic goes, what keeps running,
 what the state records.
 
-Pure functions over what the run knows; the blue_green role calls them through the
-``rescue_plan`` filter, and the state-machine tests drive them with the real state, lock
+Pure functions over what the run knows; the blue_green role reads ``rescue_plan`` through
+the filter of that name, and the state-machine tests drive it with the real state, lock
 and marker code. The rules:
 
 - Traffic goes back only to an old slot that still runs on every app host and was not
@@ -58,3 +58,20 @@ def failure_outcome(switched, target, old, live_slot, reverted, old_running, sta
         "activate": on_new,
         "replaced_status": "standby" if old_running else "stopped",
     }
+
+
+def rescue_plan(facts):
+    """Both decisions at once, from what the run knows so far: ``switched``, ``started``,
+    ``target``, ``old``, ``old_stopped``, ``old_running`` and, once traffic was (or was not)
+    moved back, ``live_slot`` and ``reverted``.
+
+    Returns ``revert``, ``why_not`` and ``reverted`` (a revert was decided and succeeded),
+    then the keys of ``failure_outcome``.
+    """
+    switched, reverted = bool(facts.get("switched")), bool(facts.get("reverted"))
+    target, old, old_running = facts.get("target"), facts.get("old"), facts.get("old_running")
+    revert, why_not = revert_decision(switched, target, old, bool(facts.get("old_stopped")), old_running)
+    plan = {"revert": revert, "why_not": why_not, "reverted": revert and reverted}
+    plan.update(failure_outcome(switched, target, old, facts.get("live_slot"), reverted, old_running,
+                                started=bool(facts.get("started", True))))
+    return plan

@@ -3,7 +3,7 @@
 A run here takes the steps the blue_green role takes, with the real module_utils code
 on real files in a temporary directory: the deploy_state module's actions (lock and
 plan, record, reconcile, unlock), the live-slot marker of slot_switch, and the rescue
-decisions of deploy_flow that the role reads through the rescue_plan filter. Containers
+plan of deploy_flow that the role reads through the rescue_plan filter. Containers
 are a dictionary, because Docker is not what is under test.
 
 Hypothesis chains deploys (good, failing their gate, crashing inside the stability
@@ -37,7 +37,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils import clock, de
 from ansible_collections.unitehub.platform.plugins.module_utils import deploy_lock as locks
 from ansible_collections.unitehub.platform.plugins.module_utils import deploy_state as ds
 from ansible_collections.unitehub.platform.plugins.module_utils import slot_switch
-from ansible_collections.unitehub.platform.plugins.module_utils.deploy_flow import failure_outcome, revert_decision
+from ansible_collections.unitehub.platform.plugins.module_utils.deploy_flow import rescue_plan
 
 PHASES = ("lock", "start", "gate", "switch", "stability", "drain", "record")
 VERSIONS = ["v%d" % n for n in range(1, 6)]
@@ -191,13 +191,14 @@ class Run:
 
     def rescue(self, version, cause):
         world = self.world
-        old_running = bool(self.old and world.containers.get(self.old, {}).get("running"))
-        revert, _why_not = revert_decision(self.switched, self.target, self.old, self.old_stopped, old_running)
+        facts = {"switched": self.switched, "started": self.started, "target": self.target, "old": self.old,
+                 "old_stopped": self.old_stopped,
+                 "old_running": bool(self.old and world.containers.get(self.old, {}).get("running"))}
+        revert = rescue_plan(facts)["revert"]
         if revert:
             # nginx is not running here: put_back moves the marker without verifying.
             slot_switch.put_back(world.upstream, self.old, fetch=None, pidfile=os.path.join(world.root, "no.pid"))
-        outcome = failure_outcome(self.switched, self.target, self.old, world.marker(), revert, old_running,
-                                  started=self.started)
+        outcome = rescue_plan(dict(facts, live_slot=world.marker(), reverted=revert))
         if outcome["stop_target"]:
             world.containers[self.target]["running"] = False
         if outcome["record"]:
