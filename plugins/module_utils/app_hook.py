@@ -296,7 +296,7 @@ class HookRunner:
             if state.get("Running") or state.get("Restarting"):
                 result["timed_out"] = True
                 docker_call("stop the %s hook container %s" % (spec.hook, spec.name), self.api.stop,
-                             container_id, timeout=spec.stop_grace_period)
+                            container_id, timeout=spec.stop_grace_period)
                 attrs = docker_call("inspect container %s" % spec.name, self.api.inspect_container, container_id)
                 state = attrs.get("State") or {}
             exit_code = state.get("ExitCode")
