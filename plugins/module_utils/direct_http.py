@@ -24,14 +24,16 @@ Response = namedtuple("Response", "status headers body")
 _CONTEXTS = {}
 
 
-def _tls_context(validate_certs):
-    if validate_certs not in _CONTEXTS:
-        context = ssl.create_default_context()
+def _tls_context(validate_certs, ca_path=None):
+    """The TLS context of a client: the system's CAs, or only those of ``ca_path`` (a PEM file)."""
+    key = (bool(validate_certs), ca_path)
+    if key not in _CONTEXTS:
+        context = ssl.create_default_context(cafile=ca_path)
         if not validate_certs:
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
-        _CONTEXTS[validate_certs] = context
-    return _CONTEXTS[validate_certs]
+        _CONTEXTS[key] = context
+    return _CONTEXTS[key]
 
 
 def url_host(host):
@@ -40,11 +42,13 @@ def url_host(host):
 
 
 def request(url, method="GET", headers=None, body=None, timeout=5.0, validate_certs=True, max_bytes=None,
-            agent="unitehub.platform"):
+            agent="unitehub.platform", ca_path=None):
     """Send one request and return ``Response(status, headers, body)`` whatever the status.
 
     The body is read up to ``max_bytes + 1`` bytes when ``max_bytes`` is given, so a
-    caller can tell an oversized body without reading all of it. Raises ValueError
+    caller can tell an oversized body without reading all of it. An https URL's
+    certificate is checked against the system's CAs, or against ``ca_path`` only
+    (a PEM file, such as a private CA's certificate). Raises ValueError
     for a URL that is not http(s)://host[:port]/..., and OSError, ssl.SSLError or
     http.client.HTTPException when the exchange fails.
     """
@@ -56,7 +60,7 @@ def request(url, method="GET", headers=None, body=None, timeout=5.0, validate_ce
     port = parts.port  # raises ValueError for a bad port
     if parts.scheme == "https":
         connection = http.client.HTTPSConnection(parts.hostname, port, timeout=timeout,
-                                                 context=_tls_context(validate_certs))
+                                                 context=_tls_context(validate_certs, ca_path))
     else:
         connection = http.client.HTTPConnection(parts.hostname, port, timeout=timeout)
     target = (parts.path or "/") + ("?" + parts.query if parts.query else "")

@@ -42,6 +42,7 @@ TARGET_DEFAULTS = {
     "container": None,
     "host_header": None,
     "validate_certs": True,
+    "ca_path": None,
     "expect_slot": None,
 }
 
@@ -133,7 +134,7 @@ def build_probe(spec, connect=None):
     host, port, user, password = spec["login_host"], spec["login_port"], spec["login_user"], spec["login_password"]
     if probe_type == "http":
         return lambda: probe_http(spec["url"], request_timeout, spec["host_header"], spec["validate_certs"],
-                                  expect_slot=spec["expect_slot"])
+                                  expect_slot=spec["expect_slot"], ca_path=spec["ca_path"])
     if probe_type == "tcp":
         return lambda: probe_tcp(host, port, request_timeout)
     if probe_type == "redis":

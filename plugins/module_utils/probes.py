@@ -80,8 +80,8 @@ def _elapsed_ms(timer, start):
 def describe_error(exc, timeout=None):
     """One line for a connection-level failure, with no traceback and no secret."""
     if isinstance(exc, ssl.SSLCertVerificationError):
-        return ("TLS certificate verification failed (%s); fix the certificate or, for a self-signed test "
-                "certificate only, set validate_certs=false" % (exc.verify_message or exc))
+        return ("TLS certificate verification failed (%s); fix the certificate, or set ca_path to the "
+                "certificate of the CA that signed it" % (exc.verify_message or exc))
     if isinstance(exc, ssl.SSLError):
         return "TLS error (%s)" % (exc.reason or exc)
     if isinstance(exc, (socket.timeout, TimeoutError)):
@@ -107,7 +107,7 @@ def _media_type(headers):
 
 
 def probe_http(url, request_timeout=2.0, host_header=None, validate_certs=True, max_bytes=MAX_BODY_BYTES,
-               timer=time.monotonic, expect_slot=None):
+               timer=time.monotonic, expect_slot=None, ca_path=None):
     """GET ``url`` once and judge the answer.
 
     An ``application/health+json`` body is parsed strictly: a malformed one is a
@@ -115,7 +115,8 @@ def probe_http(url, request_timeout=2.0, host_header=None, validate_certs=True, 
     member, otherwise the HTTP code decides, as it does for every non-JSON body:
     2xx is pass, anything else fail. A non-2xx code is always fail, whatever the
     body says. Proxies from the environment are not used and redirects are not
-    followed: a probe must reach the instance it names.
+    followed: a probe must reach the instance it names. An https certificate is
+    checked against ``ca_path`` (a PEM file) when given, the system's CAs otherwise.
     """
     headers = {"Accept": "%s, application/json;q=0.9, */*;q=0.1" % HEALTH_MEDIA_TYPE}
     if host_header:
@@ -123,7 +124,7 @@ def probe_http(url, request_timeout=2.0, host_header=None, validate_certs=True, 
     start = timer()
     try:
         response = request(url, headers=headers, timeout=request_timeout, validate_certs=validate_certs,
-                           max_bytes=max_bytes, agent="unitehub.platform.health_probe")
+                           max_bytes=max_bytes, agent="unitehub.platform.health_probe", ca_path=ca_path)
         check_size(len(response.body), max_bytes)
     except HealthFormatError as exc:
         return ProbeResult(FAIL, error=str(exc), latency_ms=_elapsed_ms(timer, start))

@@ -122,6 +122,12 @@ options:
       - Verify the TLS certificate of an C(https) URL. Set V(false) only for self-signed test certificates.
     type: bool
     default: true
+  ca_path:
+    description:
+      - PEM file, on the host that runs the module, with the CA certificates an C(https) URL's certificate
+        is checked against, instead of the system's. For a load balancer whose certificate a private CA
+        signed, such as the local stack's C(inventories/local/.secrets/tls/ca.crt).
+    type: path
   expect_slot:
     description:
       - For an C(http) probe through the collection's load balancer, the slot every answer must come from.
@@ -198,6 +204,9 @@ options:
       validate_certs:
         description: See O(validate_certs).
         type: bool
+      ca_path:
+        description: See O(ca_path).
+        type: path
       expect_slot:
         description: See O(expect_slot).
         type: str
@@ -479,6 +488,7 @@ def _probe_options(for_targets):
         container=dict(type="str"),
         host_header=dict(type="str"),
         validate_certs=dict(type="bool"),
+        ca_path=dict(type="path"),
         expect_slot=dict(type="str", choices=list(SLOTS)),
     )
     if for_targets:

@@ -72,8 +72,20 @@ options:
     description:
       - A URL served through the load balancer, for example the app's health path. Any 2xx
         answer from the slot counts.
+      - An C(https) URL's certificate is checked against the system's CAs, or against O(ca_path).
     type: str
     default: http://127.0.0.1:8080/
+  ca_path:
+    description:
+      - PEM file, on the load balancer host, with the CA certificates the certificate of an C(https)
+        O(verify_url) is checked against, instead of the system's; for a private CA such as the local
+        stack's.
+    type: path
+  validate_certs:
+    description:
+      - Verify the certificate of an C(https) O(verify_url). Set V(false) only for a throwaway test certificate.
+    type: bool
+    default: true
   timeout:
     description:
       - Seconds to wait, overall, for the load balancer to answer from the slot.
@@ -123,6 +135,14 @@ EXAMPLES = r"""
       - 10.0.1.11:3008
       - 10.0.1.12:3008
     verify_url: http://127.0.0.1/api/health/system
+
+- name: Route traffic to green, verified over HTTPS with a private CA
+  unitehub.platform.slot_switch:
+    slot: green
+    servers: [127.0.0.1:3009]
+    backup_servers: [127.0.0.1:3008]
+    verify_url: https://127.0.0.1:8443/api/health/system
+    ca_path: /etc/ssl/unitehub/ca.crt
 
 - name: Put traffic back on blue, whatever state nginx is in
   unitehub.platform.slot_switch:
@@ -185,7 +205,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch impo
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS, UPSTREAM_SLOT_HEADER
 
 
-def make_fetch(url, timeout=2.0):
+def make_fetch(url, timeout=2.0, ca_path=None, validate_certs=True):
     """One GET through the load balancer -> (slot that answered, error).
 
     Proxies from the environment are not used: the answer must come from the
@@ -193,7 +213,8 @@ def make_fetch(url, timeout=2.0):
     """
     def fetch():
         try:
-            response = request(url, timeout=timeout, max_bytes=65536, agent="unitehub.platform.slot_switch")
+            response = request(url, timeout=timeout, max_bytes=65536, agent="unitehub.platform.slot_switch",
+                               ca_path=ca_path, validate_certs=validate_certs)
         except (OSError, http.client.HTTPException, ValueError) as exc:
             return None, "%s: %s" % (url, exc)
         slot = response.headers.get(UPSTREAM_SLOT_HEADER) or None
@@ -210,6 +231,8 @@ def main():
             revert=dict(type="bool", default=False),
             upstream_dir=dict(type="path", default="/etc/nginx/unitehub/unitehub"),
             verify_url=dict(type="str", default="http://127.0.0.1:8080/"),
+            ca_path=dict(type="path"),
+            validate_certs=dict(type="bool", default=True),
             timeout=dict(type="float", default=10.0, aliases=["verify_timeout"],
                          deprecated_aliases=[dict(name="verify_timeout", version="2.0.0",
                                                   collection_name="unitehub.platform")]),
@@ -221,7 +244,7 @@ def main():
         supports_check_mode=True,
     )
     p = module.params
-    fetch = make_fetch(p["verify_url"])
+    fetch = make_fetch(p["verify_url"], ca_path=p["ca_path"], validate_certs=p["validate_certs"])
     try:
         if p["revert"]:
             result = put_back(p["upstream_dir"], p["slot"], fetch, timeout=p["timeout"],

@@ -3,6 +3,7 @@ no proxy from the environment."""
 
 from __future__ import annotations
 
+import ssl
 from http.server import BaseHTTPRequestHandler
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import read_at_most, request, url_host
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import MAX_BODY_BYTES
 from ansible_collections.unitehub.platform.tests.support.loopback import serve_http
+from ansible_collections.unitehub.platform.tests.support.tls import make_ca, serve_https
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -109,3 +111,26 @@ def test_read_at_most_returns_a_short_body_whole():
 def test_url_host_brackets_an_ipv6_literal_once():
     assert [url_host(host) for host in ("127.0.0.1", "localhost", "::1", "[::1]")] == [
         "127.0.0.1", "localhost", "[::1]", "[::1]"]
+
+
+def test_https_is_checked_against_ca_path_only(tmp_path):
+    ca = make_ca(tmp_path)
+    with serve_https(Handler, ca) as base:
+        assert request(base + "/api/version", ca_path=ca.ca_path, agent="tls").body == b"GET /api/version tls "
+        # The system's CAs never signed this certificate, so without ca_path it is refused.
+        with pytest.raises(ssl.SSLCertVerificationError):
+            request(base + "/")
+        assert request(base + "/", validate_certs=False).status == 200
+
+
+def test_https_with_another_ca_is_refused(tmp_path):
+    (tmp_path / "other").mkdir()
+    ca, other = make_ca(tmp_path), make_ca(tmp_path / "other")
+    with serve_https(Handler, ca) as base:
+        with pytest.raises(ssl.SSLCertVerificationError):
+            request(base + "/", ca_path=other.ca_path)
+
+
+def test_a_missing_ca_path_raises_oserror(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        request("https://127.0.0.1:9/", ca_path=str(tmp_path / "missing.crt"), timeout=1)

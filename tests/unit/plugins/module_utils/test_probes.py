@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.unitehub.platform.plugins.module_utils import postgres_client
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import failing_from_checks
-from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import resolve_target
+from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import build_probe, resolve_target
 from ansible_collections.unitehub.platform.plugins.module_utils.health_wait import run_target
 from ansible_collections.unitehub.platform.plugins.module_utils.probes import (
     judge_http_response,
@@ -18,9 +18,15 @@ from ansible_collections.unitehub.platform.plugins.module_utils.probes import (
     probe_postgres,
     probe_tcp,
 )
-from ansible_collections.unitehub.platform.tests.support.health_endpoints import SYSTEM_FAIL, SYSTEM_PASS, SYSTEM_WARN
+from ansible_collections.unitehub.platform.tests.support.health_endpoints import (
+    SYSTEM_FAIL,
+    SYSTEM_PASS,
+    SYSTEM_WARN,
+    HealthHandler,
+)
 from ansible_collections.unitehub.platform.tests.support.fake_clock import FakeClock
 from ansible_collections.unitehub.platform.tests.support.loopback import free_port
+from ansible_collections.unitehub.platform.tests.support.tls import make_ca, serve_https
 
 
 # ---------------------------------------------------------------------------
@@ -162,6 +168,17 @@ def test_probe_http_to_a_closed_port_is_refused_clearly():
 def test_probe_https_to_a_plain_socket_fails_without_traceback(hanging_port):
     result = probe_http("https://127.0.0.1:%d/" % hanging_port, request_timeout=0.5)
     assert result.status == "fail" and result.error == "timed out after 0.5 s"
+
+
+def test_probe_https_target_checks_the_certificate_against_ca_path(tmp_path):
+    ca = make_ca(tmp_path)
+    with serve_https(HealthHandler, ca) as base:
+        url = base + "/api/health/system/pass"
+        trusted = build_probe(resolve_target({"type": "http", "url": url, "ca_path": ca.ca_path}))()
+        assert (trusted.status, trusted.http_status) == ("pass", 200)
+        unknown = build_probe(resolve_target({"type": "http", "url": url}))()
+        assert unknown.status == "fail" and unknown.error.startswith("TLS certificate verification failed")
+        assert "set ca_path to the certificate of the CA that signed it" in unknown.error
 
 
 def test_probe_tcp(health_endpoint, hanging_port):

@@ -16,6 +16,7 @@ import pytest
 
 from ansible_collections.unitehub.platform.plugins.modules.slot_switch import make_fetch
 from ansible_collections.unitehub.platform.tests.support.loopback import free_port, serve_http
+from ansible_collections.unitehub.platform.tests.support.tls import make_ca, serve_https
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -71,3 +72,11 @@ def test_proxy_environment_is_ignored(server, monkeypatch):
     monkeypatch.delenv("no_proxy", raising=False)
     monkeypatch.delenv("NO_PROXY", raising=False)
     assert make_fetch(server + "/")() == ("green", None)
+
+
+def test_https_is_verified_with_ca_path(tmp_path):
+    ca = make_ca(tmp_path)
+    with serve_https(Handler, ca) as url:
+        assert make_fetch(url + "/", ca_path=ca.ca_path)() == ("green", None)
+        slot, error = make_fetch(url + "/")()  # the system's CAs do not know this one
+        assert slot is None and "CERTIFICATE_VERIFY_FAILED" in error
