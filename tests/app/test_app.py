@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import io
 import json
 
@@ -9,6 +10,9 @@ import pytest
 from unitehub_app.app import Application, Request
 from unitehub_app.config import load_config
 from unitehub_app.logs import JsonLogger, scrub
+
+
+TOKEN = "s3cret-admin-token-0123456789abcdef"
 
 
 def make_app(**env) -> tuple[Application, io.StringIO]:
@@ -31,8 +35,8 @@ def make_app(**env) -> tuple[Application, io.StringIO]:
     ],
 )
 def test_routes_resolve_to_bounded_labels(method, path, route, allowed):
-    app, _unused = make_app()
-    request = Request(method, path + "?q=1", {})
+    app, _unused = make_app(APP_ADMIN_TOKEN=TOKEN)
+    request = Request(method, path + "?q=1", {"authorization": "Bearer " + TOKEN})
     label, handler, methods = app.resolve(request)
     assert (label, methods) == (route, allowed)
     assert (handler is not None) == (method in allowed)
@@ -48,24 +52,81 @@ def test_debug_routes_only_when_enabled():
 @pytest.mark.parametrize(
     "header, expected",
     [
-        ("Bearer s3cret-admin-token", True),
-        ("bearer s3cret-admin-token", True),
-        ("Bearer s3cret-admin-token ", True),
-        ("Bearer s3cret-admin-tokeN", False),
-        ("Bearer s3cret-admin", False),
-        ("Basic s3cret-admin-token", False),
-        ("s3cret-admin-token", False),
+        ("Bearer " + TOKEN, True),
+        ("bearer " + TOKEN, True),
+        ("Bearer " + TOKEN + " ", True),
+        ("Bearer " + TOKEN[:-1] + "F", False),
+        ("Bearer " + TOKEN[:-1], False),
+        ("Basic " + TOKEN, False),
+        (TOKEN, False),
         ("", False),
     ],
 )
 def test_admin_authorisation(header, expected):
-    app, _unused = make_app(APP_ADMIN_TOKEN="s3cret-admin-token")
+    app, _unused = make_app(APP_ADMIN_TOKEN=TOKEN)
     assert app.authorized(Request("POST", "/", {"authorization": header})) is expected
 
 
 def test_no_token_configured_refuses_even_an_empty_bearer():
     app, _unused = make_app()
     assert app.authorized(Request("POST", "/", {"authorization": "Bearer "})) is False
+
+
+def answer(app: Application, method: str, path: str, headers: dict) -> tuple[int, dict]:
+    """What the server would send for one request: status and JSON body."""
+    request = Request(method, path, headers)
+    _route, handler, allowed = app.resolve(request)
+    if handler is None:
+        response = app.method_not_allowed(request, allowed) if allowed else app.not_found(request)
+    else:
+        response = handler(request)
+    return response.status, json.loads(response.body)
+
+
+ADMIN_REQUESTS = [
+    ("GET", "/api/admin/breakers", 200),
+    ("HEAD", "/api/admin/breakers", 200),
+    ("POST", "/api/admin/breakers/redis/open", 200),
+    ("POST", "/api/admin/breakers/redis/reset", 200),
+    ("POST", "/api/admin/breakers/nosuch/reset", 404),
+    ("GET", "/api/admin/breakers/redis/reset", 405),
+    ("GET", "/api/admin", 404),
+    ("DELETE", "/api/admin/anything/else", 404),
+]
+
+
+@pytest.mark.parametrize("method, path, authorised_status", ADMIN_REQUESTS)
+@pytest.mark.parametrize("header", [None, "Bearer wrong-" + TOKEN, "Bearer " + TOKEN[:-1], "Basic " + TOKEN])
+def test_every_admin_route_reads_included_needs_the_token(method, path, authorised_status, header):
+    app, _unused = make_app(APP_ADMIN_TOKEN=TOKEN)
+    status, body = answer(app, method, path, {"authorization": header} if header else {})
+    assert (status, body["error"]) == (401, "unauthorized")
+    assert app.breakers["redis"].stats()["state"] == "CLOSED"  # nothing was done
+    status, _body = answer(app, method, path, {"authorization": "Bearer " + TOKEN})
+    assert status == authorised_status
+
+
+@pytest.mark.parametrize("method, path, _authorised_status", ADMIN_REQUESTS)
+def test_without_a_token_the_admin_api_is_off(method, path, _authorised_status):
+    app, _unused = make_app()
+    for headers in ({}, {"authorization": "Bearer "}, {"authorization": "Bearer " + TOKEN}):
+        status, body = answer(app, method, path, headers)
+        assert status == 401 and body["detail"] == "the admin API is off: APP_ADMIN_TOKEN is not set"
+
+
+def test_the_token_is_compared_in_constant_time(monkeypatch):
+    app, _unused = make_app(APP_ADMIN_TOKEN=TOKEN)
+    compared = []
+    real = hmac.compare_digest
+    monkeypatch.setattr(hmac, "compare_digest", lambda a, b: compared.append((a, b)) or real(a, b))
+    assert app.authorized(Request("GET", "/api/admin/breakers", {"authorization": "Bearer guess"})) is False
+    assert compared == [(b"guess", TOKEN.encode())]
+
+
+def test_public_routes_need_no_token():
+    app, _unused = make_app(APP_ADMIN_TOKEN=TOKEN)
+    for path in ("/", "/api/version", "/api/health/live", "/metrics", "/api/administrator"):
+        assert app.resolve(Request("GET", path, {}))[1] != app.unauthorized
 
 
 def test_the_index_page_degrades_without_dependencies():

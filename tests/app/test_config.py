@@ -136,7 +136,7 @@ def test_secrets_stay_out_of_repr_and_are_listed_for_scrubbing():
         {
             "DATABASE_URL": "postgresql://app:db-pass-123@127.0.0.1/app",
             "REDIS_URL": "redis://:redis-pass-456@127.0.0.1:6379/0",
-            "APP_ADMIN_TOKEN": "admin-token-789",
+            "APP_ADMIN_TOKEN": "admin-token-789-0123456789abcdefghij",
             "DD_API_KEY": "dd-key-000",
         }
     )
@@ -145,3 +145,20 @@ def test_secrets_stay_out_of_repr_and_are_listed_for_scrubbing():
         assert secret not in text
         assert any(secret in s for s in config.secrets())
     assert "db-pass-123" in config.secrets() and "redis-pass-456" in config.secrets()
+
+
+@pytest.mark.parametrize("token", ["x", "hunter2-secret-but-31-character"])
+def test_an_admin_token_shorter_than_32_characters_is_refused_unshown(token):
+    assert len(token) < 32
+    with pytest.raises(ConfigError) as info:
+        load_config({"APP_ADMIN_TOKEN": token})
+    assert info.value.problems == [
+        "APP_ADMIN_TOKEN=(value hidden) is shorter than 32 characters; "
+        "set APP_ADMIN_TOKEN to a random token of at least 32 characters"
+    ]
+    assert token not in str(info.value)
+
+
+def test_an_admin_token_of_32_characters_is_taken_and_none_turns_the_admin_api_off():
+    assert load_config({"APP_ADMIN_TOKEN": "t" * 32}).admin_token == "t" * 32
+    assert load_config({}).admin_token == "" and load_config({"APP_ADMIN_TOKEN": " "}).admin_token == ""

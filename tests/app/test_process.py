@@ -34,6 +34,13 @@ def metric_samples(text: str) -> dict:
     return out
 
 
+def admin_breakers(app) -> dict:
+    """The app's breakers, read through the admin API with the token."""
+    result = app.get("/api/admin/breakers", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert result.status == 200, result.text
+    return result.json()["breakers"]
+
+
 def closed_port_urls(password: str = "pw") -> dict:
     port = free_port()
     return {
@@ -52,7 +59,7 @@ def test_every_response_names_the_slot_and_version(start_app):
         ("/api/version", "GET", 200),
         ("/api/health/live", "GET", 200),
         ("/api/health/system", "GET", 503),  # no DATABASE_URL / REDIS_URL
-        ("/api/admin/breakers", "GET", 200),
+        ("/api/admin/breakers", "GET", 401),  # no token: the admin API is off
         ("/metrics", "GET", 200),
         ("/no/such/page", "GET", 404),
         ("/api/version", "POST", 405),
@@ -170,11 +177,14 @@ def test_breaker_admin_needs_the_bearer_token(start_app):
                     {"Authorization": f"Basic {ADMIN_TOKEN}"}):
         result = app.post("/api/admin/breakers/redis/open", headers=headers)
         assert result.status == 401 and result.headers["www-authenticate"] == "Bearer"
-    assert app.get("/api/admin/breakers").json()["breakers"]["redis"]["state"] == "CLOSED"
+        listing = app.get("/api/admin/breakers", headers=headers)
+        assert listing.status == 401 and listing.json() == {
+            "error": "unauthorized", "detail": "send Authorization: Bearer <APP_ADMIN_TOKEN>"}
+    assert app.get("/api/admin/breakers", headers=auth).json()["breakers"]["redis"]["state"] == "CLOSED"
 
     opened = app.post("/api/admin/breakers/redis/open", headers=auth)
     assert opened.status == 200 and opened.json()["breaker"]["state"] == "OPEN"
-    listing = app.get("/api/admin/breakers").json()
+    listing = app.get("/api/admin/breakers", headers=auth).json()
     assert (listing["slot"], listing["version"]) == (SLOT, VERSION)
     redis = listing["breakers"]["redis"]
     for key in ("name", "state", "failures", "successes", "trips", "opened_at", "last_failure_at",
@@ -253,7 +263,7 @@ def test_stopping_redis_degrades_to_206_and_the_page_keeps_serving(start_app, po
         assert [p.status for p in pages] == [200, 200, 200]
         assert all(p.json()["hits"] is None and p.json()["cache"] == "degraded" for p in pages)
         assert all(p.json()["database"]["status"] == "ok" for p in pages)
-        breaker = app.get("/api/admin/breakers").json()["breakers"]["redis"]
+        breaker = admin_breakers(app)["redis"]
         assert breaker["state"] == "OPEN" and breaker["trips"] == 1
 
         health = app.get("/api/health/system")
@@ -273,8 +283,7 @@ def test_stopping_redis_degrades_to_206_and_the_page_keeps_serving(start_app, po
         time.sleep(1.05)
         app.get("/")
         app.get("/")
-        wait_until(lambda: app.get("/api/admin/breakers").json()["breakers"]["redis"]["state"] == "CLOSED", 5,
-                   what="the redis breaker to close")
+        wait_until(lambda: admin_breakers(app)["redis"]["state"] == "CLOSED", 5, what="the redis breaker to close")
         assert app.get("/api/health/system").status == 200
     finally:
         redis.stop()
@@ -303,13 +312,14 @@ def test_hanging_dependencies_trip_the_breakers_and_the_page_gets_fast(start_app
             "REDIS_URL": f"redis://127.0.0.1:{hanging_server.port}/0",
             "HEALTH_CHECK_TIMEOUT_MS": "200",
             "BREAKER_FAILURE_THRESHOLD": "2",
+            "APP_ADMIN_TOKEN": ADMIN_TOKEN,
         }
     )
     first = app.get("/")
     assert first.status == 200
     assert first.json()["database"] == {"status": "unavailable", "reason": "query failed"}
     app.get("/")
-    breakers = app.get("/api/admin/breakers").json()["breakers"]
+    breakers = admin_breakers(app)
     assert breakers["redis"]["state"] == "OPEN" and breakers["database"]["state"] == "OPEN"
     fast = app.get("/")
     assert fast.status == 200 and fast.elapsed < 0.2  # a real attempt costs 2 x 200 ms
@@ -545,6 +555,8 @@ def test_handlers_run_on_at_most_app_threads_threads(start_app):
         ({"PORT": "eighty"}, "PORT='eighty' is not a whole number"),
         ({"DB_POOLER_MODE": "statement"}, "DB_POOLER_MODE='statement' is not one of transaction, session"),
         ({"DATABASE_URL": "mysql://root:cfg-secret@db/app"}, "DATABASE_URL=(value hidden) does not use"),
+        ({"APP_ADMIN_TOKEN": "cfg-secret-only-25-chars!"},
+         "APP_ADMIN_TOKEN=(value hidden) is shorter than 32 characters"),
     ],
 )
 def test_a_bad_setting_stops_the_start_with_exit_2(start_app, env, expected):

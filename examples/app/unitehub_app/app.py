@@ -26,6 +26,9 @@ BREAKER_NAMES = ("redis", "database")
 EXPORTING_PROVIDERS = ("opentelemetry", "datadog")
 INDEX_DB_CACHE_TTL = 30  # seconds the database facts shown on / stay in Redis
 MAX_DEBUG_SLEEP_MS = 60000
+# Every path under this prefix needs the bearer token, reads included: breaker state tells
+# an attacker which dependency is failing, and unknown admin paths answer 401, not 404.
+ADMIN_PREFIX = "/api/admin"
 
 
 class Response:
@@ -56,6 +59,10 @@ class Request:
 
 
 Handler = Callable[[Request], Response]
+
+
+def is_admin_path(path: str) -> bool:
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
 
 
 class Application:
@@ -173,11 +180,14 @@ class Application:
                     methods, route = candidates, label
                     break
         if methods is None:
-            return "unmatched", None, []
-        handler = methods.get(request.method)
-        if handler is None and request.method == "HEAD":
-            handler = methods.get("GET")
-        allowed = sorted(set(methods) | ({"HEAD"} if "GET" in methods else set()))
+            route, handler, allowed = "unmatched", None, []
+        else:
+            handler = methods.get(request.method)
+            if handler is None and request.method == "HEAD":
+                handler = methods.get("GET")
+            allowed = sorted(set(methods) | ({"HEAD"} if "GET" in methods else set()))
+        if is_admin_path(request.path) and not self.authorized(request):
+            return route, self.unauthorized, allowed
         return route, handler, allowed
 
     def not_found(self, request: Request) -> Response:
@@ -254,6 +264,7 @@ class Application:
         return json_response(200, self._breakers_body(), headers={"Cache-Control": "no-store"})
 
     def authorized(self, request: Request) -> bool:
+        """Whether the request carries the admin token; never, when no token is set."""
         expected = self.config.admin_token
         header = request.headers.get("authorization", "")
         scheme, _unused, given = header.partition(" ")
@@ -261,16 +272,19 @@ class Application:
             return False
         return hmac.compare_digest(given.strip().encode(), expected.encode())
 
+    def unauthorized(self, request: Request) -> Response:
+        detail = (
+            "send Authorization: Bearer <APP_ADMIN_TOKEN>"
+            if self.config.admin_token
+            else "the admin API is off: APP_ADMIN_TOKEN is not set"
+        )
+        return json_response(
+            401,
+            {"error": "unauthorized", "detail": detail},
+            headers={"WWW-Authenticate": "Bearer", "Cache-Control": "no-store"},
+        )
+
     def breaker_action(self, request: Request) -> Response:
-        if not self.authorized(request):
-            detail = (
-                "send Authorization: Bearer <APP_ADMIN_TOKEN>"
-                if self.config.admin_token
-                else "admin actions are disabled: APP_ADMIN_TOKEN is not set"
-            )
-            return json_response(
-                401, {"error": "unauthorized", "detail": detail}, headers={"WWW-Authenticate": "Bearer"}
-            )
         name, action = request.params["name"], request.params["action"]
         breaker = self.breakers.get(name)
         if breaker is None:

@@ -24,6 +24,8 @@ SECRET_VARIABLES = ("DATABASE_URL", "REDIS_URL", "APP_ADMIN_TOKEN", "DD_API_KEY"
 POOLER_MODES = ("transaction", "session")
 APM_PROVIDERS = ("datadog", "opentelemetry", "custom")
 FAULT_HEALTH_MODES = ("", "fail")
+# The admin API's bearer token is refused below this length (unset turns the admin API off).
+MIN_ADMIN_TOKEN_LENGTH = 32
 
 _TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$")
 _TRUE = ("1", "true", "yes", "on")
@@ -183,6 +185,17 @@ class _Reader:
             return default
         return value
 
+    def token(self, name: str, minimum: int) -> str:
+        """A secret token, or '' when unset; one shorter than ``minimum`` characters is a problem."""
+        value = self.raw(name)
+        if value is None:
+            return ""
+        if len(value) < minimum:
+            fix = f"set {name} to a random token of at least {minimum} characters"
+            self._bad(name, value, f"is shorter than {minimum} characters", fix, secret=True)
+            return ""
+        return value
+
     def url(self, name: str, default: str, schemes: tuple, example: str, secret: bool = False) -> str:
         value = self.raw(name)
         if value is None:
@@ -232,7 +245,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         db_max_lifetime=r.number("DB_MAX_LIFETIME", 3600.0, 1.0, 604800.0, "seconds"),
         redis_url=redis_url,
         ai_keys_present=tuple(name for name in AI_KEY_VARIABLES if r.raw(name) is not None),
-        admin_token=r.raw("APP_ADMIN_TOKEN") or "",
+        admin_token=r.token("APP_ADMIN_TOKEN", MIN_ADMIN_TOKEN_LENGTH),
         enable_apm=enable_apm,
         apm_provider=apm_provider,
         apm_service_name=r.string("APM_SERVICE_NAME", "unite-hub", _TOKEN, "a service name"),
