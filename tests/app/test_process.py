@@ -522,17 +522,43 @@ def test_a_slow_request_head_is_cut_off(start_app):
     assert app.get("/api/version").status == 200  # a prompt client is served as ever
 
 
-def test_connections_beyond_the_limit_get_503(start_app):
+def test_past_the_connection_limit_idle_sockets_are_shed_and_prompt_clients_served(start_app):
     app = start_app({"APP_MAX_CONNECTIONS": "3"})
-    held = [socket.create_connection(("127.0.0.1", app.port), timeout=5) for _unused in range(3)]
+    keepalive = http.client.HTTPConnection("127.0.0.1", app.port, timeout=5)
+    held = []
     try:
-        result = app.get("/api/version")
-        assert result.status == 503
-        assert_app_headers(result)
+        keepalive.request("GET", "/api/version")
+        assert keepalive.getresponse().read() and keepalive.sock is not None
+        held = [socket.create_connection(("127.0.0.1", app.port), timeout=5) for _unused in range(4)]
+        held[1].sendall(b"GET /api/version HTTP/1.1\r\n")  # a dribbled head counts as idle
+        time.sleep(0.6)  # past the grace every new connection gets
+        for _unused in range(3):
+            assert app.get("/api/version").status == 200  # each sheds the oldest idle socket
+        for sock in held[:3]:
+            raw = read_until_closed(sock)
+            assert raw.startswith("HTTP/1.1 503") and "too many open connections" in raw, raw
+            assert_raw_app_headers(raw)
+        keepalive.request("GET", "/api/version")  # a connection that sent a request is never shed
+        response = keepalive.getresponse()
+        assert response.status == 200 and response.read()
     finally:
+        keepalive.close()
         for sock in held:
             sock.close()
-    wait_until(lambda: app.get("/api/version").status == 200, 5, what="room for a request again")
+
+
+def test_requests_beyond_the_limit_get_503(start_app):
+    app = start_app({"APP_MAX_CONNECTIONS": "1", "APP_DEBUG_ROUTES": "1"})
+    slow = threading.Thread(target=lambda: http_request(app.port, "/api/debug/sleep?ms=1500"))
+    slow.start()
+    try:
+        result = wait_until(lambda: app.get("/api/version"), 5, what="a 503 while the slow request runs",
+                            accept=lambda answer: answer.status == 503, describe=lambda answer: answer.status)
+        assert result.json() == {"error": "too many requests in progress"}
+        assert_app_headers(result)
+    finally:
+        slow.join(10)
+    assert app.get("/api/version").status == 200
 
 
 def test_handlers_run_on_at_most_app_threads_threads(start_app):

@@ -6,11 +6,13 @@ action never reaches and counters /metrics never shows. Requests are parsed by
 uvicorn's h11 protocol on the event loop; the app's handlers are blocking code
 (psycopg, redis-py) and run on ``APP_THREADS`` threads.
 
-Limits and timeouts: at most ``APP_MAX_CONNECTIONS`` open connections and running
-requests (uvicorn answers 503 beyond), a request head and then its body must each
-arrive within ``APP_READ_TIMEOUT``, and an idle keep-alive connection is closed
+Limits and timeouts: a request head and then its body must each arrive within
+``APP_READ_TIMEOUT`` (408 otherwise), and an idle keep-alive connection is closed
 after ``APP_KEEPALIVE_TIMEOUT`` (above nginx's 60 s upstream keepalive, so nginx
-closes first and never reuses a connection the app is closing).
+closes first and never reuses a connection the app is closing). At most
+``APP_MAX_CONNECTIONS`` requests run or wait at once (503 beyond), and as many
+connections stay open: see :class:`ConnectionCap` for how slow clients are shed
+without refusing a prompt one.
 
 On SIGTERM or SIGINT the listening socket is closed, idle connections are closed,
 in-flight requests finish (their responses carry ``Connection: close``), and the
@@ -24,6 +26,7 @@ import concurrent.futures
 import gc
 import logging
 import os
+import resource
 import signal
 import socket
 import sys
@@ -45,6 +48,69 @@ MAX_LOGGED_PATH = 512  # characters of the path kept in a log line
 LISTEN_BACKLOG = 1024
 EXIT_CONFIG_ERROR = 2
 EXIT_FAULT_CRASH = 3
+# A new connection is never shed in its first half second: a real client (nginx) sends its
+# request head at once, and a burst of newer connections must not push it out before it is read.
+HEAD_GRACE = 0.5
+# File descriptors kept for everything but client connections (pools, logs, the OTLP export).
+FD_RESERVE = 256
+
+
+class ConnectionCap:
+    """At most ``limit`` open connections, enforced by shedding slow clients, not prompt ones.
+
+    A connection counts from accept to close. Past ``limit``, a new connection closes the
+    oldest one still waiting for its first request head (idle or dribbling, as a slowloris
+    is) once that one has had ``HEAD_GRACE`` seconds. Connections that have sent a request,
+    nginx's keep-alive connections among them, are never shed for the cap, so a request
+    through the load balancer is not refused while slow sockets pile up. When only young
+    connections are left to shed, the newcomer is accepted all the same; only at ``ceiling``
+    (what the file-descriptor limit allows) is it refused.
+    """
+
+    def __init__(self, limit: int, ceiling: int, grace: float = HEAD_GRACE):
+        self.limit = limit
+        self.ceiling = max(limit, ceiling)
+        self.grace = grace
+        self._open: set = set()
+        self._waiting: dict = {}  # protocol -> accept time, oldest first
+
+    def admit(self, protocol, now: float) -> bool:
+        """Count a new connection, shedding slow ones past the limit; False: refuse it."""
+        if len(self._open) >= self.ceiling:
+            return False
+        self._open.add(protocol)
+        self._waiting[protocol] = now
+        while len(self._open) > self.limit:
+            oldest, since = next(iter(self._waiting.items()))
+            if now - since < self.grace:
+                break
+            self.forget(oldest)
+            oldest.shed()
+        return True
+
+    def started(self, protocol) -> None:
+        """Its first request head arrived: never shed from now on."""
+        self._waiting.pop(protocol, None)
+
+    def forget(self, protocol) -> None:
+        self._open.discard(protocol)
+        self._waiting.pop(protocol, None)
+
+    @property
+    def open(self) -> int:
+        return len(self._open)
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit; the soft limit after."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+            soft = hard
+        except (ValueError, OSError):
+            pass  # keep the soft limit: the ceiling below is computed from it
+    return soft
 
 
 class AppProtocol(H11Protocol):
@@ -52,25 +118,37 @@ class AppProtocol(H11Protocol):
     (400 for a malformed request, 408 for a slow head) that carry the app's headers
     and leave in one write."""
 
-    read_timeout = 10.0  # set from APP_READ_TIMEOUT by serve()
+    read_timeout = 10.0  # set from APP_READ_TIMEOUT by main()
+    cap = ConnectionCap(1000, 1000)  # set from APP_MAX_CONNECTIONS by main()
 
     def connection_made(self, transport) -> None:
         self._head_deadline = None
         super().connection_made(transport)
+        if not self.cap.admit(self, self.loop.time()):
+            self._refuse(503, b"too many open connections")
+            return
         self._await_head()  # a connection that never sends a byte is cut too
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         if self.conn.their_state is h11.IDLE:
             self._await_head()  # part of a head: the rest must follow in time
-        elif self._head_deadline is not None:
-            self._head_deadline.cancel()
-            self._head_deadline = None
+        else:
+            self.cap.started(self)
+            if self._head_deadline is not None:
+                self._head_deadline.cancel()
+                self._head_deadline = None
 
     def connection_lost(self, exc) -> None:
+        self.cap.forget(self)
         if self._head_deadline is not None:
             self._head_deadline.cancel()
         super().connection_lost(exc)
+
+    def shed(self) -> None:
+        """Closed to make room: it has sent no request head yet."""
+        if not self.transport.is_closing():
+            self._refuse(503, b"too many open connections")
 
     def _await_head(self) -> None:
         if self._head_deadline is None and not self.transport.is_closing():
@@ -98,9 +176,11 @@ class AppProtocol(H11Protocol):
 class AsgiApp:
     """The ASGI side: one request in, the app's handler on the thread pool, one response out."""
 
-    def __init__(self, app: Application, threads: int, read_timeout: float):
+    def __init__(self, app: Application, threads: int, read_timeout: float, max_requests: int):
         self.app = app
         self.read_timeout = read_timeout
+        self.max_requests = max_requests  # running or waiting for a thread; 503 beyond
+        self.in_progress = 0
         self.executor = concurrent.futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="handler")
         self.draining = False  # set when shutdown starts: responses from then on close their connection
         self.busy = 0  # handlers running right now
@@ -117,8 +197,12 @@ class AsgiApp:
         route, handler, allowed = app.resolve(request)
         timer = app.recorder.start_http(request.method, route, request.headers)
         status = 499
+        self.in_progress += 1
         try:
-            response, close = await self._respond(request, receive, route, handler, allowed)
+            if self.in_progress > self.max_requests:
+                response, close = json_response(503, {"error": "too many requests in progress"}), False
+            else:
+                response, close = await self._respond(request, receive, route, handler, allowed)
             headers = [
                 (b"content-type", response.content_type.encode("latin-1")),
                 (b"content-length", b"%d" % len(response.body)),
@@ -132,6 +216,7 @@ class AsgiApp:
             await send({"type": "http.response.body", "body": response.body})
             status = response.status
         finally:
+            self.in_progress -= 1
             duration = app.recorder.finish_http(timer, status)
             app.log.info(
                 "request",
@@ -281,8 +366,14 @@ def main(environ=None) -> int:
         print(f"unitehub_app: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr, flush=True)
         return 1
 
+    open_files = raise_open_files_limit()
+    AppProtocol.cap = ConnectionCap(config.max_connections, open_files - FD_RESERVE)
+    if config.max_connections > open_files - FD_RESERVE:
+        logger.warning("open_files_limit", limit=open_files, max_connections=config.max_connections,
+                       note="APP_MAX_CONNECTIONS leaves too few file descriptors; raise the container's nofile limit")
+
     app = Application(config, logger)
-    asgi = AsgiApp(app, config.threads, config.read_timeout)
+    asgi = AsgiApp(app, config.threads, config.read_timeout, config.max_connections)
     AppProtocol.read_timeout = config.read_timeout
     server = AppServer(
         uvicorn.Config(
@@ -294,7 +385,7 @@ def main(environ=None) -> int:
             interface="asgi3",
             proxy_headers=False,
             backlog=LISTEN_BACKLOG,
-            limit_concurrency=config.max_connections,
+            limit_concurrency=None,  # AppProtocol.cap and AsgiApp.max_requests, which shed slow clients first
             timeout_keep_alive=config.keepalive_timeout,
             timeout_graceful_shutdown=config.shutdown_timeout,
             server_header=False,
