@@ -6,8 +6,9 @@
 The app (each slot, on its own port) answers
 
 - ``GET  /api/admin/breakers`` with ``{"slot", "version", "breakers": {name: {state, failures, ...}}}``
-- ``POST /api/admin/breakers/<name>/reset`` and ``.../open``, which need
-  ``Authorization: Bearer <APP_ADMIN_TOKEN>`` (401 without it, 404 for an unknown breaker).
+- ``POST /api/admin/breakers/<name>/reset`` and ``.../open`` (404 for an unknown breaker),
+
+each only with ``Authorization: Bearer <APP_ADMIN_TOKEN>`` (401 without it).
 
 Every endpoint's answer, or its failure, is data: nothing here raises on an HTTP
 error or an unreachable slot. The admin token never appears in a message.

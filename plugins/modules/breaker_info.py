@@ -22,8 +22,8 @@ author:
 options:
   token:
     description:
-      - "The app's admin token (C(APP_ADMIN_TOKEN)), sent as C(Authorization: Bearer). Reading
-        does not need it unless the app was built to require it."
+      - "The app's admin token (C(APP_ADMIN_TOKEN)), sent as C(Authorization: Bearer). The reference
+        app answers every admin request without it, reads included, with 401."
     type: str
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
@@ -41,12 +41,14 @@ seealso:
 EXAMPLES = r"""
 - name: Read the breakers of both slots on this host
   unitehub.platform.breaker_info:
+    token: "{{ app_admin_token }}"
   register: breakers
 
 - name: The new slot's breakers must all be closed
   unitehub.platform.breaker_info:
     endpoints:
       - http://127.0.0.1:3009
+    token: "{{ app_admin_token }}"
   register: gate
   failed_when: not gate.all_closed
 

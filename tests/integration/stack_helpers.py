@@ -87,8 +87,8 @@ def serving(port):
 
 
 def breakers_of(port):
-    """The app's breakers on ``port``, read with the module_utils the modules use."""
-    result = fetch_endpoint("http://127.0.0.1:%d" % port, timeout=5)
+    """The app's breakers on ``port``, read with the module_utils the modules use and the inventory's admin token."""
+    result = fetch_endpoint("http://127.0.0.1:%d" % port, token=local_secret("app_admin_token"), timeout=5)
     assert result["error"] is None, result["error"]
     return result["breakers"]
 

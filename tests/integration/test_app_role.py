@@ -59,6 +59,16 @@ def test_bad_values_fail_before_anything_changes(client, app, tmp_path, override
     assert client.images.list(name=app["app_image"]) == []
 
 
+def test_a_short_admin_token_fails_before_anything_changes_and_is_not_shown(client, app, tmp_path):
+    token = "short-admin-token-31-characters"
+    variables = dict(app, app_admin_token=token, app_integrations=["breakers"])
+    proc = run_plays(tmp_path, role_play(APP_ROLE, variables=variables))
+    assert proc.counts()["failed"] == 1 and proc.counts()["changed"] == 0
+    assert "app_admin_token is shorter than 32 characters" in proc.stdout
+    assert token not in proc.stdout
+    assert containers_of(client, app["app_name"]) == []
+
+
 def test_wrong_type_fails_in_argument_validation(tmp_path, app):
     proc = run_plays(tmp_path, role_play(APP_ROLE, variables=dict(app, app_slot="purple")))
     assert proc.counts()["failed"] == 1

@@ -80,7 +80,8 @@ def endpoint(port):
 
 def breaker_info(tmp_path, port):
     """The redis breaker of the slot on ``port`` as unitehub.platform.breaker_info reports it."""
-    info, run = run_module(tmp_path, "unitehub.platform.breaker_info", {"endpoints": [endpoint(port)]})
+    info, run = run_module(tmp_path, "unitehub.platform.breaker_info",
+                           {"endpoints": [endpoint(port)], "token": "{{ app_admin_token }}"})
     assert not info.get("failed"), run.output[-4000:]
     assert info["unreachable_endpoints"] == [] and info["endpoints"][0]["error"] is None, info
     return info
@@ -159,6 +160,22 @@ def test_redis_outage_under_load_degrades_and_recovers_through_the_breaker(live,
     assert changes[0] == ("CLOSED", "OPEN", "failure_threshold"), changes
     assert changes[-2:] == [("OPEN", "HALF_OPEN", "reset_timeout"), ("HALF_OPEN", "CLOSED", "success_threshold")], \
         changes
+
+
+def test_every_admin_endpoint_needs_the_token_on_the_slot_and_none_is_served_through_nginx(live, tmp_path):
+    auth = {"Authorization": "Bearer " + local_secret("app_admin_token")}
+    requests = [("GET", "/api/admin/breakers"), ("POST", "/api/admin/breakers/redis/reset"),
+                ("POST", "/api/admin/breakers/redis/open")]
+    for method, path in requests:
+        for headers in ({}, {"Authorization": "Bearer " + WRONG_TOKEN}):
+            refused = http_request(live, path, method=method, headers=headers, timeout=5)
+            assert (refused.status, refused.json()["error"]) == (401, "unauthorized"), (method, path, refused.text)
+        assert http_request(LB_PORT, path, method=method, headers=auth, timeout=5).status == 404, (method, path)
+    assert redis_state(live)["state"] == "CLOSED"  # nothing above reached the breakers
+    assert http_request(live, "/api/admin/breakers", headers=auth, timeout=5).status == 200
+
+    info, run = run_module(tmp_path, "unitehub.platform.breaker_info", {"endpoints": [endpoint(live)]})
+    assert info["all_closed"] is False and info["endpoints"][0]["error"] == TOKEN_REFUSED, run.output[-4000:]
 
 
 def test_breaker_opens_at_the_fifth_failure_and_resets_only_with_the_admin_token(live, tmp_path):

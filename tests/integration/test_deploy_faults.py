@@ -245,13 +245,14 @@ def test_breaker_info_with_one_slot_down_reports_it_and_exits_normally():
     ansible = os.path.join(os.path.dirname(sys.executable), "ansible")
     proc = subprocess.run(
         [ansible, "localhost", "-m", "unitehub.platform.breaker_info", "-a",
-         json.dumps({"ports": [3008, 3009], "request_timeout": 2})],
+         json.dumps({"ports": [3008, 3009], "request_timeout": 2, "token": "{{ app_admin_token }}"})],
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=120, check=False,
         env=dict(os.environ, ANSIBLE_CONFIG=os.path.join(REPO_ROOT, "ansible.cfg"), ANSIBLE_NOCOLOR="1"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "UNREACHABLE" not in proc.stdout
     down = 3009 if live == "blue" else 3008
     assert "unreachable_endpoints" in proc.stdout and "http://127.0.0.1:%d" % down in proc.stdout, proc.stdout
+    assert "refused the admin token" not in proc.stdout, proc.stdout  # the live slot answered
 
 
 def test_a_lock_path_that_is_a_directory_is_a_clear_failure():
