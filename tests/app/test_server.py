@@ -76,3 +76,11 @@ def test_the_open_files_soft_limit_is_raised_to_the_hard_limit():
         assert resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_without_a_grace_a_newcomer_past_the_limit_may_shed_itself_but_nothing_breaks():
+    cap = ConnectionCap(limit=1, ceiling=10, grace=0.0)
+    (a,) = opened(cap, "a", at=0.0)
+    cap.started(a)
+    (b,) = opened(cap, "b", at=1.0)  # the only connection without a request is b itself
+    assert b.was_shed and not a.was_shed and cap.open == 1

@@ -80,7 +80,7 @@ class ConnectionCap:
             return False
         self._open.add(protocol)
         self._waiting[protocol] = now
-        while len(self._open) > self.limit:
+        while len(self._open) > self.limit and self._waiting:
             oldest, since = next(iter(self._waiting.items()))
             if now - since < self.grace:
                 break
