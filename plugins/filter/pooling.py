@@ -23,9 +23,9 @@ def pool_settings(environment, facts=None):
                                  "documented in ansible-doc -t filter unitehub.platform.pool_settings" % exc)
 
 
-def pool_errors(settings, facts=None):
+def pool_errors(settings, facts=None, allow_insecure_auth=False):
     """Every problem with ``settings``, each naming the setting and the fix; [] when they are good."""
-    return pool_rules.pool_errors(settings, facts)
+    return pool_rules.pool_errors(settings, facts, allow_insecure_auth)
 
 
 class FilterModule(object):

@@ -59,6 +59,13 @@ SERVER_HEADROOM_SHARE = 0.8
 # Above this share of the usable connections, validation warns about headroom.
 SERVER_HEADROOM_WARN_SHARE = 0.9
 
+# auth_type values that let clients in without a password check worth the name; refused unless allowed.
+INSECURE_AUTH_TYPES = {
+    "trust": "lets anyone who reaches PgBouncer in without a password",
+    "any": "lets anyone who reaches PgBouncer in without a password, as any user",
+    "plain": "sends passwords in clear text",
+}
+
 SESSION_ONLY_FEATURES = (
     "SET/RESET of session parameters (use SET LOCAL inside a transaction)",
     "LISTEN/NOTIFY",
@@ -153,10 +160,17 @@ def _check_ranges_together(eff, out):
         out.warn("server_connect_timeout (%s s) is longer than query_wait_timeout (%s s): queued clients are dropped "
                  "before a slow server connection can finish; lower server_connect_timeout"
                  % (format_number(connect), format_number(wait)))
-    if eff["auth_type"] in ("trust", "any"):
-        out.warn("auth_type %s lets anyone who reaches PgBouncer in without a password: use scram-sha-256" % eff["auth_type"])
-    elif eff["auth_type"] == "plain":
-        out.warn("auth_type plain sends passwords in clear text: use scram-sha-256")
+
+
+def _check_auth(eff, allow_insecure_auth, out):
+    risk = INSECURE_AUTH_TYPES.get(eff["auth_type"])
+    if risk is None:
+        return
+    if allow_insecure_auth:
+        out.warn("auth_type %s %s: use scram-sha-256" % (eff["auth_type"], risk))
+    else:
+        out.error("auth_type %s %s: use scram-sha-256, or allow it explicitly (pgbouncer_allow_insecure_auth_type, "
+                  "the allow_insecure_auth_type option) where that is acceptable" % (eff["auth_type"], risk))
 
 
 def _check_mode(eff, facts, out):
@@ -320,8 +334,11 @@ def _recommended(environment, facts):
     return recommended
 
 
-def validate(settings, facts=None, environment="production"):
+def validate(settings, facts=None, environment="production", allow_insecure_auth=False):
     """Check pool settings, alone and against the facts.
+
+    An auth_type of ``INSECURE_AUTH_TYPES`` is an error, or only a warning with
+    ``allow_insecure_auth``.
 
     Returns ``{"errors", "warnings", "recommended", "effective"}``. ``effective``
     is what PgBouncer would run: the given settings, normalised, over PgBouncer's
@@ -353,6 +370,7 @@ def validate(settings, facts=None, environment="production"):
     # A rule across settings runs when the settings it reads are valid on their own, so
     # every bad setting is named once, without a cascade from one bad value.
     _check_ranges_together(effective, out)
+    _check_auth(effective, allow_insecure_auth, out)
     _check_mode(effective, facts_n, out)
     if not fact_errors:
         _check_capacity(effective, facts_n, out)
@@ -365,6 +383,6 @@ def validate(settings, facts=None, environment="production"):
     }
 
 
-def pool_errors(settings, facts=None):
+def pool_errors(settings, facts=None, allow_insecure_auth=False):
     """Just the errors of ``validate``: an empty list means the settings are good."""
-    return validate(settings, facts)["errors"]
+    return validate(settings, facts, allow_insecure_auth=allow_insecure_auth)["errors"]

@@ -57,6 +57,13 @@ options:
         which describe the configuration being validated.
     type: dict
     default: {}
+  allow_insecure_auth_type:
+    description:
+      - Accept C(auth_type) V(trust), V(any) or V(plain), with a warning. Without it they are errors, as
+        the first two let anyone who reaches PgBouncer in without a password and the last sends passwords in
+        clear text.
+    type: bool
+    default: false
   login_host:
     description:
       - PostgreSQL host (or Unix socket directory) to read C(max_connections) from. Omit to skip.
@@ -204,6 +211,7 @@ def argument_spec():
         settings=dict(type="dict", required=True),
         environment=dict(type="str", choices=list(ENVIRONMENTS), default="production"),
         facts=dict(type="dict", default={}),
+        allow_insecure_auth_type=dict(type="bool", default=False),
     )
     return spec
 
@@ -220,7 +228,7 @@ def main():
 
     with postgres_client.failing_module_on_error(module, "pool_validate"):
         facts = merge_facts(params["facts"], live)
-        report = validate(params["settings"], facts, params["environment"])
+        report = validate(params["settings"], facts, params["environment"], params["allow_insecure_auth_type"])
     # Ansible reserves the "warnings" key: module.warn() shows each warning and puts it there.
     result = dict(changed=False, facts=facts, errors=report["errors"], recommended=report["recommended"],
                   effective=report["effective"])

@@ -59,6 +59,9 @@ def test_pool_errors_without_facts_argument_is_like_empty_facts():
     assert pool_errors({"max_prepared_statements": 5}) == pool_errors({"max_prepared_statements": 5}, {}) == []
 
 
+POSITIONAL = {"pool_settings": "_input, facts", "pool_errors": "_input, facts, allow_insecure_auth"}
+
+
 @pytest.mark.parametrize("name", ["pool_settings", "pool_errors"])
 def test_each_filter_has_a_documentation_file(name):
     import yaml
@@ -66,7 +69,7 @@ def test_each_filter_has_a_documentation_file(name):
     with open(os.path.join(FILTER_DIR, name + ".yml")) as handle:
         doc = yaml.safe_load(handle)
     assert doc["DOCUMENTATION"]["name"] == name
-    assert doc["DOCUMENTATION"]["positional"] == "_input, facts"
+    assert doc["DOCUMENTATION"]["positional"] == POSITIONAL[name]
     assert "_value" in doc["RETURN"]
     assert "unitehub.platform." + name in doc["EXAMPLES"]
 

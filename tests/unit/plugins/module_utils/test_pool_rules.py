@@ -234,13 +234,35 @@ def test_statement_mode_warns_about_multi_statement_transactions():
     (with_(reserve_pool_timeout=0), "reserve_pool_timeout is 0"),
     (with_(max_client_conn=10), "max_client_conn (10) is lower than default_pool_size (20)"),
     (with_(server_connect_timeout=200), "server_connect_timeout (200 s) is longer than query_wait_timeout (120 s)"),
-    (with_(auth_type="trust"), "auth_type trust"),
-    (with_(auth_type="plain"), "auth_type plain"),
 ])
 def test_doubtful_but_legal_settings_warn(settings, start):
     result = pool_rules.validate(settings)
     assert result["errors"] == []
     assert any(w.startswith(start) for w in result["warnings"]), result["warnings"]
+
+
+@pytest.mark.parametrize("auth_type, risk", [
+    ("trust", "lets anyone who reaches PgBouncer in without a password"),
+    ("any", "without a password, as any user"),
+    ("plain", "sends passwords in clear text"),
+])
+def test_an_insecure_auth_type_is_refused_unless_allowed(auth_type, risk):
+    refused = pool_rules.validate(with_(auth_type=auth_type))
+    allowed = pool_rules.validate(with_(auth_type=auth_type), allow_insecure_auth=True)
+
+    (error,) = refused["errors"]
+    assert error.startswith("auth_type %s " % auth_type) and risk in error
+    assert error.endswith("use scram-sha-256, or allow it explicitly (pgbouncer_allow_insecure_auth_type, "
+                          "the allow_insecure_auth_type option) where that is acceptable")
+    assert allowed["errors"] == []
+    assert any(w.startswith("auth_type %s " % auth_type) and risk in w for w in allowed["warnings"])
+    assert pool_rules.pool_errors(with_(auth_type=auth_type)) == refused["errors"]
+    assert pool_rules.pool_errors(with_(auth_type=auth_type), allow_insecure_auth=True) == []
+
+
+def test_secure_auth_types_pass_without_the_allowance():
+    for auth_type in ("scram-sha-256", "md5", "hba", "cert"):
+        assert pool_rules.validate(with_(auth_type=auth_type))["errors"] == []
 
 
 def test_lifetime_or_idle_zero_skip_the_order_rule():

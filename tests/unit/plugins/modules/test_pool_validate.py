@@ -164,7 +164,7 @@ def test_new_option_names_bring_no_deprecation(servers, fresh_deprecations, run_
 
 
 def test_an_unexpected_error_fails_with_context(servers, monkeypatch, run_module):
-    def broken(settings, facts, environment):
+    def broken(settings, facts, environment, allow_insecure_auth):
         raise ValueError("rule fell over")
 
     monkeypatch.setattr(pool_validate, "validate", broken)
@@ -173,3 +173,15 @@ def test_an_unexpected_error_fails_with_context(servers, monkeypatch, run_module
 
     assert rc == 1
     assert result["msg"] == "pool_validate: unexpected ValueError: rule fell over"
+
+
+def test_auth_type_trust_fails_unless_allowed_and_then_warns(run_module):
+    rc, result, _out = run_module(pool_validate, {"settings": dict(GOOD, auth_type="trust")})
+    assert rc == 1
+    assert result["errors"] == [e for e in result["errors"] if e.startswith("auth_type trust lets anyone")]
+    assert len(result["errors"]) == 1
+
+    rc, result, _out = run_module(pool_validate, {"settings": dict(GOOD, auth_type="trust"),
+                                                  "allow_insecure_auth_type": True})
+    assert rc == 0 and result["errors"] == []
+    assert any(w.startswith("auth_type trust lets anyone") for w in warning_texts(result))
