@@ -57,8 +57,10 @@ def connect_with_admin_options(params):
                                                  params["admin_password"], connect_timeout=params["connect_timeout"])
 
 
-def with_admin_console(module, action, result=None):
+def with_admin_console(module, action, result=None, connect=connect_with_admin_options):
     """``action(conn)`` on the console the module's options name, the connection closed after.
+
+    ``connect(params)`` opens it (a caller may retry the login there).
 
     Checks psycopg first. A connection or command failure fails the module with
     "PgBouncer admin console: <what failed>", ``result`` (read when it happens)
@@ -66,7 +68,7 @@ def with_admin_console(module, action, result=None):
     """
     postgres_client.ensure_psycopg(module)
     with postgres_client.failing_module_on_error(module, "PgBouncer admin console", result):
-        with contextlib.closing(connect_with_admin_options(module.params)) as conn:
+        with contextlib.closing(connect(module.params)) as conn:
             return action(conn)
 
 

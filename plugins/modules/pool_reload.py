@@ -16,7 +16,13 @@ description:
   - With I(expect), reads C(SHOW CONFIG) afterwards and fails when a setting still runs with another
     value. That happens for settings PgBouncer only takes at start (C(listen_addr), C(listen_port),
     C(unix_socket_dir) and others), which need a restart; the message says so.
-  - Meant as a handler after C(pgbouncer.ini) changed; the C(pgbouncer) role uses it that way.
+  - With I(pidfile), first sends C(SIGHUP) to the PgBouncer process the pid file names, so that
+    PgBouncer re-reads its C(auth_file) before the console login, and a new O(admin_password) written there
+    works at once. The pid is signalled only when it is a running C(pgbouncer) (command name and
+    executable) run by O(process_user); a pid file that names any other process fails the module and
+    nothing is signalled.
+  - Meant as a handler after C(pgbouncer.ini) or the C(auth_file) changed; the C(pgbouncer) role uses it
+    that way, and reloads PgBouncer in no other way.
 author:
   - unitehub platform team (@unitehub)
 options:
@@ -26,6 +32,16 @@ options:
       - Numbers compare by value (V(5) matches PgBouncer's C(5.0)); text compares case-insensitively.
     type: dict
     default: {}
+  pidfile:
+    description:
+      - PgBouncer's pid file. When set, PgBouncer gets C(SIGHUP) (after the pid is checked) before the
+        console login; needed when the C(auth_file) changed the admin password.
+      - Unset, nothing is signalled and the reload goes through the console alone.
+    type: path
+  process_user:
+    description: The user PgBouncer runs as; a process run by anyone else is never signalled.
+    type: str
+    default: postgres
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - unitehub.platform.pgbouncer_admin
@@ -55,6 +71,12 @@ EXAMPLES = r"""
     expect:
       default_pool_size: 25
       pool_mode: transaction
+
+- name: Reload PgBouncer after a new admin password was written to its auth_file
+  unitehub.platform.pool_reload:
+    admin_user: pgbouncer_admin
+    admin_password: "{{ pgbouncer_admin_password }}"
+    pidfile: /var/run/postgresql/pgbouncer.pid
 """
 
 RETURN = r"""
@@ -63,6 +85,11 @@ reloaded:
   returned: always
   type: bool
   sample: true
+signalled_pid:
+  description: The PgBouncer process that got C(SIGHUP), after its pid was checked.
+  returned: when I(pidfile) is given and not in check mode
+  type: int
+  sample: 4242
 config:
   description: The running values of the I(expect) keys after the reload.
   returned: when I(expect) is given and not in check mode
@@ -76,21 +103,61 @@ mismatched:
   sample: [{"setting": "listen_port", "expected": 6433, "running": 6432}]
 """
 
+import pwd
+import signal
+import time
+
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
+from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer, postgres_client, processes
+
+# Seconds the console login is retried after SIGHUP: PgBouncer re-reads its auth_file asynchronously.
+LOGIN_AFTER_SIGNAL_SECONDS = 5
+
+
+def signal_pgbouncer(module, result):
+    """SIGHUP to the checked PgBouncer pid; fails the module, signalling nothing, on any other process."""
+    user = module.params["process_user"]
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        module.fail_json(msg="process_user %r is not a user on this host: give the user PgBouncer runs as" % user,
+                         **result)
+    try:
+        result["signalled_pid"] = processes.signal_checked_pid(module.params["pidfile"], "pgbouncer", uid,
+                                                               signal.SIGHUP)
+    except processes.PidError as exc:
+        module.fail_json(msg="not signalling PgBouncer: %s" % exc, **result)
+    result["changed"] = True
+
+
+def connect_after_signal(params):
+    """The console, logging in again for a moment while PgBouncer takes up a new auth_file."""
+    deadline = time.monotonic() + LOGIN_AFTER_SIGNAL_SECONDS
+    while True:
+        try:
+            return pgbouncer.connect_with_admin_options(params)
+        except postgres_client.ConnectError:
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
 
 
 def main():
     argument_spec = pgbouncer.pgbouncer_admin_argument_spec()
-    argument_spec.update(expect=dict(type="dict", default={}))
+    argument_spec.update(expect=dict(type="dict", default={}), pidfile=dict(type="path"),
+                         process_user=dict(type="str", default="postgres"))
     module = AnsibleModule(argument_spec=argument_spec, supports_check_mode=True)
     if module.check_mode:
         module.exit_json(changed=True, reloaded=False)
 
     result = dict(changed=False, reloaded=False)
+    connect = pgbouncer.connect_with_admin_options
+    if module.params["pidfile"]:
+        signal_pgbouncer(module, result)
+        connect = connect_after_signal
     pgbouncer.with_admin_console(
-        module, lambda conn: pgbouncer.reload_and_compare(conn, module.params["expect"], result), result)
+        module, lambda conn: pgbouncer.reload_and_compare(conn, module.params["expect"], result), result, connect)
     if result.get("mismatched"):
         described = ", ".join("%s runs %r, expected %r" % (m["setting"], m["running"], m["expected"])
                               for m in result["mismatched"])
