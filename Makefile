@@ -20,12 +20,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
 
-os-prereqs: ## OS packages the virtualenv, the sanity tests and the registry tests need (Debian)
+os-prereqs: ## OS packages the virtualenv, the sanity, registry and TLS tests and the local CA need (Debian)
 	@need=""; \
 	$(PYTHON) -c 'import ensurepip, venv' >/dev/null 2>&1 || need="$$need python3-venv python3-pip"; \
 	command -v shellcheck >/dev/null 2>&1 || need="$$need shellcheck"; \
 	command -v docker-registry >/dev/null 2>&1 || need="$$need docker-registry"; \
 	command -v git >/dev/null 2>&1 || need="$$need git"; \
+	command -v openssl >/dev/null 2>&1 || need="$$need openssl"; \
+	command -v curl >/dev/null 2>&1 || need="$$need curl"; \
 	if [ -n "$$need" ]; then \
 		apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$need; \
 	fi
