@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from unitehub_app.config import ConfigError, load_config
+from unitehub_app.config import ConfigError, load_config, read_secret_files
 
 
 def test_defaults_are_the_documented_ones():
@@ -162,3 +162,58 @@ def test_an_admin_token_shorter_than_32_characters_is_refused_unshown(token):
 def test_an_admin_token_of_32_characters_is_taken_and_none_turns_the_admin_api_off():
     assert load_config({"APP_ADMIN_TOKEN": "t" * 32}).admin_token == "t" * 32
     assert load_config({}).admin_token == "" and load_config({"APP_ADMIN_TOKEN": " "}).admin_token == ""
+
+
+# -- secrets as files (<NAME>_FILE) -------------------------------------------------------------
+
+TOKEN_32 = "t" * 40
+
+
+def secret_file(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def test_each_secret_is_read_from_the_file_its_file_variable_names(tmp_path):
+    config = load_config({
+        "DATABASE_URL_FILE": secret_file(tmp_path, "db", "postgresql://app:p%40ss@127.0.0.1:6432/app\n"),
+        "REDIS_URL_FILE": secret_file(tmp_path, "redis", "redis://app:pw@127.0.0.1:6379/0"),
+        "APP_ADMIN_TOKEN_FILE": secret_file(tmp_path, "token", TOKEN_32 + "\n"),
+        "DD_API_KEY_FILE": secret_file(tmp_path, "dd", "ddkey\n"),
+        "ANTHROPIC_API_KEY_FILE": secret_file(tmp_path, "ai", "sk-ant\n"),
+    })
+    # one trailing newline is dropped, as an editor or `echo` leaves it
+    assert config.database_url == "postgresql://app:p%40ss@127.0.0.1:6432/app"
+    assert config.redis_url == "redis://app:pw@127.0.0.1:6379/0"
+    assert config.admin_token == TOKEN_32 and config.dd_api_key == "ddkey"
+    assert config.ai_keys_present == ("ANTHROPIC_API_KEY",)
+    assert config.missing_required == ()
+
+
+def test_a_secret_file_is_validated_like_the_variable(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config({"DATABASE_URL_FILE": secret_file(tmp_path, "db", "mysql://root:hunter2@db/app\n")})
+    assert "DATABASE_URL=(value hidden) does not use a postgres:// or postgresql:// scheme" in str(err.value)
+    assert "hunter2" not in str(err.value)
+
+
+def test_a_missing_or_unreadable_secret_file_stops_the_start_naming_the_variable(tmp_path):
+    missing = str(tmp_path / "nowhere" / "REDIS_URL")
+    with pytest.raises(ConfigError) as err:
+        load_config({"REDIS_URL_FILE": missing, "APP_ADMIN_TOKEN_FILE": str(tmp_path)})
+    text = str(err.value)
+    assert "REDIS_URL_FILE=%r cannot be read (No such file or directory)" % missing in text
+    assert "APP_ADMIN_TOKEN_FILE=%r cannot be read (Is a directory)" % str(tmp_path) in text
+
+
+def test_a_secret_given_both_ways_is_refused_unshown(tmp_path):
+    with pytest.raises(ConfigError) as err:
+        load_config({"DD_API_KEY": "in-the-env", "DD_API_KEY_FILE": secret_file(tmp_path, "dd", "in-a-file")})
+    assert "DD_API_KEY and DD_API_KEY_FILE are both set; set only one of them" in str(err.value)
+    assert "in-the-env" not in str(err.value) and "in-a-file" not in str(err.value)
+
+
+def test_only_one_trailing_newline_is_dropped_and_other_variables_pass_through(tmp_path):
+    environ, problems = read_secret_files({"DD_API_KEY_FILE": secret_file(tmp_path, "dd", "key\n\n"), "PORT": "1"})
+    assert problems == [] and environ["DD_API_KEY"] == "key\n" and environ["PORT"] == "1"

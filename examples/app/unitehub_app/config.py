@@ -1,6 +1,7 @@
 """Configuration, read and validated once from the environment at start.
 
-Every setting comes from one environment variable. An empty value counts as
+Every setting comes from one environment variable; a secret may instead come from
+the file its ``<NAME>_FILE`` variable names. An empty value counts as
 unset and takes the default, so ``DD_API_KEY=`` in an env file means "no key".
 Every problem is collected, then reported together by :class:`ConfigError`;
 a message names the variable and the fix, and never repeats a secret's value.
@@ -216,9 +217,40 @@ class _Reader:
         return value
 
 
+def read_secret_files(environ: Mapping[str, str]) -> tuple[dict, list[str]]:
+    """The environment with each secret given as a file read in, and the problems found.
+
+    ``<NAME>_FILE`` names a file holding the value of secret ``NAME`` (the convention of the
+    official postgres and mysql images); the platform hands every secret over this way, so
+    that ``docker inspect`` and ``/proc/<pid>/environ`` never show it. One trailing newline
+    is dropped. A file that cannot be read stops the start, naming the variable.
+    """
+    merged = dict(environ)
+    problems = []
+    for name in SECRET_VARIABLES:
+        pointer = f"{name}_FILE"
+        path = (environ.get(pointer) or "").strip()
+        if not path:
+            continue
+        if (environ.get(name) or "").strip():
+            problems.append(f"{name} and {pointer} are both set; set only one of them")
+            continue
+        try:
+            with open(path, encoding="utf-8") as handle:
+                value = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            problems.append(f"{pointer}={path!r} cannot be read ({why}); mount the secret file there or unset {pointer}")
+            continue
+        merged[name] = value[:-1] if value.endswith("\n") else value
+    return merged, problems
+
+
 def load_config(environ: Mapping[str, str]) -> Config:
     """Parse and validate the environment; raise :class:`ConfigError` on any bad value."""
+    environ, file_problems = read_secret_files(environ)
     r = _Reader(environ)
+    r.problems.extend(file_problems)
     version = r.string("APP_VERSION", "dev", _TOKEN, "a version tag such as v1.2.3 (letters, digits, . _ + -)")
     crash_after = r.number("APP_FAULT_CRASH_AFTER", -1.0, 0.0, 86400.0, "seconds")
     enable_apm = r.boolean("ENABLE_APM", False)
