@@ -27,11 +27,14 @@ from ansible.module_utils.parsing.convert_bool import BOOLEANS
 from ansible_collections.unitehub.platform.plugins.module_utils.app_image import image_reference
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot import container_logs
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import (
+    DEFAULT_SECRETS_DIR,
     LABEL_APP,
     LABEL_VERSION,
     NETWORK_MODE,
+    Confinement,
     container_environment,
     env_value,
+    secrets_binds,
     validate_container_name,
 )
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import (
@@ -42,6 +45,11 @@ from ansible_collections.unitehub.platform.plugins.module_utils.docker_client im
     docker_call,
     inspect_container_or_none,
     inspect_image_or_none,
+)
+from ansible_collections.unitehub.platform.plugins.module_utils.secret_files import (
+    container_secret_dir,
+    remove_secret_dir,
+    sync_secret_dir,
 )
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
@@ -208,10 +216,19 @@ class HookSpec:
         module_env = {"APP_NAME": self.app_name, "APP_VERSION": self.version, "APP_HOOK": self.hook}
         if self.slot:
             module_env["APP_SLOT"] = self.slot
-        self.env, secret = container_environment(module_env, params.get("env"), params.get("secret_env"))
+        self.env, secret, self.secret_files = container_environment(
+            module_env, params.get("env"), params.get("secret_env"), params.get("secret_env_in_environment"))
+        every_secret = list(secret.values()) + list(self.secret_files.values())
         # Longest first, so that masking one secret never leaves part of a longer one in a line.
-        self.secret_values = sorted({value for value in secret.values() if value}, key=len, reverse=True)
+        self.secret_values = sorted({value for value in every_secret if value}, key=len, reverse=True)
         self.labels = {LABEL_APP: self.app_name, LABEL_HOOK: self.hook, LABEL_VERSION: self.version}
+        self.confinement = Confinement(params)
+        self.secrets_dir = params.get("secrets_dir") or DEFAULT_SECRETS_DIR
+
+    @property
+    def binds(self):
+        """The read-only mount of the hook's secret directory, ``<secrets_dir>/<container name>``."""
+        return secrets_binds(container_secret_dir(self.secrets_dir, self.name) if self.secret_files else None)
 
     @property
     def run_image(self):
@@ -255,6 +272,7 @@ class HookRunner:
 
     def run(self, spec):
         image = self._image(spec)
+        user, uid = spec.confinement.run_user(image, "the %s hook container %s" % (spec.hook, spec.name))
         result = {
             "changed": True, "hook": spec.hook, "container": spec.name, "image": spec.image_ref,
             "image_id": image.get("Id"), "command": list(spec.command), "ran": False, "exit_code": None,
@@ -263,16 +281,24 @@ class HookRunner:
         if self.check_mode:
             return result
         self._clear_leftover(spec)
-        created = docker_call(
-            "create the %s hook container %s" % (spec.hook, spec.name), self.api.create_container,
-            image=spec.run_image, name=spec.name, command=list(spec.command), environment=spec.env,
-            labels=spec.labels, host_config=self.api.create_host_config(network_mode=NETWORK_MODE),
-            healthcheck=NO_HEALTHCHECK, stop_timeout=spec.stop_grace_period, detach=True)
-        container_id = created["Id"]
         try:
-            self._run(container_id, spec, result)
+            if spec.secret_files:
+                sync_secret_dir(spec.secrets_dir, spec.name, spec.secret_files, uid)
+            host_config = self.api.create_host_config(network_mode=NETWORK_MODE, binds=spec.binds,
+                                                      **spec.confinement.host_config())
+            created = docker_call(
+                "create the %s hook container %s" % (spec.hook, spec.name), self.api.create_container,
+                image=spec.run_image, name=spec.name, command=list(spec.command), user=user, environment=spec.env,
+                labels=spec.labels, host_config=host_config, healthcheck=NO_HEALTHCHECK,
+                stop_timeout=spec.stop_grace_period, detach=True)
+            container_id = created["Id"]
+            try:
+                self._run(container_id, spec, result)
+            finally:
+                result["removed"] = self._remove(container_id, spec, result)
         finally:
-            result["removed"] = self._remove(container_id, spec, result)
+            # The files outlive no run (a container that could not be removed keeps its mount).
+            remove_secret_dir(spec.secrets_dir, spec.name)
         if result["timed_out"] or result["exit_code"] != 0:
             raise DockerModuleError(self.failure_message(spec, result), **result)
         return result

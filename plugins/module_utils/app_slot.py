@@ -11,8 +11,6 @@ it describes slot containers (present or not) with the same ``summarize``.
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.unitehub.platform.plugins.module_utils.app_image import repo_digest, repository_of
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import (
     CONTAINER_NAME_RE,
@@ -36,7 +34,11 @@ from ansible_collections.unitehub.platform.plugins.module_utils.docker_client im
     inspect_container_or_none,
     inspect_image_or_none,
 )
-from ansible_collections.unitehub.platform.plugins.module_utils.fileio import atomic_write, read_text
+from ansible_collections.unitehub.platform.plugins.module_utils.secret_files import (
+    digest_key,
+    remove_secret_dir,
+    sync_secret_dir,
+)
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
 
@@ -165,33 +167,6 @@ def slot_info(api, query):
     return result
 
 
-def secret_env_record(name, secret_env):
-    """The operator's copy of a container's secret environment, in docker --env-file format."""
-    lines = ["# Secret environment of the %s container, written by unitehub.platform.app_slot.\n" % name]
-    lines.extend("%s=%s\n" % (key, secret_env[key]) for key in sorted(secret_env))
-    return "".join(lines)
-
-
-def sync_secret_env_file(path, content, check_mode=False):
-    """Make ``path`` hold ``content`` with mode 0600 (None removes it). Returns
-    whether anything changed. The directory is created 0750."""
-    if content is None:
-        if not os.path.exists(path):
-            return False
-        if not check_mode:
-            os.unlink(path)
-        return True
-    unchanged = read_text(path) == content and (os.stat(path).st_mode & 0o777) == 0o600
-    if unchanged:
-        return False
-    if not check_mode:
-        directory = os.path.dirname(os.path.abspath(path))
-        if not os.path.isdir(directory):
-            os.makedirs(directory, mode=0o750)
-        atomic_write(path, content, 0o600)
-    return True
-
-
 def create_reference(image_attrs, spec):
     """What a container is created from: ``<image>:<version>``; with ``image_id``, the image's repo
     digest in ``image`` (a readable name that cannot move), or else the id itself."""
@@ -239,6 +214,8 @@ class SlotManager:
         host_config = self.api.create_host_config(
             network_mode=NETWORK_MODE,
             restart_policy={"Name": spec.restart_policy, "MaximumRetryCount": 0},
+            binds=spec.binds,
+            **spec.confinement.host_config()
         )
         created = self._call(
             "create",
@@ -246,6 +223,7 @@ class SlotManager:
             self.api.create_container,
             image=image_ref,
             name=spec.name,
+            user=spec.run_user,
             environment=spec.env,
             labels=spec.labels,
             host_config=host_config,
@@ -272,12 +250,13 @@ class SlotManager:
         current = inspect_container_or_none(self.api, spec.name)
         if current:
             self._refuse_foreign(current, spec)
-        result = {"differences": []}
+        result = {"differences": [], "secret_files_changed": False}
         image_attrs = None
 
         if spec.state == "absent":
             if current:
                 self._remove(current, spec)
+            result["secret_files_changed"] = remove_secret_dir(spec.secrets_dir, spec.name, self.check_mode)
             diff = diff_view(current, spec, None, "absent", None)
         elif spec.state == "stopped":
             if current:
@@ -289,6 +268,12 @@ class SlotManager:
         else:
             image_attrs = self._image(spec)
             image_ref = create_reference(image_attrs, spec)
+            key = digest_key(spec.secrets_dir, create=not self.check_mode) if spec.secret_files else None
+            spec.settle(image_attrs, key)
+            # The files are in place before a container that reads them is created.
+            if spec.secret_files:
+                result["secret_files_changed"] = sync_secret_dir(
+                    spec.secrets_dir, spec.name, spec.secret_files, spec.run_uid, self.check_mode)
             if current:
                 result["differences"] = differences(current, image_attrs, spec)
             if not current:
@@ -304,13 +289,14 @@ class SlotManager:
                 image_ref = (current.get("Config") or {}).get("Image")  # kept as it is
             diff = diff_view(current, spec, expected_env(image_attrs, spec), "running", image_attrs.get("Id"),
                              after_image=image_ref)
+            if not spec.secret_files:
+                result["secret_files_changed"] = remove_secret_dir(spec.secrets_dir, spec.name, self.check_mode)
 
         final = current
         if self.actions and not self.check_mode:
             final = inspect_container_or_none(self.api, spec.name)
-        result["secret_env_file_changed"] = self._sync_record(spec)
         result.update(
-            changed=bool(self.actions) or result["secret_env_file_changed"],
+            changed=bool(self.actions) or result["secret_files_changed"],
             actions=list(self.actions),
             container=summarize(final),
             repo_digest=self._repo_digest(final, spec) if final else None,
@@ -344,14 +330,6 @@ class SlotManager:
         spec's); None for an image that was never pulled or pushed."""
         image_attrs = inspect_image_or_none(self.api, container_attrs.get("Image"))
         return repo_digest(image_attrs, repository_of((container_attrs.get("Config") or {}).get("Image")), spec.image)
-
-    def _sync_record(self, spec):
-        if not spec.secret_env_file or spec.state == "stopped":
-            return False
-        content = None
-        if spec.state == "started":
-            content = secret_env_record(spec.name, {key: spec.env[key] for key in spec.secret_keys})
-        return sync_secret_env_file(spec.secret_env_file, content, self.check_mode)
 
     def logs(self, container_id, lines):
         return container_logs(self.api, container_id, lines)

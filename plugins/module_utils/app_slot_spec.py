@@ -6,10 +6,16 @@
 ``SlotSpec`` is the validated wish built from app_slot's parameters. The pure
 functions compare a container (docker's inspect document) with it on the things
 that matter (image id, environment, labels, restart policy, network mode) and
-build the diff view. Secret environment values never leave here: the diff shows
-``(secret)`` or ``(changed)`` in their place, and the names of the secret keys
-are recorded in a label so a later run can still mask them after they were moved
-out of ``secret_env``.
+build the diff view. Secrets reach the container as files by default
+(``secret_files``): its environment holds ``<NAME>_FILE`` paths, and a label holds a
+keyed digest of the values. A secret the app may only read from its environment
+(``secret_env_in_environment``) never leaves here either: the diff shows ``(secret)``
+or ``(changed)`` in its place, and the names of such keys are recorded in a label so
+a later run can still mask them after they were moved out of ``secret_env``.
+
+``Confinement`` is how every container the collection creates (slots and hooks) is
+hardened: all capabilities dropped, no-new-privileges, a read-only root filesystem with
+tmpfs mounts, pids and memory limits, and a non-root user.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import re
 
 from ansible_collections.unitehub.platform.plugins.module_utils.app_image import image_reference, validate_image_id
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import DockerModuleError
+from ansible_collections.unitehub.platform.plugins.module_utils.secret_files import container_secret_dir, secrets_digest
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
 STATES = ("started", "stopped", "absent")
@@ -27,7 +34,8 @@ LABEL_APP = "io.unitehub.app"
 LABEL_SLOT = "io.unitehub.slot"
 LABEL_VERSION = "io.unitehub.version"
 LABEL_SECRET_KEYS = "io.unitehub.secret-env-keys"
-RESERVED_LABELS = (LABEL_APP, LABEL_SLOT, LABEL_VERSION, LABEL_SECRET_KEYS)
+LABEL_SECRETS_DIGEST = "io.unitehub.secrets-digest"
+RESERVED_LABELS = (LABEL_APP, LABEL_SLOT, LABEL_VERSION, LABEL_SECRET_KEYS, LABEL_SECRETS_DIGEST)
 
 # A container name as dockerd accepts it.
 CONTAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
@@ -35,6 +43,27 @@ CONTAINER_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]+$")
 NETWORK_MODE = "host"
 SECRET_MASK = "(secret)"
 SECRET_CHANGED = "(changed)"
+
+# Where a container finds its secret files, and the suffix of the variables that point at them
+# (the convention of the official postgres and mysql images).
+SECRETS_MOUNT = "/run/secrets"
+FILE_SUFFIX = "_FILE"
+# Persistent and root-only: a container restarted by Docker after a reboot still finds its files.
+DEFAULT_SECRETS_DIR = "/etc/unitehub/secrets"
+# A secret's variable names its file, so it must be a plain portable name.
+SECRET_FILE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+DEFAULT_TMPFS = {"/tmp": "rw,noexec,nosuid,nodev,size=64m"}
+DEFAULT_PIDS_LIMIT = 256
+DEFAULT_MEMORY = "512m"
+# Docker refuses a memory limit below 6 MiB.
+MEMORY_MIN = 6 * 1024 * 1024
+NO_NEW_PRIVILEGES = "no-new-privileges"
+CAPABILITY_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
+MEMORY_RE = re.compile(r"^([0-9]+)([bkmg]?)$")
+MEMORY_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
+# tmpfs options go to the kernel as one comma-separated string.
+TMPFS_OPTIONS_RE = re.compile(r"^[A-Za-z0-9_=,.:-]*$")
 
 
 def env_value(value):
@@ -55,11 +84,14 @@ def env_list_to_dict(env_list):
     return result
 
 
-def container_environment(module_env, env, secret_env):
-    """``(environment, secret part)`` of a container the collection creates: ``env`` and
-    ``secret_env`` (values as strings) with ``module_env``, the variables the module sets from
-    its options, on top. Refused when a name is bad, set in both, or sets a module variable to
-    another value."""
+def container_environment(module_env, env, secret_env, in_environment=()):
+    """``(environment, secret part, secret files)`` of a container the collection creates.
+
+    Each secret becomes a file (``secret files``, name -> value) and the environment gets
+    ``<NAME>_FILE`` pointing at it under ``SECRETS_MOUNT``; only the names in ``in_environment``
+    go into the environment as values (``secret part``). ``env`` (values as strings) and
+    ``module_env``, the variables the module sets from its options, are on top. Refused when a
+    name is bad, set in both, or sets a module variable to another value."""
     plain = {str(k): env_value(v) for k, v in (env or {}).items()}
     secret = {str(k): env_value(v) for k, v in (secret_env or {}).items()}
     for key in list(plain) + list(secret):
@@ -74,10 +106,158 @@ def container_environment(module_env, env, secret_env):
                 shown = "(hidden)" if source == "secret_env" else "'%s'" % values[key]
                 raise DockerModuleError("%s sets %s=%s but the module sets it to '%s' from its options; remove %s from %s"
                                         % (source, key, shown, value, key, source))
+    in_environment = {str(name) for name in in_environment or ()}
+    files = {k: v for k, v in secret.items() if k not in in_environment}
+    secret = {k: v for k, v in secret.items() if k in in_environment}
+    pointers = {}
+    for key in sorted(files):
+        if not SECRET_FILE_NAME_RE.fullmatch(key):
+            raise DockerModuleError("secret_env name '%s' cannot name a file; use letters, digits and '_', or list it "
+                                    "in secret_env_in_environment" % key)
+        pointer = key + FILE_SUFFIX
+        if pointer in plain or pointer in secret or pointer in module_env:
+            raise DockerModuleError("%s is set, but the module sets it to the file of secret %s; remove %s"
+                                    % (pointer, key, pointer))
+        pointers[pointer] = "%s/%s" % (SECRETS_MOUNT, key)
     merged = dict(plain)
     merged.update(secret)
+    merged.update(pointers)
     merged.update(module_env)
-    return merged, secret
+    return merged, secret, files
+
+
+def container_argument_spec():
+    """The options of app_slot and app_hook that say how a container is confined and gets its
+    secrets. Documented by the doc fragment ``unitehub.platform.app_container``."""
+    return dict(
+        # Names of secrets, not values.
+        secret_env_in_environment=dict(type="list", elements="str", default=[], no_log=False),
+        secrets_dir=dict(type="path", default=DEFAULT_SECRETS_DIR),
+        user=dict(type="str", default=""),
+        allow_root=dict(type="bool", default=False),
+        cap_add=dict(type="list", elements="str", default=[]),
+        read_only=dict(type="bool", default=True),
+        tmpfs=dict(type="dict", default=dict(DEFAULT_TMPFS)),
+        pids_limit=dict(type="int", default=DEFAULT_PIDS_LIMIT),
+        memory=dict(type="str", default=DEFAULT_MEMORY),
+    )
+
+
+def normalize_capability(name):
+    """``net_bind_service``, ``CAP_NET_BIND_SERVICE`` -> ``NET_BIND_SERVICE`` (Docker shows either)."""
+    name = str(name).strip().upper()
+    return name[4:] if name.startswith("CAP_") else name
+
+
+def memory_bytes(value):
+    """A memory size in Docker's notation (``512m``, ``1g``, bytes) as bytes."""
+    match = MEMORY_RE.fullmatch(str(value).strip().lower())
+    if not match:
+        raise DockerModuleError("memory '%s' is not a size; give bytes or a number with b, k, m or g, for example 512m"
+                                % value)
+    size = int(match.group(1)) * MEMORY_UNITS[match.group(2)]
+    if size < MEMORY_MIN:
+        raise DockerModuleError("memory '%s' is below Docker's minimum of 6m" % value)
+    return size
+
+
+def _security_option(option):
+    return str(option).replace("=", ":").replace(":true", "")
+
+
+class Confinement:
+    """How a container is hardened, from the options of ``container_argument_spec``: what
+    ``create_host_config`` gets, and how a container differs from it."""
+
+    def __init__(self, params):
+        def given(key, default):
+            value = params.get(key)
+            return default if value is None else value
+
+        self.user = str(params.get("user") or "").strip()
+        self.allow_root = bool(params.get("allow_root"))
+        self.read_only = bool(given("read_only", True))
+        self.cap_add = sorted({normalize_capability(c) for c in params.get("cap_add") or []})
+        bad = [c for c in self.cap_add if not CAPABILITY_RE.fullmatch(c) or c == "ALL"]
+        if bad:
+            raise DockerModuleError("cap_add has %s; give capability names such as NET_BIND_SERVICE, each one the "
+                                    "app needs" % ", ".join(bad))
+        self.tmpfs = {str(k): str(v if v is not None else "") for k, v in given("tmpfs", DEFAULT_TMPFS).items()}
+        for path, options in self.tmpfs.items():
+            if not path.startswith("/") or path == "/" or "," in path or ":" in path:
+                raise DockerModuleError("tmpfs path '%s' is not an absolute path below /" % path)
+            if not TMPFS_OPTIONS_RE.fullmatch(options):
+                raise DockerModuleError("tmpfs options '%s' of %s are not mount options such as "
+                                        "rw,noexec,nosuid,size=64m" % (options, path))
+        self.pids_limit = given("pids_limit", DEFAULT_PIDS_LIMIT)
+        if self.pids_limit < 1:
+            raise DockerModuleError("pids_limit %s is not a limit; give the most processes and threads the app "
+                                    "runs, at least 1" % self.pids_limit)
+        self.memory = memory_bytes(given("memory", DEFAULT_MEMORY))
+
+    def host_config(self):
+        """The keyword arguments of ``create_host_config`` that confine the container."""
+        return dict(
+            cap_drop=["ALL"],
+            cap_add=list(self.cap_add),
+            security_opt=[NO_NEW_PRIVILEGES],
+            read_only=self.read_only,
+            tmpfs=dict(self.tmpfs),
+            pids_limit=self.pids_limit,
+            mem_limit=self.memory,
+        )
+
+    def run_user(self, image_attrs, what):
+        """``(user, uid)`` the container runs as: the ``user`` option, else the image's USER. Its uid
+        must be numeric (it owns the secret files) and, without ``allow_root``, not 0."""
+        image_user = str(((image_attrs or {}).get("Config") or {}).get("User") or "").strip()
+        user = self.user or image_user
+        name = user.split(":", 1)[0]
+        if name in ("", "root"):
+            uid = 0
+        elif name.isdigit():
+            uid = int(name)
+        else:
+            raise DockerModuleError(
+                "%s runs as user '%s', a name; the secret files are given to its numeric uid, which this module "
+                "does not look up: set user (role variable app_user) to the uid, or declare USER <uid> in the image"
+                % (what, user))
+        if uid == 0 and not self.allow_root:
+            source = "user '%s'" % user if user else "no USER, so as root"
+            raise DockerModuleError(
+                "%s would run as root (uid 0, %s); give the image a USER with a non-root numeric uid, or set user "
+                "(role variable app_user) to one; to run it as root anyway set allow_root (role variable "
+                "app_allow_root: true)" % (what, source))
+        return user, uid
+
+    def differences(self, container_attrs, user, binds):
+        """Names of the confinement settings in which the container differs."""
+        host = container_attrs.get("HostConfig") or {}
+        found = []
+        if {normalize_capability(c) for c in host.get("CapDrop") or []} != {"ALL"}:
+            found.append("cap_drop")
+        if sorted({normalize_capability(c) for c in host.get("CapAdd") or []}) != self.cap_add:
+            found.append("cap_add")
+        if NO_NEW_PRIVILEGES not in [_security_option(o) for o in host.get("SecurityOpt") or []]:
+            found.append("security_opt")
+        if bool(host.get("ReadonlyRootfs")) != self.read_only:
+            found.append("read_only")
+        if (host.get("Tmpfs") or {}) != self.tmpfs:
+            found.append("tmpfs")
+        if host.get("PidsLimit") != self.pids_limit:
+            found.append("pids_limit")
+        if host.get("Memory") != self.memory:
+            found.append("memory")
+        if ((container_attrs.get("Config") or {}).get("User") or "") != user:
+            found.append("user")
+        if sorted(host.get("Binds") or []) != sorted(binds):
+            found.append("mounts")
+        return found
+
+
+def secrets_binds(host_dir):
+    """The bind mount of a container's secret directory, read-only, as Docker shows it."""
+    return ["%s:%s:ro" % (host_dir, SECRETS_MOUNT)] if host_dir else []
 
 
 def default_container_name(app_name, slot):
@@ -102,10 +282,15 @@ class SlotSpec:
         self.bind_address = params.get("bind_address") or "127.0.0.1"
         self.restart_policy = params.get("restart_policy") or "unless-stopped"
         self.extra_labels = dict(params.get("labels") or {})
-        self.secret_env_file = params.get("secret_env_file")
+        self.secrets_dir = params.get("secrets_dir") or DEFAULT_SECRETS_DIR
         self.env = {}
         self.secret_keys = frozenset()
+        # name -> value of the secrets handed over as files
+        self.secret_files = {}
         self.labels = {}
+        # Known once the image is: the user the container runs as and its uid (see ``settle``).
+        self.run_user = None
+        self.run_uid = None
         self.image_ref = None
         # The image the container runs: <image>:<version>, or exactly image_id (a rollback's recorded image).
         self.image_id = params.get("image_id")
@@ -141,10 +326,24 @@ class SlotSpec:
         if self.image_id:
             validate_image_id(self.image_id)
         self.run_image = self.image_id or self.image_ref
-        self.env, self.secret_keys = self._build_env(params.get("env") or {}, params.get("secret_env") or {})
+        self.confinement = Confinement(params)
+        self.env, self.secret_keys, self.secret_files = self._build_env(
+            params.get("env") or {}, params.get("secret_env") or {}, params.get("secret_env_in_environment") or ())
         self.labels = self._build_labels()
 
-    def _build_env(self, env, secret_env):
+    @property
+    def binds(self):
+        """The read-only mount of the container's secret directory, when it has secret files."""
+        return secrets_binds(container_secret_dir(self.secrets_dir, self.name) if self.secret_files else None)
+
+    def settle(self, image_attrs, key):
+        """What needs the image and the host's digest key (None in check mode before the first run):
+        the user the container runs as, and the digest label of the secret files."""
+        self.run_user, self.run_uid = self.confinement.run_user(image_attrs, "container %s" % self.name)
+        if self.secret_files:
+            self.labels[LABEL_SECRETS_DIGEST] = secrets_digest(key, self.secret_files) or "(no key yet)"
+
+    def _build_env(self, env, secret_env, in_environment):
         module_env = {
             "PORT": str(self.port),
             "HOST": self.bind_address,
@@ -152,8 +351,8 @@ class SlotSpec:
             "APP_SLOT": self.slot,
             "APP_VERSION": self.version,
         }
-        merged, secret = container_environment(module_env, env, secret_env)
-        return merged, frozenset(secret)
+        merged, secret, files = container_environment(module_env, env, secret_env, in_environment)
+        return merged, frozenset(secret), files
 
     def _build_labels(self):
         clashes = sorted(k for k in self.extra_labels if k in RESERVED_LABELS)
@@ -201,6 +400,7 @@ def differences(container_attrs, image_attrs, spec):
         found.append("restart_policy")
     if (container_attrs.get("HostConfig") or {}).get("NetworkMode") != NETWORK_MODE:
         found.append("network_mode")
+    found.extend(spec.confinement.differences(container_attrs, spec.run_user, spec.binds))
     return found
 
 

@@ -16,6 +16,8 @@ description:
     C(APP_VERSION), C(APP_HOOK) and, with O(slot), C(APP_SLOT). Database migrations are the usual command.
   - Waits for the command to end, at most O(run_timeout) seconds. A command that runs longer is stopped (C(SIGTERM),
     then C(SIGKILL) after O(stop_grace_period) seconds) and reported as timed out.
+  - The secrets of O(secret_env) are files, as for M(unitehub.platform.app_slot), in C(<secrets_dir>/<container name>),
+    removed again after the run. The container is hardened the same way as a slot's.
   - Returns the exit code, the duration and the last O(output_lines) lines of the output (stdout and stderr), then
     removes the container, whatever happened. The image's C(HEALTHCHECK) is turned off for the run.
   - Fails on a non-zero exit code or a timeout, with the same return values as a success, so a playbook can report
@@ -76,7 +78,8 @@ options:
     default: {}
   secret_env:
     description:
-      - Environment variables whose values are secret (database URLs, API keys).
+      - Secrets (database URLs, API keys), each a file C(/run/secrets/<NAME>) that C(<NAME>_FILE) points at, unless
+        listed in O(secret_env_in_environment).
       - Never returned or logged; a value that the command prints is replaced by C(********) in RV(output).
       - A variable may be in O(env) or O(secret_env), not both.
     type: dict
@@ -103,6 +106,7 @@ options:
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - unitehub.platform.docker
+  - unitehub.platform.app_container
 attributes:
   check_mode:
     support: full
@@ -113,7 +117,7 @@ attributes:
 notes:
   - The container uses host networking, like the slots, so the command reaches the app's database and cache on the
     addresses the slots use. It gets no C(PORT) or C(HOST), because a hook must not listen on a slot's port.
-  - The command runs as the image's C(USER).
+  - The command runs as the image's C(USER), or O(user); as root only with O(allow_root).
 seealso:
   - module: unitehub.platform.app_image
   - module: unitehub.platform.app_slot
@@ -217,6 +221,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.app_hook import 
     HookSpec,
     run_hook,
 )
+from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import container_argument_spec
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import docker_argument_spec, run_docker_module
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
@@ -236,6 +241,7 @@ def argument_spec():
         stop_grace_period=dict(type="int", default=DEFAULT_STOP_GRACE),
         output_lines=dict(type="int", default=DEFAULT_OUTPUT_LINES),
     )
+    spec.update(container_argument_spec())
     spec.update(docker_argument_spec())
     return spec
 

@@ -14,9 +14,11 @@ description:
   - Runs the container of one slot (V(blue) or V(green)) of the app with the Docker SDK, on the host
     network, with C(PORT), C(HOST), C(APP_NAME), C(APP_SLOT) and C(APP_VERSION) in its environment and the
     labels C(io.unitehub.app), C(io.unitehub.slot) and C(io.unitehub.version).
-  - Idempotent. An existing container is compared with the wanted one on image id, environment (secret
-    values included, without showing them), labels, restart policy and network mode, and recreated only
-    when one of them differs. A stopped container that matches is started again.
+  - Each secret of O(secret_env) is a file the container reads, not a value in its environment; see O(secrets_dir).
+  - The container is hardened; see O(cap_add), O(read_only), O(tmpfs), O(pids_limit), O(memory) and O(user).
+  - Idempotent. An existing container is compared with the wanted one on image id, environment, secret values
+    (through a keyed digest, without showing them), labels, restart policy, network mode, user, mounts and
+    hardening, and recreated only when one of them differs. A stopped container that matches is started again.
   - The image must already be on the host; build or pull it first with M(unitehub.platform.app_image).
     This module never pulls.
   - Stopping gives the app O(stop_grace_period) seconds after C(SIGTERM) to finish its in-flight requests.
@@ -76,8 +78,10 @@ options:
     default: {}
   secret_env:
     description:
-      - Environment variables whose values are secret (API keys, passwords, tokens).
-      - Compared like O(env) but never shown; diff mode prints V((secret)) or V((changed)) in their place.
+      - Secrets (API keys, passwords, tokens), each handed to the app as a file C(/run/secrets/<NAME>) that
+        C(<NAME>_FILE) points at (the convention of the official postgres and mysql images), unless it is listed
+        in O(secret_env_in_environment). Names of file secrets are letters, digits and C(_).
+      - Compared but never shown; diff mode prints V((secret)) or V((changed)) for those in the environment.
       - A variable may be in O(env) or O(secret_env), not both.
     type: dict
     default: {}
@@ -113,17 +117,10 @@ options:
       - How many of the container's last log lines to return in RV(logs). V(0) returns none.
     type: int
     default: 0
-  secret_env_file:
-    description:
-      - Where to keep the operator's copy of O(secret_env) (one C(KEY=VALUE) line per variable,
-        the C(docker --env-file) format), mode C(0600) in a directory created C(0750).
-      - Written with O(state=started), removed with O(state=absent), left alone with
-        O(state=stopped). Never shown in a diff or a log.
-      - Omit it to keep no copy.
-    type: path
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - unitehub.platform.docker
+  - unitehub.platform.app_container
 attributes:
   check_mode:
     support: full
@@ -137,6 +134,8 @@ notes:
   - The container always uses host networking; the app must bind to O(bind_address) and O(port) itself.
   - A container with the wanted name that has no C(io.unitehub.app) label was not created by this module;
     the module refuses to touch it.
+  - The secret files are written with O(state=started) (before the container is created), removed with
+    O(state=absent), and left alone with O(state=stopped).
 seealso:
   - module: unitehub.platform.app_image
 """
@@ -191,8 +190,8 @@ actions:
   type: list
   elements: str
   sample: [stop, remove, create, start]
-secret_env_file_changed:
-  description: Whether the copy of the secret environment in O(secret_env_file) was written or removed.
+secret_files_changed:
+  description: Whether the container's secret files in O(secrets_dir) were written or removed (or would be).
   returned: always
   type: bool
 repo_digest:
@@ -208,7 +207,7 @@ differences:
   returned: always
   type: list
   elements: str
-  sample: [image, env]
+  sample: [image, env, memory]
 container:
   description:
     - The container after the run; V({}) when there is none.
@@ -277,7 +276,12 @@ logs:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot import SlotManager
-from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import RESTART_POLICIES, STATES, SlotSpec
+from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import (
+    RESTART_POLICIES,
+    STATES,
+    SlotSpec,
+    container_argument_spec,
+)
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import docker_argument_spec, run_docker_module
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
@@ -299,8 +303,8 @@ def argument_spec():
         restart_policy=dict(type="str", choices=list(RESTART_POLICIES), default="unless-stopped"),
         labels=dict(type="dict", default={}),
         log_lines=dict(type="int", default=0),
-        secret_env_file=dict(type="path"),
     )
+    spec.update(container_argument_spec())
     spec.update(docker_argument_spec())
     return spec
 

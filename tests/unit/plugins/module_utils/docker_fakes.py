@@ -9,11 +9,17 @@ from __future__ import annotations
 import copy
 import hashlib
 import itertools
+import os
 
 from docker.errors import APIError, ImageNotFound, NotFound
 from requests.exceptions import ReadTimeout
 
 _ids = itertools.count(1)
+
+# The USER of the fake's images: the tests' own uid, which the secret files can be given to without
+# root; as root, a non-root uid (root is refused as a container's user unless allowed).
+IMAGE_UID = os.geteuid() or 10001
+IMAGE_USER = "%d:%d" % (IMAGE_UID, IMAGE_UID)
 
 
 def _new_id(prefix=""):
@@ -52,12 +58,14 @@ class FakeDockerAPI:
 
     # -- helpers for tests ----------------------------------------------------------------
 
-    def add_image(self, ref, env=None, labels=None, repo_digests=None):
-        """A new image tagged ``ref`` (``None``: untagged), with ``repo_digests`` (``<repo>@sha256:...``)."""
+    def add_image(self, ref, env=None, labels=None, repo_digests=None, user=None):
+        """A new image tagged ``ref`` (``None``: untagged), with ``repo_digests`` (``<repo>@sha256:...``).
+        Its USER is ``user``, by default ``IMAGE_USER``, a non-root uid."""
         image_id = _new_id("sha256:")
         self.images_by_id[image_id] = {
             "Id": image_id,
-            "Config": {"Env": list(env or ["PATH=/usr/bin:/bin"]), "Labels": labels},
+            "Config": {"Env": list(env or ["PATH=/usr/bin:/bin"]), "Labels": labels,
+                       "User": IMAGE_USER if user is None else user},
             "Created": "2026-11-29T08:00:00Z",
             "Size": 1000,
             "RepoDigests": list(repo_digests or []),
@@ -149,7 +157,7 @@ class FakeDockerAPI:
             image_id, digest = self.registry[ref]
             if image_id not in self.images_by_id:
                 self.images_by_id[image_id] = {
-                    "Id": image_id, "Config": {"Env": [], "Labels": None}, "Created": "2026-11-29T08:00:00Z",
+                    "Id": image_id, "Config": {"Env": [], "Labels": None, "User": IMAGE_USER}, "Created": "2026-11-29T08:00:00Z",
                     "Size": 1000, "RepoDigests": [],
                 }
             if digest not in self.images_by_id[image_id]["RepoDigests"]:
@@ -175,9 +183,25 @@ class FakeDockerAPI:
         self._record("inspect_container", name_or_id)
         return copy.deepcopy(self.container(name_or_id))
 
-    @staticmethod
-    def create_host_config(**kwargs):
-        return {"NetworkMode": kwargs.get("network_mode"), "RestartPolicy": kwargs.get("restart_policy")}
+    # create_host_config's keywords and the HostConfig keys docker inspect shows them under.
+    HOST_CONFIG_KEYS = {
+        "network_mode": "NetworkMode", "restart_policy": "RestartPolicy", "binds": "Binds", "cap_drop": "CapDrop",
+        "cap_add": "CapAdd", "security_opt": "SecurityOpt", "read_only": "ReadonlyRootfs", "tmpfs": "Tmpfs",
+        "pids_limit": "PidsLimit", "mem_limit": "Memory",
+    }
+
+    @classmethod
+    def create_host_config(cls, **kwargs):
+        unknown = set(kwargs) - set(cls.HOST_CONFIG_KEYS)
+        assert not unknown, "create_host_config got keywords the fake does not know: %s" % unknown
+        config = {"NetworkMode": kwargs.get("network_mode"), "RestartPolicy": kwargs.get("restart_policy")}
+        for keyword, key in cls.HOST_CONFIG_KEYS.items():
+            if kwargs.get(keyword) not in (None, [], {}):
+                config[key] = copy.deepcopy(kwargs[keyword])
+        # Docker (20.10 and later) shows added capabilities with their CAP_ prefix.
+        if "CapAdd" in config:
+            config["CapAdd"] = ["CAP_" + c for c in config["CapAdd"]]
+        return config
 
     def create_container(
         self, image, name=None, environment=None, labels=None, host_config=None, stop_timeout=None, detach=False,
@@ -213,6 +237,7 @@ class FakeDockerAPI:
                 "Labels": merged_labels,
                 "StopTimeout": stop_timeout,
                 "Cmd": extra.get("command"),
+                "User": extra["user"] if extra.get("user") is not None else image_attrs["Config"].get("User", ""),
                 "Healthcheck": extra.get("healthcheck"),
             },
             "HostConfig": dict(host_config or {}),

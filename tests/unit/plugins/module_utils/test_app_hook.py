@@ -17,6 +17,8 @@ from ansible_collections.unitehub.platform.plugins.module_utils.app_hook import 
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import LABEL_APP, env_list_to_dict
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import APIError, DockerModuleError
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import (
+    IMAGE_UID,
+    IMAGE_USER,
     FakeDockerAPI,
     FakeResponse,
 )
@@ -26,8 +28,19 @@ NAME = "unitehub-hook-pre_deploy"
 MIGRATE = ["python3", "-m", "unitehub_app.migrate"]
 
 
+# Where the secret files go: a directory of each test's own (see the fixture secrets_dir).
+WHERE = {}
+
+
+@pytest.fixture(autouse=True)
+def secrets_dir(tmp_path):
+    WHERE["secrets_dir"] = str(tmp_path / "secrets")
+    return tmp_path / "secrets"
+
+
 def params(**overrides):
     base = {
+        "secrets_dir": WHERE.get("secrets_dir"),
         "hook": "pre_deploy",
         "app_name": "unitehub",
         "image": "unitehub/app",
@@ -145,9 +158,11 @@ def test_on_rollback_is_a_boolean():
 def test_spec_builds_the_environment_with_the_module_variables_on_top():
     spec = HookSpec(params())
     assert spec.name == NAME and spec.image_ref == "unitehub/app:v2" and spec.run_image == "unitehub/app:v2"
-    assert spec.env == {"ENABLE_DB_POOLER": "true", "DATABASE_URL": SECRET, "APP_NAME": "unitehub",
+    assert spec.env == {"ENABLE_DB_POOLER": "true", "DATABASE_URL_FILE": "/run/secrets/DATABASE_URL", "APP_NAME": "unitehub",
                         "APP_VERSION": "v2", "APP_HOOK": "pre_deploy", "APP_SLOT": "green"}
-    assert spec.secret_values == [SECRET]
+    assert spec.secret_values == [SECRET] and spec.secret_files == {"DATABASE_URL": SECRET}
+    kept = HookSpec(params(secret_env_in_environment=["DATABASE_URL"]))
+    assert kept.env["DATABASE_URL"] == SECRET and kept.secret_files == {} and kept.secret_values == [SECRET]
     assert "APP_SLOT" not in HookSpec(params(slot=None)).env
 
 
@@ -194,10 +209,47 @@ def test_a_passing_hook_runs_once_in_a_one_off_container_and_removes_it(api):
     assert call[2]["host_config"]["NetworkMode"] == "host"
     assert call[2]["healthcheck"] == {"Test": ["NONE"]}
     assert call[2]["labels"] == {LABEL_APP: "unitehub", "io.unitehub.hook": "pre_deploy", "io.unitehub.version": "v2"}
-    assert call[2]["environment"]["DATABASE_URL"] == SECRET
+    assert call[2]["environment"]["DATABASE_URL_FILE"] == "/run/secrets/DATABASE_URL"
+    assert SECRET not in json.dumps(call[2])
+    assert call[2]["user"] == IMAGE_USER
+    assert call[2]["host_config"]["Binds"] == [WHERE["secrets_dir"] + "/" + NAME + ":/run/secrets:ro"]
+    assert call[2]["host_config"]["CapDrop"] == ["ALL"] and call[2]["host_config"]["ReadonlyRootfs"] is True
     assert [c[2] for c in api.calls if c[0] == "wait"] == [{"timeout": 600}]
     assert [c[2]["tail"] for c in api.calls if c[0] == "logs"] == [20]
     assert api.containers_by_id == {}
+
+
+def test_the_secret_files_are_there_for_the_run_only(api, secrets_dir):
+    seen = {}
+    real_start = api.start
+
+    def start(container):
+        directory = secrets_dir / NAME
+        seen.update({p.name: (p.read_text(), oct(p.stat().st_mode & 0o777), p.stat().st_uid)
+                     for p in directory.iterdir()})
+        seen["(dir)"] = (oct(directory.stat().st_mode & 0o777), directory.stat().st_uid)
+        real_start(container)
+
+    api.start = start
+    run(api)
+    assert seen == {"DATABASE_URL": (SECRET, "0o400", IMAGE_UID), "(dir)": ("0o700", IMAGE_UID)}
+    assert not (secrets_dir / NAME).exists()
+
+
+def test_the_secret_files_are_removed_when_the_hook_fails(api, secrets_dir):
+    api.runs[NAME] = {"exit_code": 3}
+    with pytest.raises(DockerModuleError):
+        run(api)
+    assert not (secrets_dir / NAME).exists()
+
+
+def test_a_hook_image_without_a_user_is_refused_before_anything_runs(api, secrets_dir):
+    api.add_image("unitehub/app:rootly", user="")
+    with pytest.raises(DockerModuleError) as error:
+        run(api, version="rootly")
+    assert "the pre_deploy hook container %s would run as root" % NAME in error.value.msg
+    assert "app_allow_root" in error.value.msg
+    assert api.call_names() == [] and not secrets_dir.exists()
 
 
 def test_the_container_gets_the_image_environment_under_its_own(api):

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import stat
 
 import pytest
 
@@ -10,6 +13,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.app_slot import 
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import (
     LABEL_APP,
     LABEL_SECRET_KEYS,
+    LABEL_SECRETS_DIGEST,
     LABEL_SLOT,
     LABEL_VERSION,
     SECRET_CHANGED,
@@ -19,6 +23,8 @@ from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec im
 )
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import APIError, DockerModuleError
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import (
+    IMAGE_UID,
+    IMAGE_USER,
     FakeDockerAPI,
     FakeResponse,
 )
@@ -26,8 +32,19 @@ from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docke
 SECRET = "s3cr3t-value-never-shown"
 
 
+# Where the secret files go: a directory of each test's own (see the fixture secrets_dir).
+WHERE = {}
+
+
+@pytest.fixture(autouse=True)
+def secrets_dir(tmp_path):
+    WHERE["secrets_dir"] = str(tmp_path / "secrets")
+    return tmp_path / "secrets"
+
+
 def params(**overrides):
     base = {
+        "secrets_dir": WHERE.get("secrets_dir"),
         "app_name": "unitehub",
         "slot": "blue",
         "image": "unitehub/app",
@@ -67,20 +84,24 @@ def test_spec_derives_name_env_and_labels():
         "ENABLE_APM": "false",
         "DB_POOL_SIZE": "20",
         "EMPTY": "",
-        "APP_ADMIN_TOKEN": SECRET,
+        "APP_ADMIN_TOKEN_FILE": "/run/secrets/APP_ADMIN_TOKEN",
         "PORT": "3008",
         "HOST": "127.0.0.1",
         "APP_NAME": "unitehub",
         "APP_SLOT": "blue",
         "APP_VERSION": "v1",
     }
-    assert spec.secret_keys == {"APP_ADMIN_TOKEN"}
-    assert spec.labels == {
-        LABEL_APP: "unitehub",
-        LABEL_SLOT: "blue",
-        LABEL_VERSION: "v1",
-        LABEL_SECRET_KEYS: "APP_ADMIN_TOKEN",
-    }
+    assert spec.secret_keys == frozenset() and spec.secret_files == {"APP_ADMIN_TOKEN": SECRET}
+    assert spec.labels == {LABEL_APP: "unitehub", LABEL_SLOT: "blue", LABEL_VERSION: "v1"}
+
+
+def test_spec_keeps_a_secret_in_the_environment_only_when_asked():
+    spec = SlotSpec(params(secret_env={"APP_ADMIN_TOKEN": SECRET, "DD_API_KEY": "dd"},
+                           secret_env_in_environment=["DD_API_KEY", "NOT_A_SECRET_HERE"]))
+    assert spec.env["DD_API_KEY"] == "dd" and "DD_API_KEY_FILE" not in spec.env
+    assert spec.env["APP_ADMIN_TOKEN_FILE"] == "/run/secrets/APP_ADMIN_TOKEN" and "APP_ADMIN_TOKEN" not in spec.env
+    assert spec.secret_keys == {"DD_API_KEY"} and spec.secret_files == {"APP_ADMIN_TOKEN": SECRET}
+    assert spec.labels[LABEL_SECRET_KEYS] == "DD_API_KEY"
 
 
 def test_spec_allows_reserved_env_with_the_same_value():
@@ -103,6 +124,16 @@ def test_spec_allows_reserved_env_with_the_same_value():
         ({"labels": {LABEL_SLOT: "green"}}, "labels may not set io.unitehub.slot"),
         ({"slot": "purple"}, "slot 'purple' is not one of blue, green"),
         ({"stop_grace_period": -1}, "stop_grace_period -1 is negative"),
+        ({"env": {"APP_ADMIN_TOKEN_FILE": "/x"}}, "APP_ADMIN_TOKEN_FILE is set, but the module sets it to the file"),
+        ({"secret_env": {"my.key": "v"}}, "secret_env name 'my.key' cannot name a file"),
+        ({"cap_add": ["ALL"]}, "cap_add has ALL"),
+        ({"cap_add": ["net bind"]}, "cap_add has NET BIND"),
+        ({"memory": "lots"}, "memory 'lots' is not a size"),
+        ({"memory": "1m"}, "memory '1m' is below Docker's minimum of 6m"),
+        ({"pids_limit": 0}, "pids_limit 0 is not a limit"),
+        ({"tmpfs": {"tmp": "rw"}}, "tmpfs path 'tmp' is not an absolute path"),
+        ({"tmpfs": {"/tmp": "rw size=1m"}}, "tmpfs options 'rw size=1m' of /tmp are not mount options"),
+        ({"labels": {"io.unitehub.secrets-digest": "x"}}, "labels may not set io.unitehub.secrets-digest"),
     ],
 )
 def test_spec_rejects_bad_input_naming_the_value(overrides, message):
@@ -136,12 +167,20 @@ def test_started_creates_and_starts_on_the_host_network(api):
     assert create["host_config"] == {
         "NetworkMode": "host",
         "RestartPolicy": {"Name": "unless-stopped", "MaximumRetryCount": 0},
+        "Binds": [WHERE["secrets_dir"] + "/unitehub-blue:/run/secrets:ro"],
+        "CapDrop": ["ALL"],
+        "SecurityOpt": ["no-new-privileges"],
+        "ReadonlyRootfs": True,
+        "Tmpfs": {"/tmp": "rw,noexec,nosuid,nodev,size=64m"},
+        "PidsLimit": 256,
+        "Memory": 512 * 1024 * 1024,
     }
-    assert create["stop_timeout"] == 45
+    assert create["stop_timeout"] == 45 and create["user"] == IMAGE_USER
     env = container_env(api)
     assert env["PORT"] == "3008" and env["HOST"] == "127.0.0.1"
     assert env["APP_SLOT"] == "blue" and env["APP_VERSION"] == "v1" and env["APP_NAME"] == "unitehub"
-    assert env["APP_ADMIN_TOKEN"] == SECRET
+    assert env["APP_ADMIN_TOKEN_FILE"] == "/run/secrets/APP_ADMIN_TOKEN" and "APP_ADMIN_TOKEN" not in env
+    assert SECRET not in json.dumps(api.inspect_container("unitehub-blue"))
     assert env["LANG"] == "C.UTF-8"  # the image's own ENV survives
     container = result["container"]
     assert container["name"] == "unitehub-blue"
@@ -243,11 +282,15 @@ def test_network_mode_difference_recreates(api):
     assert ensure(api)["differences"] == ["network_mode"]
 
 
-def test_changed_secret_recreates_without_revealing_either_value(api):
-    ensure(api)
+# Secrets kept in the environment (secret_env_in_environment) are compared as values, never shown.
+IN_ENV = {"secret_env_in_environment": ["APP_ADMIN_TOKEN"]}
+
+
+def test_changed_secret_in_the_environment_recreates_without_revealing_either_value(api):
+    ensure(api, **IN_ENV)
     new_secret = "another-secret-value"
 
-    result = ensure(api, secret_env={"APP_ADMIN_TOKEN": new_secret})
+    result = ensure(api, secret_env={"APP_ADMIN_TOKEN": new_secret}, **IN_ENV)
 
     assert result["differences"] == ["env"]
     assert result["diff"]["before"]["env"]["APP_ADMIN_TOKEN"] == SECRET_MASK
@@ -258,8 +301,8 @@ def test_changed_secret_recreates_without_revealing_either_value(api):
 
 
 def test_unchanged_secret_shows_masked_on_both_sides(api):
-    ensure(api)
-    result = ensure(api, env={"REDIS_URL": "redis://127.0.0.1:6380/0"})
+    ensure(api, **IN_ENV)
+    result = ensure(api, env={"REDIS_URL": "redis://127.0.0.1:6380/0"}, **IN_ENV)
     assert result["diff"]["before"]["env"]["APP_ADMIN_TOKEN"] == SECRET_MASK
     assert result["diff"]["after"]["env"]["APP_ADMIN_TOKEN"] == SECRET_MASK
     assert result["diff"]["after"]["env"]["REDIS_URL"] == "redis://127.0.0.1:6380/0"
@@ -267,7 +310,7 @@ def test_unchanged_secret_shows_masked_on_both_sides(api):
 
 
 def test_a_secret_dropped_from_secret_env_stays_masked_in_the_diff(api):
-    ensure(api)
+    ensure(api, **IN_ENV)
     result = ensure(api, secret_env={})
     assert result["diff"]["before"]["env"]["APP_ADMIN_TOKEN"] == SECRET_MASK
     assert "APP_ADMIN_TOKEN" not in result["diff"]["after"]["env"]
@@ -298,8 +341,10 @@ def test_check_mode_reports_the_plan_and_calls_nothing(api):
     assert result["actions"] == ["create", "start"]
     assert result["container"] == {}
     assert result["diff"]["before"] == {"state": "absent", "env": {}}
-    assert result["diff"]["after"]["env"]["APP_ADMIN_TOKEN"] == SECRET_CHANGED
+    assert result["diff"]["after"]["env"]["APP_ADMIN_TOKEN_FILE"] == "/run/secrets/APP_ADMIN_TOKEN"
+    assert result["secret_files_changed"] is True
     assert api.mutating_calls() == []
+    assert not os.path.exists(WHERE["secrets_dir"])  # neither the files nor the digest key
 
     ensure(api)
     api.add_image("unitehub/app:v2")
@@ -431,7 +476,7 @@ def test_stopped_and_absent_on_a_missing_container_change_nothing(api):
 
 
 def test_absent_stops_then_removes(api):
-    ensure(api)
+    ensure(api, **IN_ENV)
     api.calls.clear()
 
     result = ensure(api, state="absent", stop_grace_period=5)
@@ -623,42 +668,161 @@ def test_info_reports_unreadable_logs_with_the_container_name(api):
     assert err.value.msg == "cannot read the logs of container unitehub-blue: log driver none"
 
 
-def test_secret_env_file_holds_the_secrets_only_with_mode_0600(api, tmp_path):
-    record = tmp_path / "etc-unitehub" / "unitehub-blue.env"
-    result = ensure(api, secret_env_file=str(record))
-    assert result["changed"] and result["secret_env_file_changed"]
-    assert record.read_text().splitlines()[1:] == ["APP_ADMIN_TOKEN=" + SECRET]
-    assert oct(record.stat().st_mode & 0o777) == "0o600"
-    assert oct(record.parent.stat().st_mode & 0o777) == "0o750"
-    assert SECRET not in repr(result)  # the result never carries the value
-
-    again = ensure(api, secret_env_file=str(record))
-    assert not again["changed"] and not again["secret_env_file_changed"]
+# -- secrets as files ---------------------------------------------------------------------------
 
 
-def test_secret_env_file_follows_a_changed_secret_and_a_loosened_mode(api, tmp_path):
-    record = tmp_path / "unitehub-blue.env"
-    ensure(api, secret_env_file=str(record))
-    record.chmod(0o644)
-    assert ensure(api, secret_env_file=str(record))["secret_env_file_changed"]
-    assert oct(record.stat().st_mode & 0o777) == "0o600"
-    ensure(api, secret_env_file=str(record), secret_env={"APP_ADMIN_TOKEN": "rotated"})
-    assert "APP_ADMIN_TOKEN=rotated" in record.read_text()
+def secret_files(secrets_dir, name="unitehub-blue"):
+    """{file name: (text, mode, uid)} of a container's secret directory, and the directory's (mode, uid)."""
+    directory = secrets_dir / name
+    files = {p.name: (p.read_text(), stat.S_IMODE(p.stat().st_mode), p.stat().st_uid) for p in directory.iterdir()}
+    return files, (stat.S_IMODE(directory.stat().st_mode), directory.stat().st_uid)
 
 
-def test_secret_env_file_is_kept_on_stop_and_removed_with_the_slot(api, tmp_path):
-    record = tmp_path / "unitehub-blue.env"
-    ensure(api, secret_env_file=str(record))
-    assert not ensure(api, state="stopped", secret_env_file=str(record))["secret_env_file_changed"]
-    assert record.exists()
-    assert ensure(api, check_mode=True, state="absent", secret_env_file=str(record))["secret_env_file_changed"]
-    assert record.exists()
-    assert ensure(api, state="absent", secret_env_file=str(record))["secret_env_file_changed"]
-    assert not record.exists()
+def test_each_secret_is_a_0400_file_of_the_containers_uid_in_a_0700_directory(api, secrets_dir):
+    result = ensure(api, secret_env={"APP_ADMIN_TOKEN": SECRET, "DATABASE_URL": "postgresql://u:p%40ss@h/db\n"})
+    assert result["changed"] and result["secret_files_changed"]
+    files, directory = secret_files(secrets_dir)
+    assert files == {"APP_ADMIN_TOKEN": (SECRET, 0o400, IMAGE_UID),
+                     "DATABASE_URL": ("postgresql://u:p%40ss@h/db\n", 0o400, IMAGE_UID)}
+    assert directory == (0o700, IMAGE_UID)
+    # the digest key is root-only, beside the containers' directories
+    assert stat.S_IMODE((secrets_dir / ".digest-key").stat().st_mode) == 0o400
+    attrs = api.inspect_container("unitehub-blue")
+    assert attrs["HostConfig"]["Binds"] == [str(secrets_dir / "unitehub-blue") + ":/run/secrets:ro"]
+    assert attrs["Config"]["Labels"][LABEL_SECRETS_DIGEST].startswith("hmac-sha256:")
+    dumped = json.dumps(attrs) + json.dumps(result)
+    assert SECRET not in dumped and "p%40ss" not in dumped
+
+    again = ensure(api, secret_env={"APP_ADMIN_TOKEN": SECRET, "DATABASE_URL": "postgresql://u:p%40ss@h/db\n"})
+    assert not again["changed"] and not again["secret_files_changed"] and again["differences"] == []
 
 
-def test_secret_env_file_is_not_written_in_check_mode(api, tmp_path):
-    record = tmp_path / "unitehub-blue.env"
-    result = ensure(api, check_mode=True, secret_env_file=str(record))
-    assert result["changed"] and result["secret_env_file_changed"]
-    assert not record.exists() and not record.parent.joinpath("unitehub-blue.env").exists()
+def test_a_changed_secret_value_rewrites_its_file_and_recreates_the_container(api, secrets_dir):
+    ensure(api)
+    before = api.inspect_container("unitehub-blue")
+    api.calls.clear()
+    result = ensure(api, secret_env={"APP_ADMIN_TOKEN": "rotated-value"})
+    assert result["differences"] == ["labels"]
+    assert result["actions"] == ["stop", "remove", "create", "start"]
+    assert secret_files(secrets_dir)[0]["APP_ADMIN_TOKEN"][0] == "rotated-value"
+    after = api.inspect_container("unitehub-blue")
+    assert after["Config"]["Labels"][LABEL_SECRETS_DIGEST] != before["Config"]["Labels"][LABEL_SECRETS_DIGEST]
+    assert "rotated-value" not in json.dumps(result) + json.dumps(after)
+
+
+def test_the_digest_label_depends_on_the_hosts_key_not_on_the_value_alone(api, secrets_dir, tmp_path):
+    ensure(api)
+    label = api.inspect_container("unitehub-blue")["Config"]["Labels"][LABEL_SECRETS_DIGEST]
+    other = FakeDockerAPI()
+    other.add_image("unitehub/app:v1")
+    ensure(other, secrets_dir=str(tmp_path / "another-host"))
+    assert other.inspect_container("unitehub-blue")["Config"]["Labels"][LABEL_SECRETS_DIGEST] != label
+    assert hashlib.sha256(SECRET.encode()).hexdigest() not in label
+
+
+def test_a_loosened_mode_or_a_stray_file_is_repaired_without_touching_the_container(api, secrets_dir):
+    ensure(api)
+    (secrets_dir / "unitehub-blue" / "APP_ADMIN_TOKEN").chmod(0o644)
+    (secrets_dir / "unitehub-blue").chmod(0o755)
+    (secrets_dir / "unitehub-blue" / "OLD_SECRET").write_text("left over")
+    api.calls.clear()
+    result = ensure(api)
+    assert result["changed"] and result["secret_files_changed"] and result["actions"] == []
+    files, directory = secret_files(secrets_dir)
+    assert files == {"APP_ADMIN_TOKEN": (SECRET, 0o400, IMAGE_UID)} and directory == (0o700, IMAGE_UID)
+
+
+def test_secret_files_are_kept_on_stop_and_removed_with_the_slot(api, secrets_dir):
+    ensure(api)
+    assert not ensure(api, state="stopped")["secret_files_changed"]
+    assert (secrets_dir / "unitehub-blue").is_dir()
+    assert ensure(api, check_mode=True, state="absent")["secret_files_changed"]
+    assert (secrets_dir / "unitehub-blue").is_dir()
+    assert ensure(api, state="absent")["secret_files_changed"]
+    assert not (secrets_dir / "unitehub-blue").exists()
+
+
+def test_no_file_secret_left_means_no_directory_and_no_mount(api, secrets_dir):
+    ensure(api)
+    result = ensure(api, **IN_ENV)
+    assert "mounts" in result["differences"] and result["secret_files_changed"]
+    assert not (secrets_dir / "unitehub-blue").exists()
+    assert not api.inspect_container("unitehub-blue")["HostConfig"].get("Binds")
+
+
+def test_a_symlink_in_place_of_the_directory_is_refused(api, secrets_dir, tmp_path):
+    secrets_dir.mkdir()
+    (secrets_dir / "unitehub-blue").symlink_to(tmp_path)
+    with pytest.raises(DockerModuleError) as err:
+        ensure(api)
+    assert "is not a directory" in err.value.msg
+    assert api.mutating_calls() == []
+
+
+# -- hardening ---------------------------------------------------------------------------------
+
+
+def test_the_image_user_is_taken_and_root_is_refused_unless_allowed(api):
+    api.add_image("unitehub/app:root", user="")
+    with pytest.raises(DockerModuleError) as err:
+        ensure(api, version="root")
+    assert "would run as root (uid 0, no USER, so as root)" in err.value.msg
+    assert "app_allow_root: true" in err.value.msg and "app_user" in err.value.msg
+    assert api.mutating_calls() == []
+
+    with pytest.raises(DockerModuleError) as err:
+        ensure(api, user="0:0")
+    assert "would run as root (uid 0, user '0:0')" in err.value.msg
+
+    result = ensure(api, version="root", allow_root=True)
+    assert result["changed"] and api.inspect_container("unitehub-blue")["Config"]["User"] == ""
+
+
+def test_a_user_name_is_refused_with_how_to_give_the_uid(api):
+    api.add_image("unitehub/app:named", user="app")
+    with pytest.raises(DockerModuleError) as err:
+        ensure(api, version="named")
+    assert "container unitehub-blue runs as user 'app', a name" in err.value.msg
+    assert "declare USER <uid> in the image" in err.value.msg
+
+
+def test_the_user_option_overrides_the_image_user(api):
+    ensure(api, user="%d" % IMAGE_UID)
+    assert api.inspect_container("unitehub-blue")["Config"]["User"] == "%d" % IMAGE_UID
+
+
+@pytest.mark.parametrize("change, difference", [
+    ({"cap_add": ["net_bind_service"]}, "cap_add"),
+    ({"read_only": False}, "read_only"),
+    ({"tmpfs": {"/tmp": "rw,size=16m"}}, "tmpfs"),
+    ({"pids_limit": 512}, "pids_limit"),
+    ({"memory": "1g"}, "memory"),
+    ({"user": "%d:0" % IMAGE_UID}, "user"),
+])
+def test_a_changed_hardening_setting_recreates_the_slot(api, change, difference):
+    ensure(api)
+    result = ensure(api, **change)
+    assert result["differences"] == [difference]
+    assert result["actions"] == ["stop", "remove", "create", "start"]
+    assert ensure(api, **change)["changed"] is False  # and it is kept from then on
+
+
+def test_added_capabilities_compare_whichever_way_docker_shows_them(api):
+    ensure(api, cap_add=["NET_BIND_SERVICE"])
+    assert api.inspect_container("unitehub-blue")["HostConfig"]["CapAdd"] == ["CAP_NET_BIND_SERVICE"]
+    assert ensure(api, cap_add=["CAP_NET_BIND_SERVICE"])["changed"] is False
+
+
+def test_a_container_made_without_the_hardening_is_recreated(api):
+    ensure(api)
+    host = api.container("unitehub-blue")["HostConfig"]
+    for key in ("CapDrop", "SecurityOpt", "ReadonlyRootfs", "Tmpfs", "PidsLimit", "Memory"):
+        del host[key]
+    result = ensure(api)
+    assert result["differences"] == ["cap_drop", "security_opt", "read_only", "tmpfs", "pids_limit", "memory"]
+
+
+def test_memory_takes_dockers_notation():
+    assert SlotSpec(params(memory="256m")).confinement.memory == 256 * 1024 ** 2
+    assert SlotSpec(params(memory="1G")).confinement.memory == 1024 ** 3
+    assert SlotSpec(params(memory=str(64 * 1024 ** 2))).confinement.memory == 64 * 1024 ** 2

@@ -25,6 +25,13 @@ def api(fake_docker):
     return fake_docker(app_hook, "unitehub/app:v3")
 
 
+@pytest.fixture(autouse=True)
+def secrets_dir(tmp_path, monkeypatch):
+    """Every run's secret files go to the test's own directory."""
+    monkeypatch.setitem(ARGS, "secrets_dir", str(tmp_path / "secrets"))
+    return tmp_path / "secrets"
+
+
 def test_a_passing_hook_reports_its_exit_code_duration_and_output(api, run_module):
     api.runs[NAME] = {"exit_code": 0, "output": ["warmed v3"]}
     rc, result, out = run_module(app_hook, ARGS)

@@ -28,20 +28,35 @@ BLUE = {
 }
 
 
-def test_started_runs_the_container_and_never_prints_the_secret(api, run_module):
+@pytest.fixture(autouse=True)
+def secrets_dir(tmp_path, monkeypatch):
+    """Every run's secret files go to the test's own directory."""
+    monkeypatch.setitem(BLUE, "secrets_dir", str(tmp_path / "secrets"))
+    return tmp_path / "secrets"
+
+
+def test_started_runs_the_container_and_never_prints_the_secret(api, run_module, secrets_dir):
     api.log_lines["unitehub-blue"] = ["listening on 127.0.0.1:3008"]
     _rc, result, out = run_module(app_slot, BLUE, diff=True)
 
-    assert result["changed"] is True
+    assert result["changed"] is True and result["secret_files_changed"] is True
     assert result["container"]["name"] == "unitehub-blue"
     assert result["container"]["running"] is True
     assert result["logs"] == ["listening on 127.0.0.1:3008"]
-    assert result["diff"]["after"]["env"]["APP_ADMIN_TOKEN"] == "(changed)"
+    assert result["diff"]["after"]["env"]["APP_ADMIN_TOKEN_FILE"] == "/run/secrets/APP_ADMIN_TOKEN"
     assert SECRET not in out
-    assert "APP_ADMIN_TOKEN=%s" % SECRET in api.container("unitehub-blue")["Config"]["Env"]
+    assert SECRET not in str(api.container("unitehub-blue"))
+    assert (secrets_dir / "unitehub-blue" / "APP_ADMIN_TOKEN").read_text() == SECRET
 
     again = run_module(app_slot, BLUE).result
     assert again["changed"] is False
+
+
+def test_a_secret_kept_in_the_environment_is_never_printed(api, run_module):
+    _rc, result, out = run_module(app_slot, dict(BLUE, secret_env_in_environment=["APP_ADMIN_TOKEN"]), diff=True)
+    assert result["diff"]["after"]["env"]["APP_ADMIN_TOKEN"] == "(changed)"
+    assert SECRET not in out
+    assert "APP_ADMIN_TOKEN=%s" % SECRET in api.container("unitehub-blue")["Config"]["Env"]
 
 
 def test_diff_is_returned_only_in_diff_mode(api, run_module):

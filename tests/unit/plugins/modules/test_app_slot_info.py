@@ -26,6 +26,15 @@ def api(fake_docker):
     return fake_docker(app_slot_info, "unitehub/app:v1")
 
 
+@pytest.fixture(autouse=True)
+def secrets_dir(tmp_path):
+    """The secret files of the slots these tests start go to the test's own directory."""
+    WHERE["secrets_dir"] = str(tmp_path / "secrets")
+
+
+WHERE = {}
+
+
 def start_blue(api):
     spec = SlotSpec(
         {
@@ -34,6 +43,7 @@ def start_blue(api):
             "version": "v1",
             "port": 3008,
             "secret_env": {"APP_ADMIN_TOKEN": SECRET},
+            "secrets_dir": WHERE["secrets_dir"],
         }
     )
     return SlotManager(api).ensure(spec)
