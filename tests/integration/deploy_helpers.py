@@ -122,7 +122,7 @@ def remove_app(app_name, image):
             pass
     for path in ("/etc/nginx/conf.d/%s.conf" % app_name, "/etc/nginx/unitehub/%s" % app_name,
                  "/var/lib/unitehub/%s" % app_name, "/var/log/unitehub/%s" % app_name,
-                 "/etc/unitehub/%s-blue.env" % app_name, "/etc/unitehub/%s-green.env" % app_name):
+                 "/etc/unitehub/secrets/%s-blue" % app_name, "/etc/unitehub/secrets/%s-green" % app_name):
         if os.path.isdir(path):
             shutil.rmtree(path)
         elif os.path.exists(path):

@@ -77,7 +77,7 @@ def throwaway_app(tmp_path, prefix):
         "app_build_context": SLOT_APP_CONTEXT,
         "app_base_image": BASE_IMAGE,
         "app_stop_grace_period": 5,
-        "app_env_dir": str(tmp_path / "etc-unitehub"),
+        "app_secrets_dir": str(tmp_path / "secrets"),
     }
     try:
         yield client, variables

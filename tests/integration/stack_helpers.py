@@ -168,6 +168,7 @@ def app_container(tmp_path, version, env=None, secret_env=None, restart_policy="
         "env": dict(STACK_ENV, **(env or {})),
         "secret_env": dict(STACK_SECRET_ENV, **(secret_env or {})),
         "stop_grace_period": 2,
+        "secrets_dir": str(tmp_path / "secrets"),
         "restart_policy": restart_policy,
     }
     container = AppContainer(app_name + "-blue", port)

@@ -347,7 +347,7 @@ def test_role_refuses_bad_apm_settings_before_anything_changes(tmp_path, role_ap
         assert message in proc.stdout, message
     assert client.containers.list(all=True, filters={"label": "io.unitehub.app=%s" % variables["app_name"]}) == []
     assert client.images.list(name=variables["app_image"]) == []
-    assert not os.path.exists(variables["app_env_dir"])
+    assert not os.path.exists(variables["app_secrets_dir"])
 
 
 def test_the_validate_entry_point_checks_apm_settings_and_changes_nothing(tmp_path):
@@ -384,14 +384,16 @@ def test_role_hands_the_apm_environment_to_the_container_and_hides_the_key(tmp_p
     assert env["APM_SERVICE_NAME"] == "shop" and env["DD_SERVICE"] == "shop"
     assert env["APM_SAMPLE_RATE"] == "0.25" and env["APM_FLUSH_INTERVAL"] == "10000"
     assert env["DD_SITE"] == "datadoghq.eu" and env["DD_ENV"] == "production"
-    assert env["DD_API_KEY"] == key
+    # The key is a file the app reads (DD_API_KEY_FILE), never a value in the environment.
+    assert env["DD_API_KEY_FILE"] == "/run/secrets/DD_API_KEY" and "DD_API_KEY" not in env
+    assert key not in str(container.attrs)
 
-    record = os.path.join(variables["app_env_dir"], variables["app_name"] + "-green.env")
-    assert stat.S_IMODE(os.stat(record).st_mode) == 0o600
+    secrets = os.path.join(variables["app_secrets_dir"], variables["app_name"] + "-green")
+    record = os.path.join(secrets, "DD_API_KEY")
+    assert stat.S_IMODE(os.stat(record).st_mode) == 0o400
     with open(record, encoding="utf-8") as handle:
-        lines = [line for line in handle.read().splitlines() if not line.startswith("#")]
-    assert "DD_API_KEY=" + key in lines
-    assert not any(line.startswith("ENABLE_APM=") for line in lines)  # the record holds the secret part only
+        assert handle.read() == key
+    assert os.listdir(secrets) == ["DD_API_KEY"]  # the secret part only
 
     again = run_plays(tmp_path, role_play(APP_ROLE, variables=good), check=True, diff=True)
     assert again.counts()["changed"] == 0 and again.counts()["failed"] == 0, again.stdout
@@ -404,11 +406,10 @@ def test_role_hands_the_apm_environment_to_the_container_and_hides_the_key(tmp_p
     assert key not in switched.stdout
     env = dict(item.partition("=")[::2] for item in
                client.containers.get(variables["app_name"] + "-green").attrs["Config"]["Env"])
-    assert "DD_API_KEY" not in env and env["APM_PROVIDER"] == "opentelemetry"
+    assert "DD_API_KEY" not in env and "DD_API_KEY_FILE" not in env and env["APM_PROVIDER"] == "opentelemetry"
     assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://127.0.0.1:4318"
-    with open(record, encoding="utf-8") as handle:
-        assert key not in handle.read()
+    assert not os.path.exists(secrets)  # no secret left, no directory
 
     removed = run_plays(tmp_path, role_play(APP_ROLE, variables=dict(otel, app_state="absent")))
     assert removed.counts()["failed"] == 0, removed.stdout
-    assert not os.path.exists(record)
+    assert not os.path.exists(secrets)

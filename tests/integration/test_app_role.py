@@ -85,15 +85,21 @@ def test_missing_base_image_fails_cleanly(client, app, tmp_path):
 def test_role_runs_the_slot_idempotently_and_check_mode_changes_nothing(client, app, tmp_path):
     first = run_plays(tmp_path, role_play(APP_ROLE, variables=app))
     assert first.counts()["failed"] == 0, first.stdout
-    # image built; container created and started, its 0600 secret env record written by the same task
+    # image built; container created and started, its secret files written by the same task
     assert first.counts()["changed"] == 2
     port = app["app_slot_ports"]["green"]
     assert http_get_json(port) == {"version": "v1", "slot": "green"}
     assert "role-secret-91b2" not in first.stdout
-    record = os.path.join(app["app_env_dir"], app["app_name"] + "-green.env")
-    assert stat.S_IMODE(os.stat(record).st_mode) == 0o600
+    container = client.containers.get(app["app_name"] + "-green")
+    assert "role-secret-91b2" not in str(container.attrs)
+    secrets = os.path.join(app["app_secrets_dir"], app["app_name"] + "-green")
+    record = os.path.join(secrets, "APP_ADMIN_TOKEN")
+    uid = int(container.attrs["Config"]["User"].split(":")[0])
+    assert uid != 0
+    assert (stat.S_IMODE(os.stat(secrets).st_mode), os.stat(secrets).st_uid) == (0o700, uid)
+    assert (stat.S_IMODE(os.stat(record).st_mode), os.stat(record).st_uid) == (0o400, uid)
     with open(record, encoding="utf-8") as handle:
-        assert "APP_ADMIN_TOKEN=role-secret-91b2\n" in handle.read()
+        assert handle.read() == "role-secret-91b2"
 
     second = run_plays(tmp_path, role_play(APP_ROLE, variables=app))
     assert second.counts()["changed"] == 0 and second.counts()["failed"] == 0, second.stdout
@@ -108,7 +114,7 @@ def test_role_runs_the_slot_idempotently_and_check_mode_changes_nothing(client, 
     assert client.images.list(name=app["app_image"])[0].tags == [app["app_image"] + ":v1"]
 
     stopped = run_plays(tmp_path, role_play(APP_ROLE, variables=dict(app, app_state="absent")))
-    # container and its secret env record removed, in one task
+    # container and its secret files removed, in one task
     assert stopped.counts()["changed"] == 1 and stopped.counts()["failed"] == 0, stopped.stdout
     assert containers_of(client, app["app_name"]) == []
-    assert not os.path.exists(record)
+    assert not os.path.exists(secrets)

@@ -4,6 +4,8 @@ base image runs on the host network, bound to 127.0.0.1 on a free port."""
 from __future__ import annotations
 
 import functools
+import json
+import os
 
 import pytest
 
@@ -56,10 +58,11 @@ def repository(client, tmp_path_factory):
 
 
 @pytest.fixture
-def slot(client):
-    """A unique app name and a free loopback port; its containers are removed afterwards."""
+def slot(client, tmp_path):
+    """A unique app name, a free loopback port and a directory for the secret files; its
+    containers are removed afterwards."""
     app_name = unique("uhtest")
-    yield {"app_name": app_name, "port": free_port()}
+    yield {"app_name": app_name, "port": free_port(), "secrets_dir": str(tmp_path / "secrets")}
     remove_containers(client, app_name + "-blue", app_name + "-green")
 
 
@@ -72,6 +75,7 @@ def slot_args(repository, slot, **overrides):
         "port": slot["port"],
         "env": {"REDIS_URL": "redis://127.0.0.1:6379/0"},
         "secret_env": {"APP_ADMIN_TOKEN": SECRET},
+        "secrets_dir": slot["secrets_dir"],
         "stop_grace_period": 5,
     }
     args.update(overrides)
@@ -115,8 +119,15 @@ def test_started_serves_on_loopback_and_second_run_changes_nothing(client, repos
     assert container.labels["io.unitehub.slot"] == "blue" and container.labels["io.unitehub.version"] == "v1"
     env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
     assert env["PORT"] == str(slot["port"]) and env["HOST"] == "127.0.0.1"
-    assert env["APP_ADMIN_TOKEN"] == SECRET
+    # The secret is a file the container reads, not a value in its environment.
+    assert env["APP_ADMIN_TOKEN_FILE"] == "/run/secrets/APP_ADMIN_TOKEN" and "APP_ADMIN_TOKEN" not in env
+    assert SECRET not in json.dumps(container.attrs)
+    assert container.exec_run(["cat", "/run/secrets/APP_ADMIN_TOKEN"]).output.decode() == SECRET
     assert SECRET not in run.output and SECRET not in str(first)
+    host = container.attrs["HostConfig"]
+    assert host["CapDrop"] == ["ALL"] and host["SecurityOpt"] == ["no-new-privileges"]
+    assert host["ReadonlyRootfs"] is True and host["PidsLimit"] == 256 and host["Memory"] == 512 * 1024 * 1024
+    assert container.attrs["Config"]["User"] == "65534:65534"  # the image's USER
 
     second, run = run_module(tmp_path, "unitehub.platform.app_slot", args)
     assert second["changed"] is False and second["actions"] == [], run.output[-4000:]
@@ -144,14 +155,17 @@ def test_check_mode_plans_but_changes_nothing(client, repository, slot, tmp_path
 
     planned, run = run_module(tmp_path, "unitehub.platform.app_slot", changed_args, check=True, diff=True)
 
-    assert planned["changed"] is True and planned["differences"] == ["env"]
+    # env: REDIS_URL; labels: the digest of the rotated secret
+    assert planned["changed"] is True and planned["differences"] == ["env", "labels"]
     assert planned["actions"] == ["stop", "remove", "create", "start"]
-    assert planned["diff"]["after"]["env"]["APP_ADMIN_TOKEN"] == "(changed)"
+    assert planned["secret_files_changed"] is True
     assert planned["diff"]["after"]["env"]["REDIS_URL"] == "redis://127.0.0.1:6380/0"
     assert SECRET not in run.output
     after = client.containers.get(slot["app_name"] + "-blue")
     assert after.id == before.id and after.status == "running"
     assert after.attrs["Config"]["Env"] == before.attrs["Config"]["Env"]
+    with open(os.path.join(slot["secrets_dir"], slot["app_name"] + "-blue", "APP_ADMIN_TOKEN"), encoding="utf-8") as fh:
+        assert fh.read() == SECRET  # check mode wrote nothing
 
 
 def test_new_version_recreates_the_container(client, repository, slot, tmp_path):

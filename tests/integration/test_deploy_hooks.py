@@ -38,7 +38,10 @@ port = {"blue": 3008, "green": 3009}[os.environ["APP_SLOT"]]
 with socket.socket() as probe:
     serving = probe.connect_ex(("127.0.0.1", port)) == 0
 print("slot", os.environ["APP_SLOT"], "serving" if serving else "not started yet")
-with psycopg.connect(os.environ["DATABASE_URL"], autocommit=True) as conn:
+# The secret is a file, as the slots get it (DATABASE_URL_FILE); never a value in the environment.
+with open(os.environ["DATABASE_URL_FILE"], encoding="utf-8") as secret:
+    url = secret.read()
+with psycopg.connect(url, autocommit=True) as conn:
     conn.execute("CREATE TABLE IF NOT EXISTS %s (version text PRIMARY KEY, slot text NOT NULL)")
     conn.execute("INSERT INTO %s VALUES (%%s, %%s) ON CONFLICT (version) DO NOTHING",
                  (os.environ["APP_VERSION"], os.environ["APP_SLOT"]))
@@ -56,7 +59,7 @@ with opener.open("http://127.0.0.1:8080/api/version", timeout=5) as answer:
 
 POST_DEPLOY = """
 import os, psycopg
-with psycopg.connect(os.environ["DATABASE_URL"]) as conn:
+with open(os.environ["DATABASE_URL_FILE"], encoding="utf-8") as secret, psycopg.connect(secret.read()) as conn:
     rows = conn.execute("SELECT version, slot FROM %s ORDER BY version").fetchall()
 print("schema has", rows)
 """ % TABLE

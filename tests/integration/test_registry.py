@@ -41,7 +41,7 @@ USER = "deployer"
 # A fresh secret per run, so finding it anywhere means this run leaked it.
 PASSWORD = "it-registry-" + uuid.uuid4().hex
 SLOTS = ("blue", "green")
-ENV_DIR = "/etc/unitehub"
+SECRETS_DIR = "/etc/unitehub/secrets"
 CONFIG = """\
 version: 0.1
 log:
@@ -198,7 +198,11 @@ def slot_containers(client):
 
 def files_holding(secret):
     """The deploy's files and the slots' containers that contain ``secret``."""
-    paths = [STATE_FILE, AUDIT_LOG] + [os.path.join(ENV_DIR, "unitehub-%s.env" % slot) for slot in SLOTS]
+    paths = [STATE_FILE, AUDIT_LOG]
+    for slot in SLOTS:  # the slots' secret files
+        directory = os.path.join(SECRETS_DIR, "unitehub-%s" % slot)
+        if os.path.isdir(directory):
+            paths.extend(os.path.join(directory, name) for name in os.listdir(directory))
     leaks = []
     for path in paths:
         if os.path.exists(path):
