@@ -291,7 +291,8 @@ def test_nginx_site_routes_by_the_live_marker_and_keeps_it(tmp_path, nginx_site)
 
 
 def test_nginx_config_rejected_by_nginx_t_is_rolled_back(tmp_path, nginx_site):
-    bad = dict(nginx_site["vars"], nginx_server_name="broken{")
+    # Valid values one by one, but nginx refuses the same location twice ("duplicate location").
+    bad = dict(nginx_site["vars"], nginx_denied_locations=["/api/admin/", "/api/admin/"])
     before = tree_snapshot("/etc/nginx/conf.d")
 
     result = run_role(tmp_path, "nginx", bad)
