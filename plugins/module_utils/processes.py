@@ -52,8 +52,13 @@ def _status_uids(pid, proc):
     raise PidError("process %d has no Uid line in %s/%d/status" % (pid, proc, pid))
 
 
-def _executable_name(pid, proc):
-    target = os.readlink("%s/%d/exe" % (proc, pid))
+def _executable_name(pid, proc, comm):
+    """The basename of the process's executable; its command name where /proc hides the
+    executable (reading another user's exe link needs CAP_SYS_PTRACE, which containers drop)."""
+    try:
+        target = os.readlink("%s/%d/exe" % (proc, pid))
+    except PermissionError:
+        return comm
     if target.endswith(" (deleted)"):  # the binary was replaced by an upgrade while it runs
         target = target[:-len(" (deleted)")]
     return os.path.basename(target)
@@ -74,7 +79,7 @@ def _pid_in(pidfile):
 def _check_process(pid, pidfile, name, uid, proc):
     try:
         comm = (read_text("%s/%d/comm" % (proc, pid)) or "").strip()
-        executable = _executable_name(pid, proc)
+        executable = _executable_name(pid, proc, comm)
         uids = _status_uids(pid, proc)
     except FileNotFoundError:
         raise PidError("the pid file %s names %d, which is not running" % (pidfile, pid))

@@ -116,3 +116,20 @@ def test_a_pid_file_without_a_usable_pid_is_refused(tmp_path, content, words):
 def test_a_pid_that_no_longer_runs_is_refused(tmp_path):
     with pytest.raises(PidError, match="which is not running"):
         signal_checked_pid(pidfile_of(tmp_path, dead_pid()), "pgbouncer", os.getuid(), signal.SIGHUP)
+
+
+def test_where_proc_hides_the_executable_the_command_name_and_uid_decide(tmp_path, monkeypatch):
+    proc_root = tmp_path / "proc"
+    (proc_root / "4242").mkdir(parents=True)
+    (proc_root / "4242" / "comm").write_text("pgbouncer\n")
+    (proc_root / "4242" / "status").write_text("Name:\tpgbouncer\nUid:\t105\t105\t105\t105\n")
+
+    def hidden(path):
+        raise PermissionError(13, "Permission denied", path)
+
+    monkeypatch.setattr(os, "readlink", hidden)
+    pidfile = pidfile_of(tmp_path, 4242)
+
+    assert checked_pid(pidfile, "pgbouncer", 105, proc=str(proc_root)) == 4242
+    with pytest.raises(PidError, match="run by uid 105 .*not by uid 0"):
+        checked_pid(pidfile, "pgbouncer", 0, proc=str(proc_root))
