@@ -267,11 +267,12 @@ EXAMPLES = r"""
     max_failures: 1
   register: stability
 
-- name: Check Redis with a password
+- name: Check Redis as the ops ACL user of the redis role
   unitehub.platform.health_probe:
     type: redis
     port: 6379
-    password: "{{ redis_password }}"
+    user: "{{ redis_ops_user }}"
+    password: "{{ redis_ops_password }}"
     timeout: 10
 
 - name: Snapshot every dependency at once, without failing

@@ -203,11 +203,13 @@ def hanging_server():
 
 
 class RedisServer:
-    """A private redis-server on a free loopback port, stopped by PID."""
+    """A private redis-server on a free loopback port, stopped by PID. ``args`` are
+    further configuration directives, e.g. ``["--user", "default", "off"]``."""
 
-    def __init__(self, workdir: str, port: int | None = None):
+    def __init__(self, workdir: str, port: int | None = None, args: list[str] | None = None):
         self.workdir = workdir
         self.port = port or free_port()
+        self.args = list(args or [])
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -218,7 +220,8 @@ class RedisServer:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                # A Redis with the default user off answers too, refusing the anonymous PING.
+                return sock.recv(16).startswith((b"+PONG", b"-NOAUTH"))
         except OSError:
             return False
 
@@ -228,7 +231,7 @@ class RedisServer:
         with open(os.path.join(self.workdir, f"redis-{self.port}.log"), "ab") as log:
             self.proc = subprocess.Popen(
                 [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--daemonize", "no", "--dir", self.workdir],
+                 "--daemonize", "no", "--dir", self.workdir] + self.args,
                 stdout=log, stderr=subprocess.STDOUT,
             )
         wait_until(self.ping, 10, what=f"redis-server on port {self.port}")

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pytest
 import redis
+import yaml
 from unitehub_app.metrics import AppMetrics
 from unitehub_app.breaker import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from unitehub_app.cache import RedisCache
 
-from .conftest import RedisServer
+from .conftest import REPO_ROOT, RedisServer
 
 
 def make_cache(url: str, breaker: CircuitBreaker | None = None, timeout: float = 0.5):
@@ -39,6 +41,29 @@ def test_keys_are_namespaced(redis_server):
     cache, _unused, _unused = make_cache(redis_server.url)
     cache.set("k", "v", ttl=30)
     assert redis.Redis.from_url(redis_server.url).get("unitehub-test:k") == b"v"
+
+
+def test_the_acl_user_of_the_url_is_enough_for_the_app(tmp_path):
+    """REDIS_URL carries the app's ACL user and password (URL-encoded). With the default
+    user off and only the commands the redis role grants the app by default, on the app's
+    own keys, every cache operation works (database 3: SELECT is one of them)."""
+    with open(os.path.join(REPO_ROOT, "roles", "redis", "defaults", "main.yml"), encoding="utf-8") as handle:
+        commands = yaml.safe_load(handle)["redis_app_commands"]
+    acl = ["--user", "default", "off", "--user", "app", "on", ">p/w@:", "~unitehub-test:*", "-@all"]
+    server = RedisServer(str(tmp_path), args=acl + ["+" + command for command in commands]).start()
+    try:
+        cache, metrics, breaker = make_cache("redis://app:p%%2Fw%%40%%3A@127.0.0.1:%d/3" % server.port)
+        assert cache.set_json("facts", {"n": 1}, ttl=30) is True and cache.get_json("facts") == {"n": 1}
+        assert [cache.incr("hits") for _unused in range(2)] == [1, 2]
+        assert cache.ping() >= 0
+        assert misses(metrics)["error"] == 0 and breaker.state == CLOSED
+
+        anonymous, metrics, _unused = make_cache(server.url)
+        assert anonymous.get("facts") is None and misses(metrics)["error"] == 1
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            anonymous.ping()
+    finally:
+        server.stop()
 
 
 def test_a_dead_redis_is_a_miss_then_the_breaker_opens_then_recovers(tmp_path):

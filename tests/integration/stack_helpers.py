@@ -48,7 +48,8 @@ STACK_ENV = {"ENABLE_DB_POOLER": "true", "DB_POOLER_MODE": "transaction"}
 STACK_SECRET_ENV = {
     "DATABASE_URL": "postgresql://unitehub:{{ postgresql_app_password | urlencode }}@127.0.0.1:%d/unitehub"
                     % PGBOUNCER_PORT,
-    "REDIS_URL": "redis://127.0.0.1:%d/0" % REDIS_PORT,
+    "REDIS_URL": "redis://{{ redis_app_user | default(app_name) | urlencode }}:{{ redis_app_password | urlencode }}@127.0.0.1:%d/0"
+                 % REDIS_PORT,
     "ANTHROPIC_API_KEY": "{{ app_ai_api_key }}",
     "APP_ADMIN_TOKEN": "{{ app_admin_token }}",
 }

@@ -40,6 +40,7 @@ from ansible_collections.unitehub.platform.tests.integration.ansible_runner impo
     run_playbook,
     write_playbook,
 )
+from ansible_collections.unitehub.platform.tests.integration.stack_helpers import local_secret
 from ansible_collections.unitehub.platform.tests.support.loopback import free_port
 
 pytestmark = pytest.mark.integration
@@ -339,14 +340,39 @@ def test_nginx_bad_input_fails_before_any_change(tmp_path, nginx_site, bad, frag
 
 # --- redis ----------------------------------------------------------------------------------
 
-def redis_client(password=None):
-    return redis.Redis(host="127.0.0.1", port=6379, password=password, socket_timeout=5, decode_responses=True)
+REDIS_APP_USER = "unitehub"  # app_name of the local inventory
+REDIS_OPS_USER = "unitehub-ops"
+REDIS_AUTH_FILE = "/etc/redis/unitehub-auth.conf"
+
+
+def redis_client(user, password):
+    return redis.Redis(host="127.0.0.1", port=6379, username=user, password=password, socket_timeout=5,
+                       decode_responses=True)
+
+
+def redis_app(password=None):
+    """Redis as the app's ACL user, with the inventory's password unless told otherwise."""
+    return redis_client(REDIS_APP_USER, password or local_secret("redis_app_password"))
+
+
+def redis_ops():
+    """Redis as the operator's ACL user (settings, no key), with the inventory's password."""
+    return redis_client(REDIS_OPS_USER, local_secret("redis_ops_password"))
+
+
+def redis_cli(*args, user=None, password=None):
+    """redis-cli on the shared Redis; the password goes through stdin (--askpass)."""
+    login = ["--user", user, "--askpass"] if user else []
+    proc = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379"] + login + list(args), input=password or "",
+                          capture_output=True, text=True, timeout=10, check=False)
+    return proc.stdout.strip()
 
 
 def test_redis_role_converges_idempotently_and_answers_ping(tmp_path):
     assert_converged_then_idempotent(tmp_path, "redis")
 
-    client = redis_client()
+    assert redis_app().ping() is True
+    client = redis_ops()
     assert client.ping() is True
     assert client.config_get("maxmemory-policy") == {"maxmemory-policy": "allkeys-lru"}
     assert client.config_get("maxmemory") == {"maxmemory": str(256 * 1024 * 1024)}
@@ -354,7 +380,42 @@ def test_redis_role_converges_idempotently_and_answers_ping(tmp_path):
     assert client.config_get("save") == {"save": "3600 1 300 100 60 10000"}
     with open("/etc/redis/redis.conf") as handle:
         tail = handle.read().splitlines()[-2:]
-    assert tail == ["include /etc/redis/unitehub.conf", "include /etc/redis/unitehub-auth.conf"]
+    assert tail == ["include /etc/redis/unitehub.conf", "include " + REDIS_AUTH_FILE]
+
+
+def test_redis_refuses_anonymous_clients_and_the_app_user_cannot_configure(tmp_path):
+    """The converged Redis: no client gets in without credentials, the app's user runs
+    its own commands on its own keys only, the ops user reads settings and no key, and
+    the health probe passes as the ops user."""
+    app_password, ops_password = local_secret("redis_app_password"), local_secret("redis_ops_password")
+
+    assert redis_cli("PING") == "NOAUTH Authentication required."
+    assert redis_cli("PING", user="default").startswith("NOAUTH")  # AUTH default "" failed
+    assert redis_cli("PING", user=REDIS_APP_USER, password="wrong").startswith("NOAUTH")
+    assert redis_cli("PING", user=REDIS_APP_USER, password=app_password) == "PONG"
+    assert redis_cli("CONFIG", "GET", "maxmemory", user=REDIS_APP_USER, password=app_password).startswith(
+        "NOPERM this user has no permissions to run the 'config|get' command")
+    assert redis_cli("FLUSHALL", user=REDIS_APP_USER, password=app_password).startswith("NOPERM")
+    key = "unitehub:uhit:%s" % uuid.uuid4().hex
+    assert redis_cli("SET", key, "v", "EX", "60", user=REDIS_APP_USER, password=app_password) == "OK"
+    assert redis_cli("GET", "uhit:%s" % uuid.uuid4().hex, user=REDIS_APP_USER, password=app_password).startswith(
+        "NOPERM this user has no permissions to access one of the keys")
+    assert redis_cli("CONFIG", "GET", "maxmemory", user=REDIS_OPS_USER, password=ops_password) == "maxmemory\n268435456"
+    assert redis_cli("GET", key, user=REDIS_OPS_USER, password=ops_password).startswith("NOPERM")
+
+    # Only password hashes are on disk.
+    with open(REDIS_AUTH_FILE, encoding="utf-8") as handle:
+        acl = handle.read()
+    assert app_password not in acl and ops_password not in acl
+    assert "#" + hashlib.sha256(app_password.encode()).hexdigest() in acl
+
+    probe = {"type": "redis", "login_port": 6379, "login_user": "{{ redis_ops_user | default('unitehub-ops') }}",
+             "login_password": "{{ redis_ops_password }}"}
+    result, run = run_module(tmp_path, "unitehub.platform.health_probe", probe)
+    assert result["status"] == "pass", run.output[-4000:]
+    assert ops_password not in run.output
+    anonymous, _run = run_module(tmp_path, "unitehub.platform.health_probe", {"type": "redis", "login_port": 6379})
+    assert anonymous["status"] == "fail" and "Redis requires authentication" in anonymous["msg"], anonymous
 
 
 @pytest.fixture
@@ -363,15 +424,15 @@ def redis_restored(tmp_path):
     yield
     result = run_role(tmp_path, "redis")
     assert result.rc == 0, result.output[-4000:]
-    assert redis_client().ping() is True
+    assert redis_app().ping() is True
 
 
-def test_redis_password_is_enforced_and_never_shown(tmp_path, redis_restored):
+def test_redis_password_change_is_applied_and_never_shown(tmp_path, redis_restored):
     assert run_role(tmp_path, "redis").rc == 0
-    key = "uhit:%s" % uuid.uuid4().hex
-    redis_client().set(key, "kept", ex=600)
-    password = 'uh"%s\\x' % secrets.token_urlsafe(16)  # a quote and a backslash need escaping in redis.conf
-    settings = {"redis_password": password, "redis_persistence": "aof"}
+    key = "unitehub:uhit:%s" % uuid.uuid4().hex
+    redis_app().set(key, "kept", ex=600)
+    password = 'uh"%s\\x/@:' % secrets.token_urlsafe(16)  # characters that need care in a config file or a URL
+    settings = {"redis_app_password": password, "redis_persistence": "aof"}
 
     first = run_role(tmp_path, "redis", settings, diff=True, verbosity=3)
     second = run_role(tmp_path, "redis", settings, diff=True, verbosity=3)
@@ -379,48 +440,47 @@ def test_redis_password_is_enforced_and_never_shown(tmp_path, redis_restored):
     assert first.rc == 0, first.output[-6000:].replace(password, "<password>")
     assert second.rc == 0 and second.counts()["changed"] == 0, second.stdout[-4000:].replace(password, "<password>")
     for run in (first, second):
-        assert password not in run.output
-    auth = os.stat("/etc/redis/unitehub-auth.conf")
+        assert password not in run.output and local_secret("redis_ops_password") not in run.output
+    auth = os.stat(REDIS_AUTH_FILE)
     assert stat.S_IMODE(auth.st_mode) == 0o600
     assert pwd.getpwuid(auth.st_uid).pw_name == "redis"
     with pytest.raises(redis.exceptions.AuthenticationError):
-        redis_client().ping()
-    with pytest.raises(redis.exceptions.AuthenticationError):
-        redis_client("wrong").ping()
-    client = redis_client(password)
+        redis_app().ping()  # the inventory's password is no longer the app's
+    client = redis_app(password)
     assert client.ping() is True
-    assert client.config_get("appendonly") == {"appendonly": "yes"}
+    assert redis_ops().config_get("appendonly") == {"appendonly": "yes"}
     # switching persistence to AOF on a running Redis kept the dataset
     assert client.get(key) == "kept"
 
 
 def test_redis_back_from_aof_keeps_data_written_meanwhile(tmp_path):
-    password = secrets.token_urlsafe(16)
-    key = "uhit:%s" % uuid.uuid4().hex
+    key = "unitehub:uhit:%s" % uuid.uuid4().hex
     try:
-        assert run_role(tmp_path, "redis", {"redis_password": password, "redis_persistence": "aof"}).rc == 0
-        redis_client(password).set(key, "written-under-aof", ex=600)
+        assert run_role(tmp_path, "redis", {"redis_persistence": "aof"}).rc == 0
+        redis_app().set(key, "written-under-aof", ex=600)
     finally:
-        # The inventory's settings: rdb, no password. What the test checks, and what puts
-        # the shared Redis back (redis_restored would only run it again).
+        # The inventory's settings: rdb. What the test checks, and what puts the shared
+        # Redis back (redis_restored would only run it again).
         result = run_role(tmp_path, "redis")
 
     assert result.rc == 0, result.output[-4000:]
-    assert redis_client().get(key) == "written-under-aof"
+    assert redis_app().get(key) == "written-under-aof"
 
 
 def test_redis_check_mode_changes_nothing(tmp_path):
     assert run_role(tmp_path, "redis").rc == 0
     before = tree_snapshot("/etc/redis")
 
-    result = run_role(tmp_path, "redis", {"redis_maxmemory": "64mb", "redis_password": "check-only"}, check=True, diff=True)
+    result = run_role(tmp_path, "redis", {"redis_maxmemory": "64mb", "redis_app_password": "check-only"},
+                      check=True, diff=True)
 
     assert result.rc == 0, result.output[-4000:]
     assert result.counts()["changed"] > 0
     assert "+maxmemory 64mb" in result.stdout
     assert "check-only" not in result.output
     assert tree_snapshot("/etc/redis") == before
-    assert redis_client().config_get("maxmemory") == {"maxmemory": str(256 * 1024 * 1024)}
+    assert redis_ops().config_get("maxmemory") == {"maxmemory": str(256 * 1024 * 1024)}
+    assert redis_app().ping() is True
 
 
 @pytest.mark.parametrize(
@@ -432,7 +492,14 @@ def test_redis_check_mode_changes_nothing(tmp_path):
         ({"redis_port": 0}, ["redis_port=0 is not a TCP port"]),
         ({"redis_rdb_save_points": ["300"]}, ["redis_rdb_save_points=['300'] must list '<seconds> <changes>' pairs"]),
         ({"redis_extra_settings": {"daemonize": "no"}}, ["redis_extra_settings sets daemonize"]),
-        ({"redis_password": "two\nlines"}, ["redis_password contains a control character"]),
+        ({"redis_extra_settings": {"user": "default on nopass +@all"}}, ["redis_extra_settings sets user"]),
+        ({"redis_password": "old-style"}, ["redis_password (requirepass) is gone", "redis_app_password"]),
+        ({"redis_app_password": "two\nlines"}, ["redis_app_password is empty or contains a control character"]),
+        ({"redis_ops_password": ""}, ["redis_ops_password is empty"]),
+        ({"redis_app_user": "default"}, ["redis_app_user='default' must be"]),
+        ({"redis_ops_user": "ops +@all"}, ["redis_ops_user='ops +@all' must be"]),
+        ({"redis_app_commands": ["get +@all"]}, ["redis_app_commands=['get +@all'] must list command names"]),
+        ({"redis_app_key_patterns": ["* ~other"]}, ["redis_app_key_patterns=['* ~other'] must list glob patterns"]),
     ],
 )
 def test_redis_bad_input_fails_before_any_change(tmp_path, bad, fragments):
