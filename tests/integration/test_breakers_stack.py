@@ -163,6 +163,7 @@ def test_redis_outage_under_load_degrades_and_recovers_through_the_breaker(live,
 
 
 def test_every_admin_endpoint_needs_the_token_on_the_slot_and_none_is_served_through_nginx(live, tmp_path):
+    reset_breakers(live)
     auth = {"Authorization": "Bearer " + local_secret("app_admin_token")}
     requests = [("GET", "/api/admin/breakers"), ("POST", "/api/admin/breakers/redis/reset"),
                 ("POST", "/api/admin/breakers/redis/open")]
@@ -171,7 +172,7 @@ def test_every_admin_endpoint_needs_the_token_on_the_slot_and_none_is_served_thr
             refused = http_request(live, path, method=method, headers=headers, timeout=5)
             assert (refused.status, refused.json()["error"]) == (401, "unauthorized"), (method, path, refused.text)
         assert http_request(LB_PORT, path, method=method, headers=auth, timeout=5).status == 404, (method, path)
-    assert redis_state(live)["state"] == "CLOSED"  # nothing above reached the breakers
+    assert redis_state(live)["state"] == "CLOSED"  # the refused opens did nothing
     assert http_request(live, "/api/admin/breakers", headers=auth, timeout=5).status == 200
 
     info, run = run_module(tmp_path, "unitehub.platform.breaker_info", {"endpoints": [endpoint(live)]})
