@@ -227,13 +227,14 @@ def _redis_failure(exc, request_timeout, password):
 def probe_redis(host, port, password=None, user=None, request_timeout=2.0, timer=time.monotonic):
     """PING with redis-py, authenticating first when a password is given.
 
-    ``user`` selects an ACL user (Redis 6+). One connection, no retry: a probe
-    reports what it saw.
+    ``user`` selects an ACL user (Redis 6+), sent only with a password: a user
+    alone would be refused as a wrong password rather than a missing one. One
+    connection, no retry: a probe reports what it saw.
     """
     if not HAS_REDIS:
         return ProbeResult(FAIL, error="the redis Python library is not installed on the target")
     start = timer()
-    client = redis.Redis(host=host, port=port, username=user or None, password=password or None,
+    client = redis.Redis(host=host, port=port, username=(user or None) if password else None, password=password or None,
                          socket_timeout=request_timeout, socket_connect_timeout=request_timeout,
                          retry=Retry(NoBackoff(), 0))
     try:

@@ -55,7 +55,9 @@ def lb_port():
 def redis_port():
     port = free_port()
     proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--requirepass", "cache-pw"],
+                             "--appendonly", "no",
+                             # As the redis role sets it up: no default user, an ops user that may PING.
+                             "--user", "default", "off", "--user", "unitehub-ops", "on", ">cache-pw", "-@all", "+ping"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         def up():
@@ -90,7 +92,7 @@ def table(stdout):
 def test_healthy_components_pass_and_degraded_is_shown(tmp_path, lb_port, redis_port):
     inventory = {"all": {
         "hosts": {"localhost": local_host()},
-        "vars": {"nginx_listen_port": lb_port, "redis_port": redis_port, "redis_password": "cache-pw"},
+        "vars": {"nginx_listen_port": lb_port, "redis_port": redis_port, "redis_ops_password": "cache-pw"},
         "children": {"lb": {"hosts": {"localhost": {}}}, "cache": {"hosts": {"localhost": {}}}},
     }}
     proc = run_health(tmp_path, inventory)
@@ -107,7 +109,7 @@ def test_healthy_components_pass_and_degraded_is_shown(tmp_path, lb_port, redis_
 def test_check_mode_probes_too(tmp_path, lb_port, redis_port):
     inventory = {"all": {
         "hosts": {"localhost": local_host()},
-        "vars": {"nginx_listen_port": lb_port, "redis_port": redis_port, "redis_password": "cache-pw"},
+        "vars": {"nginx_listen_port": lb_port, "redis_port": redis_port, "redis_ops_password": "cache-pw"},
         "children": {"lb": {"hosts": {"localhost": {}}}, "cache": {"hosts": {"localhost": {}}}},
     }}
     proc = run_health(tmp_path, inventory, check=True)
@@ -134,7 +136,7 @@ def test_failures_are_tabled_and_fail_the_run(tmp_path, lb_port, redis_port):
                     ("postgresql", "localhost", "fail"), ("pgbouncer", "localhost", "fail"),
                     ("-", "ghost", "fail")}
     failure = proc.stdout[proc.stdout.index("TASK [Fail when a component fails]"):]
-    # No redis_password: the server asks for one and the message says so.
+    # No redis_ops_password: the server asks for one and the message says so.
     assert "Redis requires authentication (Authentication required.); set password" in failure
     assert "postgres://unitehub@127.0.0.1:%d/unitehub is fail after 1 attempt" % (
         inventory["all"]["vars"]["postgresql_port"]) in failure

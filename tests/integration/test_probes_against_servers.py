@@ -74,9 +74,10 @@ def test_probe_redis_pings_a_real_server(redis_port):
 def test_probe_redis_auth(redis_auth_port):
     assert probe_redis("127.0.0.1", redis_auth_port, password="s3cret").status == "pass"
     assert probe_redis("127.0.0.1", redis_auth_port, password="probe-pw", user="probe").status == "pass"
-    missing = probe_redis("127.0.0.1", redis_auth_port)
-    assert missing.status == "fail"
-    assert missing.error == "Redis requires authentication (Authentication required.); set password"
+    for user in (None, "probe"):  # a user without its password is a missing password too
+        missing = probe_redis("127.0.0.1", redis_auth_port, user=user)
+        assert missing.status == "fail"
+        assert missing.error == "Redis requires authentication (Authentication required.); set password"
     wrong = probe_redis("127.0.0.1", redis_auth_port, password="wrong-pw")
     assert wrong.status == "fail"
     assert wrong.error == "AUTH refused: invalid username-password pair or user is disabled."
