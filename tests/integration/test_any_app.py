@@ -36,6 +36,8 @@ STOCK = {
     "app_integrations": [],
     "app_stop_grace_period": 5,
     "nginx_listen_port": LB_PORT,
+    # Its own plain-HTTP site: HTTPS on 8443 belongs to the stack's site.
+    "nginx_tls_enabled": False,
     "blue_green_health_path": "/",
 }
 
@@ -77,7 +79,7 @@ def stock_site(tmp_path_factory):
     """The stock app's nginx site and, at the end, none of its traces left behind."""
     tmp = tmp_path_factory.mktemp("stock")
     site = run_plays(tmp, role_play("unitehub.platform.nginx", variables={
-        "nginx_app_name": "stock", "nginx_listen_port": LB_PORT,
+        "nginx_app_name": "stock", "nginx_listen_port": LB_PORT, "nginx_tls_enabled": False,
         "nginx_upstream_initial_servers": {"blue": ["127.0.0.1:3018"], "green": ["127.0.0.1:3019"]}}))
     assert site.rc == 0, site.output[-6000:]
     yield

@@ -206,6 +206,8 @@ def nginx_site(tmp_path):
     site["vars"] = {
         "nginx_app_name": name,
         "nginx_listen_port": site["port"],
+        # A plain-HTTP scratch site: HTTPS on 8443 belongs to the stack's site.
+        "nginx_tls_enabled": False,
         "nginx_upstream_initial_servers": site["servers"],
         # A request may meet a refusing green, then blue's dead port, before blue answers.
         "nginx_proxy_next_upstream_tries": 3,
