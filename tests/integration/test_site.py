@@ -29,7 +29,8 @@ SERVICE_PORTS = ((8080, "nginx"), (6379, "Redis"), (5432, "PostgreSQL"), (6432, 
 
 def lb_get(path="/"):
     with urllib.request.urlopen("http://127.0.0.1:8080" + path, timeout=5) as response:
-        return response.status, dict(response.headers), response.read()
+        # The message, not a dict: header names are case-insensitive (uvicorn sends them lowercase).
+        return response.status, response.headers, response.read()
 
 
 def running(pid):

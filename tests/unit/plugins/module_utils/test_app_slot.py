@@ -470,7 +470,8 @@ def test_stopped_stops_with_the_grace_period_once(api):
 
 def test_stopped_and_absent_on_a_missing_container_change_nothing(api):
     for state in ("stopped", "absent"):
-        result = SlotManager(api).ensure(SlotSpec({"slot": "green", "state": state}))
+        result = SlotManager(api).ensure(SlotSpec({"slot": "green", "state": state,
+                                                   "secrets_dir": WHERE["secrets_dir"]}))
         assert result["changed"] is False and result["container"] == {}
     assert api.mutating_calls() == []
 
