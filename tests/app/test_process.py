@@ -549,7 +549,14 @@ def test_past_the_connection_limit_idle_sockets_are_shed_and_prompt_clients_serv
 
 def test_requests_beyond_the_limit_get_503(start_app):
     app = start_app({"APP_MAX_CONNECTIONS": "1", "APP_DEBUG_ROUTES": "1"})
-    slow = threading.Thread(target=lambda: http_request(app.port, "/api/debug/sleep?ms=1500"))
+    stop = threading.Event()
+
+    def keep_a_slow_request_running():
+        # In a loop: when a poll and a slow request arrive together, either one is the second.
+        while not stop.is_set():
+            http_request(app.port, "/api/debug/sleep?ms=500")
+
+    slow = threading.Thread(target=keep_a_slow_request_running)
     slow.start()
     try:
         result = wait_until(lambda: app.get("/api/version"), 5, what="a 503 while the slow request runs",
@@ -557,6 +564,7 @@ def test_requests_beyond_the_limit_get_503(start_app):
         assert result.json() == {"error": "too many requests in progress"}
         assert_app_headers(result)
     finally:
+        stop.set()
         slow.join(10)
     assert app.get("/api/version").status == 200
 
