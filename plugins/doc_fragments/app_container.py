@@ -38,7 +38,9 @@ options:
     default: ""
   allow_root:
     description:
-      - Run the container as root (uid 0) when the image or O(user) says so. Refused otherwise.
+      - Run the container as root (uid 0) when the image or O(user) says so.
+      - Without it, an image that would run as root runs as C(nobody) (V(65534:65534)) instead, and a O(user) naming
+        root is refused.
     type: bool
     default: false
   cap_add:

@@ -56,6 +56,8 @@ SECRET_FILE_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_TMPFS = {"/tmp": "rw,noexec,nosuid,nodev,size=64m"}
 DEFAULT_PIDS_LIMIT = 256
 DEFAULT_MEMORY = "512m"
+# nobody:nogroup, what an image that would run as root runs as instead.
+UNPRIVILEGED_USER = "65534:65534"
 # Docker refuses a memory limit below 6 MiB.
 MEMORY_MIN = 6 * 1024 * 1024
 NO_NEW_PRIVILEGES = "no-new-privileges"
@@ -161,6 +163,19 @@ def memory_bytes(value):
     return size
 
 
+def _numeric_uid(user, what):
+    """The uid of ``<uid>[:<gid>]``, 0 for root or empty; a name is refused (it is not looked up)."""
+    name = user.split(":", 1)[0]
+    if name in ("", "root"):
+        return 0
+    if name.isdigit():
+        return int(name)
+    raise DockerModuleError(
+        "%s runs as user '%s', a name; the secret files are given to its numeric uid, which this module "
+        "does not look up: set user (role variable app_user) to the uid, or declare USER <uid> in the image"
+        % (what, user))
+
+
 def _security_option(option):
     return str(option).replace("=", ":").replace(":true", "")
 
@@ -209,25 +224,19 @@ class Confinement:
 
     def run_user(self, image_attrs, what):
         """``(user, uid)`` the container runs as: the ``user`` option, else the image's USER. Its uid
-        must be numeric (it owns the secret files) and, without ``allow_root``, not 0."""
+        must be numeric (it owns the secret files). An image that would run as root (most stock
+        images declare no USER) runs as ``nobody`` instead, unless ``allow_root``; a ``user``
+        option that names root without ``allow_root`` is refused."""
         image_user = str(((image_attrs or {}).get("Config") or {}).get("User") or "").strip()
         user = self.user or image_user
-        name = user.split(":", 1)[0]
-        if name in ("", "root"):
-            uid = 0
-        elif name.isdigit():
-            uid = int(name)
-        else:
-            raise DockerModuleError(
-                "%s runs as user '%s', a name; the secret files are given to its numeric uid, which this module "
-                "does not look up: set user (role variable app_user) to the uid, or declare USER <uid> in the image"
-                % (what, user))
+        uid = _numeric_uid(user, what)
         if uid == 0 and not self.allow_root:
-            source = "user '%s'" % user if user else "no USER, so as root"
-            raise DockerModuleError(
-                "%s would run as root (uid 0, %s); give the image a USER with a non-root numeric uid, or set user "
-                "(role variable app_user) to one; to run it as root anyway set allow_root (role variable "
-                "app_allow_root: true)" % (what, source))
+            if self.user:
+                raise DockerModuleError(
+                    "%s would run as root (uid 0, user '%s'); set user (role variable app_user) to a non-root "
+                    "numeric uid, or to run it as root set allow_root (role variable app_allow_root: true)"
+                    % (what, user))
+            return UNPRIVILEGED_USER, _numeric_uid(UNPRIVILEGED_USER, what)
         return user, uid
 
     def differences(self, container_attrs, user, binds):

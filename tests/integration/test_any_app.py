@@ -94,6 +94,10 @@ def test_an_app_of_its_own_is_deployed_upgraded_and_rolled_back_under_load(stock
     assert first.rc == 0, first.output[-6000:]
     assert stock_answer() == ("blue", "s1")
     assert os.path.exists("/var/lib/unitehub/stock/state.json"), "its own state, by default"
+    # A stock image declares no USER: with the defaults it runs as nobody, not root, and confined.
+    attrs = docker.from_env().api.inspect_container("stock-blue")
+    assert attrs["Config"]["User"] == "65534:65534"
+    assert attrs["HostConfig"]["CapDrop"] == ["ALL"] and attrs["HostConfig"]["ReadonlyRootfs"] is True
 
     with Traffic(port=LB_PORT, path="/version.txt", fresh_rps=60, keepalive_rps=30, max_seconds=240) as traffic:
         time.sleep(1)

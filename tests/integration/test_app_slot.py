@@ -127,7 +127,7 @@ def test_started_serves_on_loopback_and_second_run_changes_nothing(client, repos
     host = container.attrs["HostConfig"]
     assert host["CapDrop"] == ["ALL"] and host["SecurityOpt"] == ["no-new-privileges"]
     assert host["ReadonlyRootfs"] is True and host["PidsLimit"] == 256 and host["Memory"] == 512 * 1024 * 1024
-    assert container.attrs["Config"]["User"] == "65534:65534"  # the image's USER
+    assert container.attrs["Config"]["User"] == "65534:65534"  # the image has no USER: nobody, not root
 
     second, run = run_module(tmp_path, "unitehub.platform.app_slot", args)
     assert second["changed"] is False and second["actions"] == [], run.output[-4000:]

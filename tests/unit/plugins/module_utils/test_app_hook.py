@@ -243,10 +243,15 @@ def test_the_secret_files_are_removed_when_the_hook_fails(api, secrets_dir):
     assert not (secrets_dir / NAME).exists()
 
 
-def test_a_hook_image_without_a_user_is_refused_before_anything_runs(api, secrets_dir):
+def test_a_hook_image_without_a_user_runs_as_nobody(api):
     api.add_image("unitehub/app:rootly", user="")
+    run(api, version="rootly")
+    assert created(api)[2]["user"] == "65534:65534"
+
+
+def test_a_hook_user_naming_root_is_refused_before_anything_runs(api, secrets_dir):
     with pytest.raises(DockerModuleError) as error:
-        run(api, version="rootly")
+        run(api, user="0")
     assert "the pre_deploy hook container %s would run as root" % NAME in error.value.msg
     assert "app_allow_root" in error.value.msg
     assert api.call_names() == [] and not secrets_dir.exists()

@@ -763,20 +763,23 @@ def test_a_symlink_in_place_of_the_directory_is_refused(api, secrets_dir, tmp_pa
 # -- hardening ---------------------------------------------------------------------------------
 
 
-def test_the_image_user_is_taken_and_root_is_refused_unless_allowed(api):
+def test_an_image_that_would_run_as_root_runs_as_nobody_unless_root_is_allowed(api, secrets_dir):
     api.add_image("unitehub/app:root", user="")
-    with pytest.raises(DockerModuleError) as err:
-        ensure(api, version="root")
-    assert "would run as root (uid 0, no USER, so as root)" in err.value.msg
-    assert "app_allow_root: true" in err.value.msg and "app_user" in err.value.msg
-    assert api.mutating_calls() == []
-
-    with pytest.raises(DockerModuleError) as err:
-        ensure(api, user="0:0")
-    assert "would run as root (uid 0, user '0:0')" in err.value.msg
+    result = ensure(api, version="root")
+    assert result["changed"] and api.inspect_container("unitehub-blue")["Config"]["User"] == "65534:65534"
+    assert os.stat(secrets_dir / "unitehub-blue" / "APP_ADMIN_TOKEN").st_uid == 65534
+    assert ensure(api, version="root")["changed"] is False
 
     result = ensure(api, version="root", allow_root=True)
     assert result["changed"] and api.inspect_container("unitehub-blue")["Config"]["User"] == ""
+
+
+def test_a_user_option_naming_root_is_refused_unless_allowed(api):
+    with pytest.raises(DockerModuleError) as err:
+        ensure(api, user="0:0")
+    assert "would run as root (uid 0, user '0:0')" in err.value.msg
+    assert "app_allow_root: true" in err.value.msg and "app_user" in err.value.msg
+    assert api.mutating_calls() == []
 
 
 def test_a_user_name_is_refused_with_how_to_give_the_uid(api):
