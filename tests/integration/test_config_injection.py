@@ -144,7 +144,7 @@ def test_pool_reload_signals_the_running_pgbouncer_through_its_checked_pid(tmp_p
 def test_a_pid_file_naming_another_process_is_refused_and_nothing_is_signalled(tmp_path):
     # sleep ends on SIGHUP (its default action), so a signal would show; it runs as root, the
     # process a pid file written by postgres could name.
-    victim = subprocess.Popen(["sleep", "60"])
+    victim = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     wait_until(lambda: read_text("/proc/%d/comm" % victim.pid) == "sleep\n", 5, what="sleep to start")
     try:
         pidfile = tmp_path / "pgbouncer.pid"

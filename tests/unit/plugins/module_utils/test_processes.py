@@ -49,7 +49,8 @@ def test_running_pid_reads_a_pid_file(tmp_path):
 
 def started_sleep():
     """``sleep 60``, once it runs sleep: right after the fork it is still a copy of this process."""
-    proc = subprocess.Popen(["sleep", "60"])
+    # SIGHUP back to its default action: a runner under nohup would hand its ignore down.
+    proc = subprocess.Popen(["sleep", "60"], preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     wait_until(lambda: read_text("/proc/%d/comm" % proc.pid) == "sleep\n", 5, what="sleep to start")
     return proc
 
