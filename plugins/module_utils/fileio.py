@@ -20,19 +20,23 @@ def read_text(path):
         return None
 
 
-def atomic_write(path, content, mode=0o644):
-    """Replace ``path`` with ``content`` so that readers see the old or the new
+def atomic_write(path, content, mode=0o644, owner=None):
+    """Replace ``path`` with ``content`` (text or bytes) so that readers see the old or the new
     file, never a torn one: temp file in the same directory, fsync, rename,
-    fsync of the directory so the rename survives a power cut."""
+    fsync of the directory so the rename survives a power cut. ``owner`` gives the file to
+    that uid. The temp file is private (0600, a fresh name) until it is complete."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp_path = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        binary = isinstance(content, bytes)
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as handle:
             handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp_path, mode)
+            os.fchmod(handle.fileno(), mode)
+            if owner is not None:
+                os.fchown(handle.fileno(), owner, -1)
         os.replace(tmp_path, path)
     except BaseException:
         if os.path.exists(tmp_path):

@@ -23,7 +23,7 @@ import shutil
 import stat
 
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import DockerModuleError
-from ansible_collections.unitehub.platform.plugins.module_utils.fileio import fsync_dir
+from ansible_collections.unitehub.platform.plugins.module_utils.fileio import atomic_write, fsync_dir
 
 DIR_MODE = 0o700
 FILE_MODE = 0o400
@@ -55,28 +55,6 @@ def _read_bytes(path):
         os.close(fd)
 
 
-def _write_bytes(path, content, mode, uid):
-    """Replace ``path`` with ``content`` (mode, owner ``uid``), atomically; never through a symlink."""
-    directory = os.path.dirname(path)
-    tmp_path = os.path.join(directory, ".%s.tmp" % os.path.basename(path))
-    if os.path.lexists(tmp_path):
-        os.unlink(tmp_path)
-    fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-    try:
-        while content:
-            content = content[os.write(fd, content):]
-        os.fchmod(fd, mode)
-        if uid is not None and os.fstat(fd).st_uid != uid:
-            os.fchown(fd, uid, -1)
-        os.fsync(fd)
-    except BaseException:
-        os.close(fd)
-        os.unlink(tmp_path)
-        raise
-    os.close(fd)
-    os.replace(tmp_path, path)
-
-
 def _ensure_base(secrets_dir):
     """``secrets_dir`` as a real directory, created 0700 (root-only) when missing."""
     if os.path.islink(secrets_dir) or (os.path.exists(secrets_dir) and not os.path.isdir(secrets_dir)):
@@ -97,7 +75,7 @@ def digest_key(secrets_dir, create=True):
         return None
     _ensure_base(secrets_dir)
     key = os.urandom(KEY_BYTES)
-    _write_bytes(path, key, FILE_MODE, 0)
+    atomic_write(path, key, FILE_MODE, owner=0)
     return key
 
 
@@ -154,7 +132,7 @@ def sync_secret_dir(secrets_dir, name, secrets, uid, check_mode=False):
     for key, value in wanted.items():
         target = os.path.join(path, key)
         if not _file_is_current(target, value, uid):
-            _write_bytes(target, value, FILE_MODE, uid)
+            atomic_write(target, value, FILE_MODE, owner=uid)
     fsync_dir(path)
     return True
 
