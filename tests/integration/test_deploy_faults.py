@@ -25,6 +25,7 @@ from ansible_collections.unitehub.platform.tests.integration.deploy_helpers impo
     BASE_RELEASE, DEPLOY, FAST, LOCK_FILE, RECONCILE, STATE_FILE, UPSTREAM_DIR, audit_lines, deploy, ensure_live, lb_version, read_state,
 )
 from ansible_collections.unitehub.platform.tests.integration.docker_helpers import SLOT_APP_CONTEXT
+from ansible_collections.unitehub.platform.tests.integration.stack_helpers import LB_PORT
 from ansible_collections.unitehub.platform.tests.integration.traffic import Traffic
 from ansible_collections.unitehub.platform.tests.support.waiting import wait_until
 
