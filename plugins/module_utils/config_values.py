@@ -20,6 +20,7 @@ tasks; a new kind of value is one checker in ``KINDS``.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import posixpath
 import re
@@ -61,17 +62,19 @@ def _breakout(name, value, allowed):
         name, _shown(value), found.group(0), allowed)
 
 
-def _text(name, value):
-    """(text, error): a scalar as the template writes it; lists and mappings are errors."""
-    if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-        return None, "%s=%s is not a single value: give one string" % (name, _shown(value))
-    return str(value), None
+def _single_value(check):
+    """``check(name, text, ...)`` gets the value as the template writes it; a list, a
+    mapping, a boolean or None is refused before it, as no template writes one."""
+    @functools.wraps(check)
+    def checked(name, value, *args):
+        if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
+            return ["%s=%s is not a single value: give one string" % (name, _shown(value))]
+        return check(name, str(value), *args)
+    return checked
 
 
-def check_server_names(name, value):
-    text, error = _text(name, value)
-    if error:
-        return [error]
+@_single_value
+def check_server_names(name, text):
     allowed = "give host names separated by spaces, e.g. 'example.org www.example.org', or '_' for any Host"
     found = _BREAKOUT.search(text.replace(" ", ""))  # spaces separate the names
     if found:
@@ -96,11 +99,9 @@ def _is_address(text):
         return candidate == text and len(text) <= 253 and _HOSTNAME.fullmatch(text) is not None
 
 
-def check_address(name, value):
+@_single_value
+def check_address(name, text):
     """One IP address (IPv6 with or without brackets) or host name."""
-    text, error = _text(name, value)
-    if error:
-        return [error]
     if not _is_address(text):
         return ["%s=%s is not an IP address or host name: write e.g. 127.0.0.1, 0.0.0.0, ::1 or db.example.org"
                 % (name, _shown(text))]
@@ -114,11 +115,9 @@ def check_listen_address(name, value):
     return check_address(name, value)
 
 
-def check_address_list(name, value):
+@_single_value
+def check_address_list(name, text):
     """Comma-separated addresses, or * for all (PgBouncer's listen_addr, PostgreSQL's listen_addresses)."""
-    text, error = _text(name, value)
-    if error:
-        return [error]
     parts = [part.strip() for part in text.split(",")]
     if text.strip() == "*" or (all(parts) and all(_is_address(part) for part in parts)):
         return []
@@ -126,10 +125,8 @@ def check_address_list(name, value):
             "'127.0.0.1,::1' or * for every address" % (name, _shown(text))]
 
 
-def _path_errors(name, value, allowed, what_is_missing):
-    text, error = _text(name, value)
-    if error:
-        return [error]
+@_single_value
+def _path_errors(name, text, allowed, what_is_missing):
     bad = _breakout(name, text, allowed)
     if bad:
         return [bad]
@@ -180,22 +177,18 @@ def check_port(name, value):
     return []
 
 
-def check_name(name, value):
+@_single_value
+def check_name(name, text):
     """A user, database or parameter name in pgbouncer.ini and its userlist."""
-    text, error = _text(name, value)
-    if error:
-        return [error]
     if not _NAME.fullmatch(text):
         return ["%s=%s is not a plain name: use letters, digits and _ . @ $ - only, starting with a letter, "
                 "digit or _" % (name, _shown(text))]
     return []
 
 
-def check_sql_query(name, value):
+@_single_value
+def check_sql_query(name, text):
     """PgBouncer's auth_query: one statement on one line, taking the user name as $1 ("" = none)."""
-    text, error = _text(name, value)
-    if error:
-        return [error]
     if text == "":
         return []
     if _CONTROL.search(text):
@@ -209,11 +202,9 @@ def check_sql_query(name, value):
     return []
 
 
-def check_deletable_directory(name, value):
+@_single_value
+def check_deletable_directory(name, text):
     """A scratch directory a role removes with everything in it."""
-    text, error = _text(name, value)
-    if error:
-        return [error]
     problems = check_absolute_path(name, text)
     if problems:
         return problems
