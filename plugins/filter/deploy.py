@@ -16,6 +16,7 @@ from ansible.module_utils.parsing.convert_bool import BOOLEANS
 from ansible_collections.unitehub.platform.plugins.module_utils import deploy_flow
 from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import render_files, validate_servers
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS, TAG_RULE, is_valid_tag
+from ansible_collections.unitehub.platform.plugins.module_utils.warm_standby import keep_warm_problem
 
 SLOT_CHOICES = SLOTS + ("auto",)
 EXPECT_CHOICES = ("pass", "pass_or_warn")
@@ -52,7 +53,7 @@ def deploy_errors(inputs, prefix="blue_green_"):
 
     ``inputs`` maps the unprefixed names (slot, version, action, skip_health,
     force, stability_window, drain_seconds, health_timeout, health_interval,
-    health_consecutive, health_expect, stability_interval, lock_ttl) to values;
+    health_consecutive, health_expect, stability_interval, lock_ttl, keep_warm) to values;
     missing keys are not checked. Returns an empty list when all is well.
     """
     errors = []
@@ -95,6 +96,8 @@ def deploy_errors(inputs, prefix="blue_green_"):
             errors.append("%s=%s is below the minimum of %s %s" % (name(key), inputs[key], minimum, unit))
         elif value > maximum:
             errors.append("%s=%s is above the maximum of %s %s" % (name(key), inputs[key], maximum, unit))
+    if "keep_warm" in inputs and keep_warm_problem(inputs["keep_warm"], name("keep_warm")):
+        errors.append(keep_warm_problem(inputs["keep_warm"], name("keep_warm")))
     if not errors and "health_timeout" in inputs and "health_interval" in inputs:  # both finite and in range
         if _as_number(inputs["health_interval"]) > _as_number(inputs["health_timeout"]):
             errors.append("%s=%s is longer than %s=%s: the gate would probe once at most; shorten the interval"

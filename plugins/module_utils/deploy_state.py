@@ -18,7 +18,7 @@ import copy
 import json
 import os
 
-from ansible_collections.unitehub.platform.plugins.module_utils.clock import format_ts
+from ansible_collections.unitehub.platform.plugins.module_utils.clock import format_ts, parse_ts
 from ansible_collections.unitehub.platform.plugins.module_utils.fileio import atomic_write, read_text
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS, other_slot, tag_problem
 
@@ -26,7 +26,9 @@ SCHEMA = 1
 # repo_digest came later: a file without it reads as null (no digest recorded).
 SLOT_FIELDS = ("version", "image", "image_id", "repo_digest", "deployed_at", "status")
 STATUSES = ("active", "standby", "stopped", "failed")
-TOP_LEVEL_FIELDS = ("schema", "app", "active_slot", "previous_slot", "slots", "updated_at")
+# warm_standby came later ({"slot", "until"} while the previous slot is kept running, see
+# warm_standby.py): a file without it reads as null.
+TOP_LEVEL_FIELDS = ("schema", "app", "active_slot", "previous_slot", "slots", "updated_at", "warm_standby")
 
 # Each app's files live apart, so several apps deploy on one host without touching each other.
 STATE_ROOT = "/var/lib/unitehub"
@@ -89,6 +91,7 @@ def empty_state(app):
         "previous_slot": None,
         "slots": {slot: dict.fromkeys(SLOT_FIELDS) for slot in SLOTS},
         "updated_at": None,
+        "warm_standby": None,
     }
 
 
@@ -111,6 +114,11 @@ def _state_problems(doc):
         problems.append("active_slot and previous_slot are both %r" % doc.get("active_slot"))
     if not isinstance(doc.get("updated_at", None), (str, type(None))):
         problems.append("updated_at is %r, expected a timestamp or null" % (doc.get("updated_at"),))
+    warm = doc.get("warm_standby")
+    if warm is not None and not (isinstance(warm, dict) and sorted(warm) == ["slot", "until"]
+                                 and warm["slot"] in SLOTS and parse_ts(warm["until"]) is not None):
+        problems.append("warm_standby is %r, expected null or {\"slot\": blue or green, \"until\": a timestamp}"
+                        % (warm,))
     slots = doc.get("slots")
     if not isinstance(slots, dict):
         problems.append("slots is %r, expected an object keyed blue/green" % (slots,))
@@ -142,6 +150,7 @@ def normalize_state(doc):
     """A copy of a valid ``doc`` with both slots present and every field set."""
     state = copy.deepcopy(doc)
     state.setdefault("updated_at", None)
+    state.setdefault("warm_standby", None)
     for name in SLOTS:
         entry = state["slots"].get(name) or {}
         state["slots"][name] = {key: entry.get(key) for key in SLOT_FIELDS}
@@ -272,12 +281,17 @@ def record(state, slot, version=None, image=None, image_id=None, status=None, ac
 
     if replaced_status not in ("standby", "stopped"):
         raise StateError("replaced_status %r is not standby or stopped" % (replaced_status,))
+    # Any record of the warm standby (made live, redeployed, failed) ends its warm time.
+    if (new.get("warm_standby") or {}).get("slot") == slot:
+        new["warm_standby"] = None
     if activate and new["active_slot"] != slot:
         previous = new["active_slot"]
         if previous is not None and new["slots"][previous]["status"] == "active":
             new["slots"][previous]["status"] = replaced_status
         new["previous_slot"] = previous
         new["active_slot"] = slot
+        if replaced_status == "stopped" and (new.get("warm_standby") or {}).get("slot") == previous:
+            new["warm_standby"] = None
 
     if _comparable(new) != _comparable(state):
         new["updated_at"] = stamp

@@ -32,6 +32,7 @@ a running nginx: traffic follows the marker as soon as nginx serves again.
 
 from __future__ import annotations
 
+import http.client
 import ipaddress
 import math
 import os
@@ -39,6 +40,7 @@ import re
 import socket
 import time
 
+from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import request
 from ansible_collections.unitehub.platform.plugins.module_utils.fileio import (
     atomic_write,
     fsync_dir,
@@ -222,6 +224,23 @@ def wait_for_slot(fetch, expect_slot, timeout, consecutive, clock=time.monotonic
             raise SwitchError("the load balancer did not answer from slot %s within %.1f s (last answer: %s)"
                               % (expect_slot, timeout, _describe(last)), {"last": last})
         sleep(0.02)
+
+
+def make_fetch(url, timeout=2.0, ca_path=None, validate_certs=True):
+    """One GET through the load balancer -> (slot that answered, error).
+
+    Proxies from the environment are not used: the answer must come from the
+    load balancer that ``url`` names.
+    """
+    def fetch():
+        try:
+            response = request(url, timeout=timeout, max_bytes=65536, agent="unitehub.platform.slot_switch",
+                               ca_path=ca_path, validate_certs=validate_certs)
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            return None, "%s: %s" % (url, exc)
+        slot = response.headers.get(UPSTREAM_SLOT_HEADER) or None
+        return slot, None if 200 <= response.status < 300 else "HTTP %d" % response.status
+    return fetch
 
 
 def _describe(observation):

@@ -195,31 +195,17 @@ undo_error:
   type: str
 """
 
-import http.client
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.unitehub.platform.plugins.module_utils.direct_http import request
-from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import SwitchError, put_back, switch
-from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS, UPSTREAM_SLOT_HEADER
-
-
-def make_fetch(url, timeout=2.0, ca_path=None, validate_certs=True):
-    """One GET through the load balancer -> (slot that answered, error).
-
-    Proxies from the environment are not used: the answer must come from the
-    load balancer that I(verify_url) names.
-    """
-    def fetch():
-        try:
-            response = request(url, timeout=timeout, max_bytes=65536, agent="unitehub.platform.slot_switch",
-                               ca_path=ca_path, validate_certs=validate_certs)
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            return None, "%s: %s" % (url, exc)
-        slot = response.headers.get(UPSTREAM_SLOT_HEADER) or None
-        return slot, None if 200 <= response.status < 300 else "HTTP %d" % response.status
-    return fetch
+from ansible_collections.unitehub.platform.plugins.module_utils.slot_switch import (
+    SwitchError,
+    make_fetch,
+    put_back,
+    switch,
+)
+from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
 
 def main():

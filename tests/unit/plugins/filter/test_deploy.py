@@ -119,3 +119,10 @@ def test_rescue_plan_combines_the_revert_decision_and_the_outcome():
     with pytest.raises(AnsibleFilterError, match="needs a dictionary"):
         rescue_plan("green")
     assert FilterModule().filters()["rescue_plan"] is rescue_plan
+
+
+def test_keep_warm_is_checked_with_the_deploy_inputs():
+    assert deploy_errors({"keep_warm": "300"}) == []
+    [message] = deploy_errors({"keep_warm": "5m"})
+    assert message.startswith("blue_green_keep_warm='5m' is not a whole number of seconds from 0 to 86400")
+    assert "-e keep_warm=300" in message
