@@ -7,6 +7,10 @@ The console is the virtual database ``pgbouncer``; ``postgres_client`` opens it
 (simple query protocol only: autocommit, no prepared statements, client-side
 binding) and every command here is sent without parameters.
 
+The userlist part (pure) turns the users the role is given into the secrets its
+``auth_file`` holds: SCRAM verifiers, never a plain password (``userlist_errors``,
+``userlist_secrets``).
+
 The parsers turn the console's rows into plain dicts with proper types: counts
 are ints (SHOW STATS sends numerics, which psycopg reads as Decimal), SHOW
 CONFIG's text values become ints, floats or strings, flags become booleans.
@@ -20,7 +24,7 @@ import contextlib
 import decimal
 import re
 
-from ansible_collections.unitehub.platform.plugins.module_utils import postgres_client
+from ansible_collections.unitehub.platform.plugins.module_utils import postgres_client, scram
 from ansible_collections.unitehub.platform.plugins.module_utils.pool_settings import format_version, parse_version
 
 ADMIN_DATABASE = postgres_client.ADMIN_CONSOLE_DATABASE
@@ -31,6 +35,83 @@ _POOL_TEXT_COLUMNS = ("database", "user", "pool_mode")
 _DATABASE_TEXT_COLUMNS = ("name", "host", "database", "force_user", "pool_mode")
 _DATABASE_FLAG_COLUMNS = ("paused", "disabled")
 _STATS_TEXT_COLUMNS = ("database",)
+
+
+# --------------------------------------------------------------------------
+# The userlist (auth_file): verifiers only
+# --------------------------------------------------------------------------
+
+_USERLIST_LINE = re.compile(r'^"((?:[^"]|"")*)"\s+"((?:[^"]|"")*)"')
+
+
+def parse_userlist(text):
+    """{user: secret} of an auth_file: ``"user" "secret"`` lines, a quote written twice."""
+    entries = {}
+    for line in (text or "").splitlines():
+        found = _USERLIST_LINE.match(line.strip())
+        if found:
+            entries[found.group(1).replace('""', '"')] = found.group(2).replace('""', '"')
+    return entries
+
+
+def _is_secret(password):
+    return scram.verifier_encryption(password) is not None
+
+
+def userlist_errors(users, iterations):
+    """Every user whose password cannot go to the userlist as a verifier; [] when all can.
+
+    ``users``: dicts with name, password, generated (a generated random password),
+    console (an admin-console user, with no PostgreSQL role behind it) and variable
+    (where it was set, for the message). A SCRAM or md5 secret is taken as given. A
+    generated password must meet the contract. A password an operator chose is fine
+    for a console user (a verifier with 4096 iterations), but not for a pool user:
+    PgBouncer passes a client's SCRAM proof on only with PostgreSQL's own verifier,
+    which the role can derive for a generated password only."""
+    errors = []
+    if int(iterations) < 1:
+        errors.append("pgbouncer_generated_password_iterations (%s) must be at least 1" % iterations)
+    for user in users:
+        name, password, variable = user["name"], user["password"] or "", user["variable"]
+        if _is_secret(password):
+            continue
+        if user.get("generated"):
+            problem = scram.generated_password_problem(password)
+            if problem is not None:
+                errors.append(
+                    "%s: the password of %s is marked generated, but %s. Cheap verifiers are only for generated random "
+                    "passwords: generate it (32 or more letters and digits, e.g. lookup('ansible.builtin.password', ..., "
+                    "chars=['ascii_letters', 'digits'], length=32)) or stop marking it generated" % (variable, name, problem))
+        elif not user.get("console"):
+            errors.append(
+                "%s: the password of %s is neither marked generated nor a SCRAM verifier. PgBouncer's files hold no "
+                "plain password, and its SCRAM pass-through needs PostgreSQL's very verifier: give that verifier "
+                "(SELECT rolpassword FROM pg_authid WHERE rolname = '%s') as the password, or use a generated password "
+                "and mark it generated (pgbouncer_app_password_generated, or generated: true in the entry)"
+                % (variable, name, name))
+    return errors
+
+
+def userlist_secrets(users, current_text, iterations):
+    """[name, secret] for each user, as the userlist holds them: a secret given as is; a
+    generated password's derived verifier (the same one PostgreSQL holds); for a console
+    user's chosen password, the verifier already in ``current_text`` when it still matches
+    (so a second run changes nothing), else a fresh one with PostgreSQL's defaults."""
+    current = parse_userlist(current_text)
+    lines = []
+    for user in users:
+        name, password = user["name"], user["password"]
+        if _is_secret(password):
+            secret = password
+        elif user.get("generated"):
+            secret = scram.generated_password_verifier(password, name, int(iterations))
+        else:
+            kept = current.get(name)
+            fresh_enough = (scram.scram_iterations(kept) or 0) >= scram.SCRAM_ITERATIONS
+            secret = kept if fresh_enough and scram.password_matches(kept, password, name) else \
+                scram.scram_sha256_verifier(password)
+        lines.append([name, secret])
+    return lines
 
 
 def pgbouncer_admin_argument_spec(host_default="127.0.0.1"):

@@ -9,7 +9,12 @@ travels or gets stored in clear.
   salt and iteration count, or MD5;
 * ``make_verifier`` builds a new verifier to send instead of the password, the
   way ``psql \\password`` does, so the clear text never shows up in the server
-  log even with ``log_statement=all``.
+  log even with ``log_statement=all``;
+* ``generated_password_verifier`` is the verifier of a generated random password:
+  few iterations and a salt derived from the password, so that PostgreSQL and
+  PgBouncer's userlist, written apart, hold the very same verifier (SCRAM
+  pass-through needs that) and a client login costs no key derivation worth the
+  name. ``generated_password_problem`` is the contract such a password must meet.
 
 Pure functions, tested against verifiers PostgreSQL 15 stored itself.
 """
@@ -20,6 +25,7 @@ import base64
 import hashlib
 import hmac
 import os
+import string
 import stringprep
 import unicodedata
 
@@ -27,6 +33,14 @@ SCRAM_PREFIX = "SCRAM-SHA-256$"
 SCRAM_ITERATIONS = 4096  # PostgreSQL's default (scram_iterations)
 SCRAM_SALT_BYTES = 16  # PostgreSQL's SCRAM_DEFAULT_SALT_LEN
 PASSWORD_ENCRYPTIONS = ("scram-sha-256", "md5")
+
+# A generated password: at least 32 characters out of 62 or more (190 bits or more), as the
+# collection's inventories generate them (ansible.builtin.password, secrets.token_urlsafe).
+GENERATED_PASSWORD_MIN_LENGTH = 32
+GENERATED_PASSWORD_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
+# Iterations protect guessable passwords; a 192-bit random one is out of reach at any count.
+GENERATED_PASSWORD_ITERATIONS = 16
+_GENERATED_SALT_CONTEXT = b"unitehub.platform generated-password SCRAM salt\0"
 
 
 def _prohibited(char):
@@ -91,6 +105,47 @@ def scram_sha256_verifier(password, salt=None, iterations=SCRAM_ITERATIONS):
         salt = os.urandom(SCRAM_SALT_BYTES)
     stored_key, server_key = _scram_keys(password, salt, iterations)
     return "%s%d:%s$%s:%s" % (SCRAM_PREFIX, iterations, _b64(salt), _b64(stored_key), _b64(server_key))
+
+
+def generated_password_problem(password):
+    """Why ``password`` does not look generated, or None when it meets the contract
+    (at least GENERATED_PASSWORD_MIN_LENGTH letters, digits, '-' or '_')."""
+    if not isinstance(password, str):
+        return "it is not a string"
+    if len(password) < GENERATED_PASSWORD_MIN_LENGTH:
+        return "it has %d characters, fewer than the %d of a generated password" % (
+            len(password), GENERATED_PASSWORD_MIN_LENGTH)
+    if not set(password) <= GENERATED_PASSWORD_ALPHABET:
+        return "it holds characters other than letters, digits, '-' and '_'"
+    return None
+
+
+def generated_password_verifier(password, username, iterations=GENERATED_PASSWORD_ITERATIONS):
+    """The SCRAM verifier of a generated password: ``iterations`` rounds, and a salt
+    derived from the password and the user, so every writer derives the same verifier.
+
+    Only for passwords that meet ``generated_password_problem``: the salt is as secret
+    as the password, but SCRAM hands it to anyone who starts a login, and with it a
+    guess costs one HMAC; that is harmless only when guessing is hopeless anyway."""
+    problem = generated_password_problem(password)
+    if problem is not None:
+        raise ValueError("the password of %r is not a generated one: %s" % (username, problem))
+    if int(iterations) < 1:
+        raise ValueError("SCRAM iterations must be at least 1, not %r" % (iterations,))
+    salt = hmac.new(password.encode("utf-8"), _GENERATED_SALT_CONTEXT + username.encode("utf-8"),
+                    hashlib.sha256).digest()[:SCRAM_SALT_BYTES]
+    return scram_sha256_verifier(password, salt, int(iterations))
+
+
+def scram_iterations(stored):
+    """The iteration count of a SCRAM verifier, or None when ``stored`` is not one."""
+    if verifier_encryption(stored) != "scram-sha-256":
+        return None
+    head = stored[len(SCRAM_PREFIX):].split("$", 1)[0]
+    try:
+        return int(head.split(":", 1)[0])
+    except ValueError:
+        return None
 
 
 def md5_verifier(password, username):

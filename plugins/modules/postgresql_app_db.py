@@ -16,7 +16,8 @@ description:
     differs; an existing database is never dropped or recreated.
   - The current password is checked against the role's stored SCRAM-SHA-256 or MD5
     verifier, so an unchanged password reports no change, and the module never needs to
-    print or log it.
+    print or log it. A SCRAM verifier with fewer than 4,096 iterations is set again, unless
+    O(password_generated) asks for exactly that verifier.
   - A new password is sent to the server as a verifier computed by the module (as
     C(psql \password) does), so the clear text appears neither in the module's result
     nor in the PostgreSQL log.
@@ -60,6 +61,23 @@ options:
       - Most concurrent connections the role may open; V(-1) means no limit.
     type: int
     default: -1
+  password_generated:
+    description:
+      - Whether O(password) is a generated random secret (at least 32 letters, digits, C(-) or C(_)), as the
+        collection's inventories make them. Only then is it stored as a cheap verifier, with
+        O(generated_password_iterations) and a salt derived from the password, which the
+        C(unitehub.platform.pgbouncer) role derives too, so PgBouncer's SCRAM pass-through works and a client
+        login costs almost no key derivation.
+      - A password that does not look generated fails the module, naming the fix. V(false) stores the password
+        with PostgreSQL's 4,096 iterations and a random salt, as PostgreSQL itself would.
+    type: bool
+    default: false
+  generated_password_iterations:
+    description:
+      - SCRAM iterations of a generated password's verifier, with O(password_generated). libpq accepts any
+        count from 1; iterations protect guessable passwords, and a generated one is not.
+    type: int
+    default: 16
   password_encryption:
     description:
       - How the password is stored. V(scram-sha-256) works with C(scram-sha-256) and
@@ -124,6 +142,13 @@ EXAMPLES = r"""
     password: "{{ postgresql_app_password }}"
     database: unitehub
     conn_limit: 50
+
+- name: A generated password, stored as a cheap verifier that PgBouncer's userlist shares
+  unitehub.platform.postgresql_app_db:
+    name: unitehub
+    password: "{{ lookup('ansible.builtin.password', '.secrets/db', chars=['ascii_letters', 'digits'], length=32) }}"
+    password_generated: true
+    database: unitehub
 
 - name: Same against a server on another port, with md5 passwords
   unitehub.platform.postgresql_app_db:
@@ -194,7 +219,7 @@ changes:
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.unitehub.platform.plugins.module_utils import postgres_app_db, postgres_client
-from ansible_collections.unitehub.platform.plugins.module_utils.scram import PASSWORD_ENCRYPTIONS
+from ansible_collections.unitehub.platform.plugins.module_utils.scram import GENERATED_PASSWORD_ITERATIONS, PASSWORD_ENCRYPTIONS
 
 
 def main():
@@ -204,6 +229,8 @@ def main():
         database=dict(type="str", required=True),
         conn_limit=dict(type="int", default=-1),
         password_encryption=dict(type="str", default="scram-sha-256", choices=list(PASSWORD_ENCRYPTIONS), no_log=False),
+        password_generated=dict(type="bool", default=False, no_log=False),
+        generated_password_iterations=dict(type="int", default=GENERATED_PASSWORD_ITERATIONS, no_log=False),
         encoding=dict(type="str", default="UTF8"),
     )
     argument_spec.update(postgres_client.login_argument_spec())

@@ -23,6 +23,7 @@ import uuid
 import psycopg
 import pytest
 
+from ansible_collections.unitehub.platform.plugins.module_utils import scram
 from ansible_collections.unitehub.platform.plugins.module_utils.processes import running_pid
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import (
     role_play,
@@ -42,8 +43,11 @@ PIDFILE = "/var/run/postgresql/pgbouncer.pid"
 PORT = 6432
 
 DB = "uh_pooltest_%s" % uuid.uuid4().hex[:6]
-APP_PASSWORD = "app-" + secrets.token_urlsafe(12)
+# A generated password, as the inventories make them: PostgreSQL and the userlist share its cheap verifier.
+APP_PASSWORD = secrets.token_urlsafe(32)
+APP_VERIFIER = scram.generated_password_verifier(APP_PASSWORD, DB, 16)
 ADMIN_USER = "uh_pool_admin"
+# A password a person might choose: the console user's verifier gets PostgreSQL's 4096 iterations.
 ADMIN_PASSWORD = "adm-" + secrets.token_urlsafe(12)
 
 
@@ -113,8 +117,10 @@ def role_vars(**overrides):
         "pgbouncer_environment": "development",
         "pgbouncer_admin_user": ADMIN_USER,
         "pgbouncer_admin_password": ADMIN_PASSWORD,
+        "pgbouncer_admin_password_generated": False,  # the local inventory's is generated; this one is not
         "pgbouncer_app_user": DB,
         "pgbouncer_app_password": APP_PASSWORD,
+        "pgbouncer_app_password_generated": True,
         "pgbouncer_databases": [{"name": DB, "dbname": DB}],
         # The modules run with the controller's Python, which has psycopg already.
         "pgbouncer_python_packages": [],
@@ -130,7 +136,7 @@ def database():
     """A throwaway role and database on the real PostgreSQL."""
     wait_until(lambda: listening(5432), 2, interval=0.2,
                what="PostgreSQL to listen on 127.0.0.1:5432 (playbooks/site.yml starts it)")
-    psql_as_postgres("CREATE ROLE %s LOGIN PASSWORD '%s'" % (DB, APP_PASSWORD))
+    psql_as_postgres("CREATE ROLE %s LOGIN PASSWORD '%s'" % (DB, APP_VERIFIER))
     psql_as_postgres("CREATE DATABASE %s OWNER %s" % (DB, DB))
     yield DB
     psql_as_postgres("DROP DATABASE IF EXISTS %s WITH (FORCE)" % DB)
@@ -208,11 +214,47 @@ def test_files_are_owned_by_postgres_and_the_userlist_is_private(applied):
     assert "pool_mode = transaction\n" in config and "default_pool_size = 5\n" in config
 
 
+def userlist():
+    with open(USERLIST_FILE) as handle:
+        return handle.read()
+
+
+def scram_secrets(text):
+    return re.findall(r'"(SCRAM-SHA-256\$[^"]+)"', text)
+
+
 def test_no_password_reaches_the_output(applied):
     for proc, _recap in (applied["first"], applied["second"]):
         assert APP_PASSWORD not in proc.stdout + proc.stderr
         assert ADMIN_PASSWORD not in proc.stdout + proc.stderr
+        for verifier in scram_secrets(userlist()):  # nor any verifier, not even in the --diff
+            assert verifier.split("$", 2)[2] not in proc.stdout + proc.stderr
     assert "/etc/pgbouncer/pgbouncer.ini" in applied["first"][0].stdout  # the --diff of the ini was shown
+
+
+def test_the_userlist_holds_verifiers_and_no_plain_password(applied):
+    text = userlist()
+    assert APP_PASSWORD not in text and ADMIN_PASSWORD not in text
+    lines = [line for line in text.splitlines() if line and not line.startswith(";")]
+    assert len(lines) == 2 and all(line.split(" ", 1)[1].startswith('"SCRAM-SHA-256$') for line in lines), lines
+    # The app user's line is PostgreSQL's very verifier, which SCRAM pass-through needs.
+    stored = psql_as_postgres("SELECT rolpassword FROM pg_authid WHERE rolname = '%s'" % DB)
+    assert '"%s" "%s"' % (DB, stored) in lines and stored.startswith("SCRAM-SHA-256$16:")
+    admin_line = [line for line in lines if line.startswith('"%s" ' % ADMIN_USER)][0]
+    assert admin_line.split(" ", 1)[1].startswith('"SCRAM-SHA-256$4096:')
+
+
+def test_logins_through_the_verifier_userlist_reach_postgres_and_the_console(applied):
+    # The app user: PgBouncer checks the client's proof against the verifier, then logs in to
+    # PostgreSQL (port 5432) with that proof; the query runs there.
+    with client() as conn:
+        assert conn.execute("SELECT current_user, inet_server_port()").fetchone() == (DB, 5432)
+    # The admin user: the console, with the verifier the role wrote.
+    with console() as conn:
+        assert conn.execute("SHOW VERSION").fetchone()[0].startswith("PgBouncer 1.")
+    with pytest.raises(psycopg.OperationalError, match="SASL authentication failed"):
+        psycopg.connect(host="127.0.0.1", port=PORT, dbname=DB, user=DB, password=APP_PASSWORD[::-1],
+                        prepare_threshold=None, connect_timeout=5)
 
 
 def test_clients_get_through_pgbouncer_and_pool_info_shows_the_pool(applied):
@@ -284,7 +326,13 @@ def test_pool_size_change_is_reloaded_online_while_a_client_holds_its_session(ap
      ["3 pool setting errors", "min_pool_size (9) is larger than default_pool_size (3)",
       "pool_mode 'sessions' is not one of", "server_lifetime (60 s) is shorter than server_idle_timeout (600 s)"]),
     ({"pgbouncer_default_pool_size": "twenty"}, ["pgbouncer_default_pool_size", "twenty"]),
-], ids=["size-0", "prepared-on-1.18", "larger-than-server", "three-at-once", "text"])
+    ({"pgbouncer_app_password_generated": False},
+     ["pgbouncer_auth_users: the password of %s is neither marked generated nor a SCRAM verifier" % DB,
+      "SELECT rolpassword FROM pg_authid"]),
+    ({"pgbouncer_admin_password_generated": True},
+     ["pgbouncer_admin_password: the password of %s is marked generated, but it has" % ADMIN_USER]),
+], ids=["size-0", "prepared-on-1.18", "larger-than-server", "three-at-once", "text", "chosen-app-password",
+        "chosen-admin-password-marked-generated"])
 def test_bad_settings_fail_before_anything_on_the_host_changes(applied, overrides, words):
     before = {path: sha256(path) for path in (CONFIG_FILE, USERLIST_FILE, DEFAULT_FILE)}
     pid_before = pgbouncer_pid()

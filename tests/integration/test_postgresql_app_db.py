@@ -18,6 +18,8 @@ import uuid
 import psycopg
 import pytest
 
+from ansible_collections.unitehub.platform.plugins.module_utils import scram
+
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import (
     role_play,
     run_module,
@@ -72,7 +74,7 @@ def superuser_access(tmp_path_factory):
     result = run_playbook(
         write_playbook(directory, role_play("unitehub.platform.postgresql")),
         extra_vars={"postgresql_app_user": name, "postgresql_app_database": name,
-                    "postgresql_app_password": secrets.token_urlsafe(16)},
+                    "postgresql_app_password": secrets.token_urlsafe(16), "postgresql_app_password_generated": False},
     )
     assert result.rc == 0, result.output[-4000:]
     execute("DROP DATABASE IF EXISTS %s" % name)
@@ -118,6 +120,31 @@ def test_creates_role_and_database_then_is_idempotent(tmp_path, names):
     assert again["changed"] is False
     assert again["role_changes"] == [] and again["database_changes"] == []
     assert again["password_changed"] is False
+
+
+def test_a_generated_password_is_stored_as_its_derived_cheap_verifier_and_kept(tmp_path, names):
+    password = secrets.token_urlsafe(32)
+    chosen = args(names, password)  # first stored as a chosen one: PostgreSQL's 4096 iterations
+    assert run_module(tmp_path, MODULE, chosen)[0]["changed"] is True
+
+    result, run = run_module(tmp_path, MODULE, dict(chosen, password_generated=True, generated_password_iterations=16))
+
+    assert result["role_changes"] == ["password"], result
+    stored = query("SELECT rolpassword FROM pg_authid WHERE rolname = %s", (names["role"],))
+    assert stored == scram.generated_password_verifier(password, names["role"], 16)  # what PgBouncer's userlist gets
+    assert stored.split("$", 2)[2] not in run.output and password not in run.output
+    assert can_log_in(names["role"], password, names["database"])  # libpq takes 16 iterations
+    again = run_module(tmp_path, MODULE, dict(chosen, password_generated=True, generated_password_iterations=16))[0]
+    assert again["changed"] is False
+
+
+def test_a_chosen_password_is_refused_as_generated_before_any_change(tmp_path, names):
+    result, run = run_module(tmp_path, MODULE, args(names, "correct horse battery staple", password_generated=True))
+
+    assert result["failed"] is True
+    assert "not a generated one: it has 28 characters" in result["msg"] and "password_generated to false" in result["msg"]
+    assert "correct horse" not in run.output
+    assert query("SELECT count(*) FROM pg_roles WHERE rolname = %s", (names["role"],)) == 0
 
 
 def test_check_mode_reports_a_password_change_without_making_it(tmp_path, names):

@@ -557,6 +557,7 @@ def pg_app(tmp_path):
         "postgresql_app_user": name,
         "postgresql_app_database": name,
         "postgresql_app_password": app["password"],
+        "postgresql_app_password_generated": False,  # chosen-looking; the local inventory's is generated
     }
     yield app
     psql_as_postgres("DROP DATABASE IF EXISTS %s" % name)
@@ -619,6 +620,9 @@ def test_postgresql_check_mode_changes_nothing(tmp_path, pg_app):
         ({"postgresql_auth_method": "trust"}, ["postgresql_auth_method", "trust"]),
         ({"postgresql_shared_buffers": "1 gig"}, ["postgresql_shared_buffers='1 gig' is not a PostgreSQL memory size"]),
         ({"postgresql_max_connections": 0}, ["postgresql_max_connections=0 is out of range"]),
+        ({"postgresql_app_password_generated": True},
+         ["postgresql_app_password_generated is true, but postgresql_app_password is not a generated password",
+          "set postgresql_app_password_generated to false"]),
     ],
 )
 def test_postgresql_bad_input_fails_before_any_change(tmp_path, pg_app, bad, fragments):

@@ -18,7 +18,13 @@ FILTER_DIR = os.path.dirname(pooling_filters.__file__)
 
 
 def test_filters_are_registered():
-    assert FilterModule().filters() == {"pool_settings": pool_settings, "pool_errors": pool_errors}
+    assert FilterModule().filters() == {
+        "pool_settings": pool_settings,
+        "pool_errors": pool_errors,
+        "generated_password_problem": pooling_filters.generated_password_problem,
+        "pgbouncer_userlist_errors": pooling_filters.pgbouncer_userlist_errors,
+        "pgbouncer_userlist": pooling_filters.pgbouncer_userlist,
+    }
 
 
 def test_pool_settings_per_environment():
@@ -107,3 +113,85 @@ def test_filters_through_the_templar():
 
     assert good == []
     assert len(bad) == 1 and bad[0].startswith("default_pool_size (500) plus reserve_pool_size (5)")
+
+
+# --- the userlist: verifiers only ----------------------------------------------------------------
+
+from ansible_collections.unitehub.platform.plugins.filter.pooling import (  # noqa: E402
+    generated_password_problem,
+    pgbouncer_userlist,
+    pgbouncer_userlist_errors,
+)
+from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer, scram  # noqa: E402
+
+GENERATED = "Zq3vX9kLm2Pw7RtY8sUa1BcD4eFgH5jK"
+CHOSEN = "correct horse battery staple"
+
+
+def user(name, password, generated=False, console=False, variable="pgbouncer_auth_users"):
+    return {"name": name, "password": password, "generated": generated, "console": console, "variable": variable}
+
+
+class TestUserlist:
+    def test_a_generated_password_becomes_the_verifier_postgres_holds(self):
+        lines = pgbouncer_userlist([user("unitehub", GENERATED, generated=True)], "", 16)
+        assert lines == [["unitehub", scram.generated_password_verifier(GENERATED, "unitehub", 16)]]
+
+    def test_no_line_holds_a_plain_password(self):
+        users = [user("admin", CHOSEN, console=True, variable="pgbouncer_admin_password"),
+                 user("stats", GENERATED, generated="true", console=True),
+                 user("unitehub", GENERATED, generated=True)]
+        lines = pgbouncer_userlist(users, "", 16)
+        assert [name for name, _secret in lines] == ["admin", "stats", "unitehub"]
+        for (name, secret), given in zip(lines, users):
+            assert secret.startswith("SCRAM-SHA-256$") and given["password"] not in secret
+            assert scram.password_matches(secret, given["password"], name)
+
+    def test_a_chosen_console_password_gets_4096_iterations_and_keeps_its_verifier(self):
+        admin = user("admin", CHOSEN, console=True)
+        first = pgbouncer_userlist([admin], "", 16)[0][1]
+        assert scram.scram_iterations(first) == 4096
+        current = ';; Ansible managed\n"admin" "%s"\n' % first
+        assert pgbouncer_userlist([admin], current, 16)[0][1] == first  # a second run changes nothing
+        assert pgbouncer_userlist([user("admin", CHOSEN + "!", console=True)], current, 16)[0][1] != first
+
+    def test_a_cheap_verifier_left_behind_is_replaced_for_a_chosen_password(self):
+        cheap = scram.scram_sha256_verifier(CHOSEN, b"s" * 16, 16)
+        current = '"admin" "%s"\n' % cheap
+        assert scram.scram_iterations(pgbouncer_userlist([user("admin", CHOSEN, console=True)], current, 16)[0][1]) == 4096
+
+    def test_a_verifier_given_is_written_as_is(self):
+        verifier = scram.scram_sha256_verifier(CHOSEN)
+        assert pgbouncer_userlist([user("unitehub", verifier)], "", 16) == [["unitehub", verifier]]
+
+    def test_a_chosen_password_for_a_pool_user_is_refused_naming_the_fix(self):
+        errors = pgbouncer_userlist_errors([user("unitehub", CHOSEN)], 16)
+        assert len(errors) == 1
+        assert errors[0].startswith("pgbouncer_auth_users: the password of unitehub is neither marked generated")
+        assert "SELECT rolpassword FROM pg_authid WHERE rolname = 'unitehub'" in errors[0] and CHOSEN not in errors[0]
+        with pytest.raises(AnsibleFilterError, match="neither marked generated"):
+            pgbouncer_userlist([user("unitehub", CHOSEN)], "", 16)
+
+    @pytest.mark.parametrize("console", [True, False])
+    def test_a_chosen_password_marked_generated_is_refused_naming_the_variable(self, console):
+        errors = pgbouncer_userlist_errors([user("admin", CHOSEN, generated=True, console=console,
+                                                 variable="pgbouncer_admin_password")], 16)
+        assert len(errors) == 1 and errors[0].startswith("pgbouncer_admin_password: the password of admin is marked "
+                                                         "generated, but it has 28 characters")
+        assert "stop marking it generated" in errors[0] and CHOSEN not in errors[0]
+
+    def test_iterations_below_one_are_refused(self):
+        assert pgbouncer_userlist_errors([user("unitehub", GENERATED, generated=True)], 0) == [
+            "pgbouncer_generated_password_iterations (0) must be at least 1"]
+
+    def test_userlist_parsing_reads_quotes_written_twice(self):
+        text = ';; comment\n"a""b" "SCRAM-SHA-256$x"\n\n"c" "d"""\n'
+        assert pgbouncer.parse_userlist(text) == {'a"b': "SCRAM-SHA-256$x", "c": 'd"'}
+
+    def test_generated_password_problem_filter(self):
+        assert generated_password_problem(GENERATED) is None
+        assert "fewer than the 32" in generated_password_problem(CHOSEN)
+
+    def test_the_userlist_filters_are_documented(self):
+        for name in ("generated_password_problem", "pgbouncer_userlist", "pgbouncer_userlist_errors"):
+            assert os.path.exists(os.path.join(FILTER_DIR, name + ".yml"))

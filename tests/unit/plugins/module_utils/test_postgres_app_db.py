@@ -92,3 +92,48 @@ def test_bad_input_fails_before_any_query(kwargs, fragment):
     args.update(kwargs)
     with pytest.raises(postgres_app_db.PostgresAppError, match=fragment):
         postgres_app_db.ensure_app_database(_RefusingConnection(), **args)
+
+
+# --- generated passwords ------------------------------------------------------------------------
+
+GENERATED = "Zq3vX9kLm2Pw7RtY8sUa1BcD4eFgH5jK"
+
+
+class TestGeneratedPasswords:
+    derived = scram.generated_password_verifier(GENERATED, "app", 16)
+
+    def test_the_derived_verifier_is_kept(self):
+        current = {"can_login": True, "conn_limit": -1, "password": self.derived}
+        assert postgres_app_db.plan_role(current, "app", GENERATED, -1, "scram-sha-256", 16) == []
+
+    @pytest.mark.parametrize("stored", [
+        scram.scram_sha256_verifier(GENERATED),  # right password, PostgreSQL's own salt and 4096 iterations
+        scram.generated_password_verifier(GENERATED, "app", 4096),  # other iteration count
+        scram.generated_password_verifier(GENERATED[::-1], "app", 16),  # other password
+    ])
+    def test_any_other_verifier_is_replaced_so_pgbouncer_and_postgres_agree(self, stored):
+        current = {"can_login": True, "conn_limit": -1, "password": stored}
+        assert postgres_app_db.plan_role(current, "app", GENERATED, -1, "scram-sha-256", 16) == ["password"]
+
+    def test_a_cheap_verifier_left_behind_is_replaced_once_the_password_counts_as_chosen(self):
+        current = {"can_login": True, "conn_limit": -1, "password": self.derived}
+        assert postgres_app_db.plan_role(current, "app", GENERATED, -1, "scram-sha-256") == ["password"]
+        current["password"] = scram.scram_sha256_verifier(GENERATED)
+        assert postgres_app_db.plan_role(current, "app", GENERATED, -1, "scram-sha-256") == []
+
+    def test_the_verifier_sent_is_the_derived_one_or_a_fresh_default_one(self):
+        assert postgres_app_db.wanted_verifier(GENERATED, "app", "scram-sha-256", 16) == self.derived
+        fresh = postgres_app_db.wanted_verifier(GENERATED, "app", "scram-sha-256")
+        assert scram.scram_iterations(fresh) == 4096 and fresh != postgres_app_db.wanted_verifier(
+            GENERATED, "app", "scram-sha-256")
+
+    @pytest.mark.parametrize("kwargs, fragment", [
+        (dict(password="correct horse battery staple"), "not a generated one: it has 28 characters.*password_generated to false"),
+        (dict(encryption="md5"), "needs password_encryption scram-sha-256"),
+        (dict(generated_iterations=0), "generated_password_iterations 0 is invalid"),
+    ])
+    def test_bad_generated_requests_fail_before_any_query(self, kwargs, fragment):
+        args = dict(role="app", password=GENERATED, database="appdb", generated_iterations=16)
+        args.update(kwargs)
+        with pytest.raises(postgres_app_db.PostgresAppError, match=fragment):
+            postgres_app_db.ensure_app_database(_RefusingConnection(), **args)

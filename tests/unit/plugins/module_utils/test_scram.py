@@ -97,3 +97,56 @@ def test_make_verifier_per_encryption():
     assert scram.password_matches(scram.make_verifier("pw", "app", "scram-sha-256"), "pw", "app")
     with pytest.raises(ValueError, match="'crypt' is not one of scram-sha-256, md5"):
         scram.make_verifier("pw", "app", "crypt")
+
+
+# --- generated passwords: the contract and their shared, cheap verifier ------------------------
+
+GENERATED = "Zq3vX9kLm2Pw7RtY8sUa1BcD4eFgH5jK"  # 32 letters and digits, as the inventories generate
+
+
+class TestGeneratedPasswords:
+    @pytest.mark.parametrize("password", [GENERATED, "a-b_c" * 7 + "xyz0", "A" * 64])
+    def test_long_random_looking_passwords_meet_the_contract(self, password):
+        assert scram.generated_password_problem(password) is None
+
+    @pytest.mark.parametrize("password, words", [
+        ("correct horse battery staple", "fewer than the 32"),
+        (GENERATED[:31], "31 characters"),
+        (GENERATED[:-1] + "!", "other than letters, digits"),
+        (GENERATED[:-1] + " ", "other than letters, digits"),
+        (GENERATED[:-1] + "\u00e9", "other than letters, digits"),
+        (None, "not a string"),
+    ])
+    def test_chosen_looking_passwords_are_refused_with_the_reason(self, password, words):
+        assert words in scram.generated_password_problem(password)
+
+    def test_the_verifier_is_the_same_wherever_it_is_derived(self):
+        first = scram.generated_password_verifier(GENERATED, "unitehub", 16)
+        assert first == scram.generated_password_verifier(GENERATED, "unitehub", 16)
+        assert first.startswith("SCRAM-SHA-256$16:")
+        assert scram.scram_iterations(first) == 16
+
+    def test_the_verifier_checks_the_password_as_postgres_would(self):
+        verifier = scram.generated_password_verifier(GENERATED, "unitehub", 1)
+        assert scram.password_matches(verifier, GENERATED, "unitehub")
+        assert not scram.password_matches(verifier, GENERATED[::-1], "unitehub")
+
+    def test_the_salt_differs_per_user_password_and_is_not_the_password(self):
+        salts = {scram.generated_password_verifier(password, user).split("$")[1].split(":")[1]
+                 for password in (GENERATED, GENERATED[::-1]) for user in ("unitehub", "pgbouncer_admin")}
+        assert len(salts) == 4
+        assert all(len(base64.b64decode(salt)) == scram.SCRAM_SALT_BYTES for salt in salts)
+        assert not any(GENERATED in base64.b64decode(salt).decode("latin-1") for salt in salts)
+
+    def test_an_operator_password_never_gets_a_cheap_verifier(self):
+        with pytest.raises(ValueError, match="not a generated one: it has 28 characters"):
+            scram.generated_password_verifier("correct horse battery staple", "unitehub")
+
+    def test_iterations_below_one_are_refused(self):
+        with pytest.raises(ValueError, match="at least 1"):
+            scram.generated_password_verifier(GENERATED, "unitehub", 0)
+
+    @pytest.mark.parametrize("stored, count", [
+        (PG_SCRAM_ASCII, 4096), (PG_MD5, None), (None, None), ("SCRAM-SHA-256$x:abc$d:e", None)])
+    def test_iteration_count_of_a_stored_verifier(self, stored, count):
+        assert scram.scram_iterations(stored) == count
