@@ -12,17 +12,12 @@ happened. A non-zero exit or a timeout raises a ``DockerModuleError`` that carri
 same facts as a success (exit code, duration, output), so the caller can audit both.
 Secret values never leave here: they are masked in the output lines too.
 
-``hook_errors(hooks)`` is pure: every problem with the ``blue_green_hooks`` setting, for
-the role's preflight (through the ``hook_errors`` filter).
+The rules of the hook settings (``hook_errors`` for the role's preflight) are in hook_settings.py.
 """
 
 from __future__ import annotations
 
-import math
-import re
 import time
-
-from ansible.module_utils.parsing.convert_bool import BOOLEANS
 
 from ansible_collections.unitehub.platform.plugins.module_utils.app_image import image_reference
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot import container_logs
@@ -46,6 +41,14 @@ from ansible_collections.unitehub.platform.plugins.module_utils.docker_client im
     inspect_container_or_none,
     inspect_image_or_none,
 )
+from ansible_collections.unitehub.platform.plugins.module_utils.hook_settings import (
+    DEFAULT_OUTPUT_LINES,
+    DEFAULT_TIMEOUT,
+    HOOK_NAME_RE,
+    command_problem,
+    output_lines_problem,
+    timeout_problem,
+)
 from ansible_collections.unitehub.platform.plugins.module_utils.secret_files import (
     container_secret_dir,
     remove_secret_dir,
@@ -53,17 +56,6 @@ from ansible_collections.unitehub.platform.plugins.module_utils.secret_files imp
 )
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
-# The hooks of a blue-green deploy, in the order a deploy reaches them.
-HOOK_NAMES = ("pre_deploy", "post_switch", "post_deploy", "on_failure")
-# What one hook setting may hold.
-HOOK_KEYS = ("command", "timeout", "output_lines", "on_rollback")
-HOOK_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,62}")
-
-DEFAULT_TIMEOUT = 600
-# A hook runs at least a second and at most a day: finite, always (nan passes every comparison).
-TIMEOUT_BOUNDS = (1, 86400)
-DEFAULT_OUTPUT_LINES = 20
-OUTPUT_LINES_MAX = 1000
 # A line longer than this is cut: the output goes into the audit log, one JSON line per event.
 LINE_MAX_CHARS = 2000
 DEFAULT_STOP_GRACE = 10
@@ -76,98 +68,6 @@ NO_HEALTHCHECK = {"Test": ["NONE"]}
 
 def container_name(app_name, hook):
     return "%s-hook-%s" % (app_name, hook)
-
-
-# -- the settings -----------------------------------------------------------------------------
-
-def _number(value):
-    """``value`` as a number (numeric text too, as ``-e`` passes it); ValueError for anything else."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError(value)
-    if isinstance(value, (int, float)):
-        return value
-    return float(str(value).strip())
-
-
-def timeout_problem(value, name="timeout"):
-    """None when ``value`` is a usable hook timeout, else why not (naming ``name``)."""
-    low, high = TIMEOUT_BOUNDS
-    try:
-        seconds = _number(value)
-    except (TypeError, ValueError):
-        return "%s=%r is not a number of seconds" % (name, value)
-    if not math.isfinite(seconds) or not low <= seconds <= high:
-        return "%s=%s is not a finite number of seconds from %s to %s" % (name, value, low, high)
-    return None
-
-
-def output_lines_problem(value, name="output_lines"):
-    try:
-        lines = _number(value)
-    except (TypeError, ValueError):
-        return "%s=%r is not a number of lines" % (name, value)
-    if not math.isfinite(lines) or lines != int(lines) or not 0 <= lines <= OUTPUT_LINES_MAX:
-        return "%s=%s is not a whole number of lines from 0 to %d" % (name, value, OUTPUT_LINES_MAX)
-    return None
-
-
-def command_problem(command, name="command"):
-    if isinstance(command, str):
-        return ("%s is the string %r; give a list of arguments, for example [sh, -c, '...'] or "
-                "[python3, -m, myapp.migrate]" % (name, command))
-    if not isinstance(command, (list, tuple)) or not command:
-        return "%s must be a non-empty list of arguments (strings), not %r" % (name, command)
-    bad = [arg for arg in command if not isinstance(arg, str)]
-    if bad:
-        return "%s has arguments that are not strings: %s; quote them" % (name, ", ".join(repr(a) for a in bad))
-    if not command[0].strip():
-        return "%s starts with an empty program name" % name
-    return None
-
-
-def _is_boolean(value):
-    return isinstance(value, bool) or str(value).strip().lower() in BOOLEANS
-
-
-def hook_errors(hooks, prefix="blue_green_hooks"):
-    """Every problem with the hook settings, each naming the setting and the fix; [] when good.
-
-    ``hooks`` maps hook names (HOOK_NAMES) to ``{command, timeout, output_lines, on_rollback}``;
-    ``command`` is required, the rest optional. An empty mapping (or None) means no hooks.
-    """
-    if hooks in (None, ""):
-        return []
-    if not isinstance(hooks, dict):
-        return ["%s must be a dictionary of hook name -> settings, not %s" % (prefix, type(hooks).__name__)]
-    errors = []
-    for name in sorted(set(hooks) - set(HOOK_NAMES), key=str):
-        errors.append("%s.%s is not a hook; the hooks are %s" % (prefix, name, ", ".join(HOOK_NAMES)))
-    for name in HOOK_NAMES:
-        if name not in hooks:
-            continue
-        where = "%s.%s" % (prefix, name)
-        settings = hooks[name]
-        if not isinstance(settings, dict):
-            errors.append("%s must be a dictionary with command (and optionally %s), not %r"
-                          % (where, ", ".join(HOOK_KEYS[1:]), settings))
-            continue
-        for key in sorted(set(settings) - set(HOOK_KEYS), key=str):
-            errors.append("%s.%s is not a hook setting; the settings are %s" % (where, key, ", ".join(HOOK_KEYS)))
-        if "command" not in settings:
-            errors.append("%s.command is missing: give the command to run, a list of arguments" % where)
-        else:
-            problem = command_problem(settings["command"], where + ".command")
-            if problem:
-                errors.append(problem)
-        checks = (("timeout", timeout_problem), ("output_lines", output_lines_problem))
-        for key, check in checks:
-            if settings.get(key) is not None:
-                problem = check(settings[key], "%s.%s" % (where, key))
-                if problem:
-                    errors.append(problem)
-        if settings.get("on_rollback") is not None and not _is_boolean(settings["on_rollback"]):
-            errors.append("%s.on_rollback=%r is not a boolean: use true or false" % (where, settings["on_rollback"]))
-    return errors
 
 
 # -- the run --------------------------------------------------------------------------------------

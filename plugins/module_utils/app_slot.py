@@ -34,6 +34,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.docker_client im
     inspect_container_or_none,
     inspect_image_or_none,
 )
+from ansible_collections.unitehub.platform.plugins.module_utils.fileio import remove_files
 from ansible_collections.unitehub.platform.plugins.module_utils.secret_files import (
     digest_key,
     remove_secret_dir,
@@ -250,7 +251,7 @@ class SlotManager:
         current = inspect_container_or_none(self.api, spec.name)
         if current:
             self._refuse_foreign(current, spec)
-        result = {"differences": [], "secret_files_changed": False}
+        result = {"differences": [], "secret_files_changed": False, "removed_files": []}
         image_attrs = None
 
         if spec.state == "absent":
@@ -291,12 +292,13 @@ class SlotManager:
                              after_image=image_ref)
             if not spec.secret_files:
                 result["secret_files_changed"] = remove_secret_dir(spec.secrets_dir, spec.name, self.check_mode)
+            result["removed_files"] = remove_files(spec.obsolete_files, self.check_mode)
 
         final = current
         if self.actions and not self.check_mode:
             final = inspect_container_or_none(self.api, spec.name)
         result.update(
-            changed=bool(self.actions) or result["secret_files_changed"],
+            changed=bool(self.actions) or result["secret_files_changed"] or bool(result["removed_files"]),
             actions=list(self.actions),
             container=summarize(final),
             repo_digest=self._repo_digest(final, spec) if final else None,

@@ -292,6 +292,8 @@ class SlotSpec:
         self.restart_policy = params.get("restart_policy") or "unless-stopped"
         self.extra_labels = dict(params.get("labels") or {})
         self.secrets_dir = params.get("secrets_dir") or DEFAULT_SECRETS_DIR
+        # Files an earlier version of the deployment kept for this container (removed on start).
+        self.obsolete_files = list(params.get("obsolete_files") or [])
         self.env = {}
         self.secret_keys = frozenset()
         # name -> value of the secrets handed over as files

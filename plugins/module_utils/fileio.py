@@ -54,6 +54,15 @@ def fsync_dir(directory):
         os.close(dir_fd)
 
 
+def remove_files(paths, check_mode=False):
+    """Remove those of ``paths`` that exist (none in check mode); return them, in order."""
+    present = [path for path in paths if os.path.lexists(path)]
+    if not check_mode:
+        for path in present:
+            os.unlink(path)
+    return present
+
+
 def restore_file(path, previous, mode=0o644):
     """Put back what ``path`` held: ``previous`` text, or no file when it is None."""
     if previous is None:

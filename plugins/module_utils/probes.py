@@ -32,22 +32,40 @@ from ansible_collections.unitehub.platform.plugins.module_utils.health_format im
     parse_health,
     preview,
 )
-from ansible_collections.unitehub.platform.plugins.module_utils import postgres_client
 
-try:
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    HAS_REDIS = True
-    REDIS_IMPORT_ERROR = None
-except ImportError:
-    redis = None
-    HAS_REDIS = False
-    REDIS_IMPORT_ERROR = traceback.format_exc()
 
 PROBE_TYPES = ("http", "tcp", "redis", "postgres", "pgbouncer")
 DEFAULT_PORTS = {"redis": 6379, "postgres": 5432, "pgbouncer": 6432}
+
+
+# The database and Redis client libraries are imported on a probe's first use: an HTTP or TCP
+# probe (a deploy's health gate) does not pay a tenth of a second for them.
+def _postgres_client():
+    from ansible_collections.unitehub.platform.plugins.module_utils import postgres_client
+    return postgres_client
+
+
+def _redis():
+    """The redis module, or the traceback of its failed import."""
+    try:
+        import redis
+        import redis.backoff
+        import redis.retry
+    except ImportError:
+        return None, traceback.format_exc()
+    return redis, None
+
+
+def missing_library(probe_type):
+    """``(library, import traceback)`` when the client library a probe of ``probe_type`` needs is
+    missing on this host, else None."""
+    if probe_type in ("postgres", "pgbouncer"):
+        client = _postgres_client()
+        return None if client.HAS_PSYCOPG else ("psycopg", client.PSYCOPG_IMPORT_ERROR)
+    if probe_type == "redis":
+        module, error = _redis()
+        return None if module else ("redis", error)
+    return None
 
 
 class ProbeResult:
@@ -205,6 +223,7 @@ def probe_tcp(host, port, request_timeout=2.0, timer=time.monotonic):
 
 def _redis_failure(exc, request_timeout, password):
     """One line for what redis-py raised; the password never appears in it."""
+    redis = _redis()[0]
     if isinstance(exc, redis.TimeoutError):
         return "timed out after %g s" % request_timeout
     if isinstance(exc, redis.AuthenticationError):
@@ -231,12 +250,13 @@ def probe_redis(host, port, password=None, user=None, request_timeout=2.0, timer
     alone would be refused as a wrong password rather than a missing one. One
     connection, no retry: a probe reports what it saw.
     """
-    if not HAS_REDIS:
+    redis, _error = _redis()
+    if redis is None:
         return ProbeResult(FAIL, error="the redis Python library is not installed on the target")
     start = timer()
     client = redis.Redis(host=host, port=port, username=(user or None) if password else None, password=password or None,
                          socket_timeout=request_timeout, socket_connect_timeout=request_timeout,
-                         retry=Retry(NoBackoff(), 0))
+                         retry=redis.retry.Retry(redis.backoff.NoBackoff(), 0))
     try:
         reply = client.ping()
     except redis.RedisError as exc:
@@ -252,6 +272,7 @@ def probe_redis(host, port, password=None, user=None, request_timeout=2.0, timer
 
 
 def _connect_failure(exc):
+    postgres_client = _postgres_client()
     if isinstance(exc, postgres_client.ConnectError):
         return exc.reason
     return postgres_client.error_message(exc)
@@ -259,6 +280,7 @@ def _connect_failure(exc):
 
 def _sql_probe(kwargs, query, judge, connect, timer):
     """Connect, run one query and judge its first row -> ProbeResult."""
+    postgres_client = _postgres_client()
     connect = connect or (postgres_client.psycopg.connect if postgres_client.HAS_PSYCOPG else None)
     if connect is None:
         return ProbeResult(FAIL, error="the psycopg (3) Python library is not installed on the target")
@@ -283,7 +305,7 @@ def probe_postgres(host, port, user=None, password=None, database=None, request_
         if not row or row[0] != 1:
             return "SELECT 1 returned %r" % (row,), None
         return None, server_version
-    return _sql_probe(postgres_client.connect_kwargs(host, port, user, password, database, request_timeout),
+    return _sql_probe(_postgres_client().connect_kwargs(host, port, user, password, database, request_timeout),
                       "SELECT 1", judge, connect, timer)
 
 
@@ -294,5 +316,5 @@ def probe_pgbouncer(host, port, user=None, password=None, database="pgbouncer", 
         if not row or not isinstance(row[0], str) or "pgbouncer" not in row[0].lower():
             return "SHOW VERSION answered %r: not a PgBouncer admin console" % (row,), None
         return None, row[0]
-    return _sql_probe(postgres_client.admin_console_kwargs(host, port, user, password, database, request_timeout),
+    return _sql_probe(_postgres_client().admin_console_kwargs(host, port, user, password, database, request_timeout),
                       "SHOW VERSION", judge, connect, timer)

@@ -117,6 +117,13 @@ options:
       - How many of the container's last log lines to return in RV(logs). V(0) returns none.
     type: int
     default: 0
+  obsolete_files:
+    description:
+      - Files on the host that an earlier version of the deployment kept for this container and that must not
+        outlive it, for example a clear-text copy of its secret environment. Removed with O(state=started).
+    type: list
+    elements: path
+    default: []
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
   - unitehub.platform.docker
@@ -194,6 +201,12 @@ secret_files_changed:
   description: Whether the container's secret files in O(secrets_dir) were written or removed (or would be).
   returned: always
   type: bool
+removed_files:
+  description: Those of O(obsolete_files) that existed and were removed (or would be).
+  returned: always
+  type: list
+  elements: str
+  sample: [/etc/unitehub/unitehub-green.env]
 repo_digest:
   description:
     - The repo digest C(<repository>@sha256:...) of the image RV(container) runs, in the repository the container was
@@ -303,6 +316,7 @@ def argument_spec():
         restart_policy=dict(type="str", choices=list(RESTART_POLICIES), default="unless-stopped"),
         labels=dict(type="dict", default={}),
         log_lines=dict(type="int", default=0),
+        obsolete_files=dict(type="list", elements="path", default=[]),
     )
     spec.update(container_argument_spec())
     spec.update(docker_argument_spec())

@@ -460,8 +460,7 @@ from ansible_collections.unitehub.platform.plugins.module_utils.docker_client im
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import EXPECTATIONS, ProbeConfigError
 from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import TARGET_DEFAULTS, resolve_target
 from ansible_collections.unitehub.platform.plugins.module_utils.health_wait import ContainerWatch, probe_targets, summary
-from ansible_collections.unitehub.platform.plugins.module_utils.postgres_client import HAS_PSYCOPG, PSYCOPG_IMPORT_ERROR
-from ansible_collections.unitehub.platform.plugins.module_utils.probes import HAS_REDIS, PROBE_TYPES, REDIS_IMPORT_ERROR
+from ansible_collections.unitehub.platform.plugins.module_utils.probes import PROBE_TYPES, missing_library
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 
 
@@ -538,10 +537,10 @@ def main():
         if params["targets"] is not None and not params["targets"]:
             module.fail_json(msg="targets is empty; give at least one target or use type and url/host instead")
         specs = [resolve_target(target, defaults) for target in (params["targets"] or [{}])]
-        for types, has_lib, lib, error in ((("postgres", "pgbouncer"), HAS_PSYCOPG, "psycopg", PSYCOPG_IMPORT_ERROR),
-                                           (("redis",), HAS_REDIS, "redis", REDIS_IMPORT_ERROR)):
-            if not has_lib and any(spec["type"] in types for spec in specs):
-                module.fail_json(msg=missing_required_lib(lib), exception=error)
+        for probe_type in sorted({spec["type"] for spec in specs}):
+            missing = missing_library(probe_type)
+            if missing:
+                module.fail_json(msg=missing_required_lib(missing[0]), exception=missing[1])
         if any(spec["container"] for spec in specs) and not HAS_DOCKER:
             module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
         results = probe_targets(specs, watch_container)

@@ -9,13 +9,10 @@ import json
 import pytest
 
 from ansible_collections.unitehub.platform.plugins.module_utils import deploy_audit
-from ansible_collections.unitehub.platform.plugins.module_utils.app_hook import (
-    HookSpec,
-    hook_errors,
-    run_hook,
-)
+from ansible_collections.unitehub.platform.plugins.module_utils.app_hook import HookSpec, run_hook
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import LABEL_APP, env_list_to_dict
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import APIError, DockerModuleError
+from ansible_collections.unitehub.platform.plugins.module_utils.hook_settings import hook_errors
 from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import (
     IMAGE_UID,
     IMAGE_USER,

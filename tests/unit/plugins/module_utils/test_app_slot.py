@@ -202,6 +202,31 @@ def test_started_twice_changes_nothing(api):
     assert api.mutating_calls() == []
 
 
+def test_started_removes_the_obsolete_files_that_exist_and_reports_them(api, tmp_path):
+    record = tmp_path / "unitehub-blue.env"
+    record.write_text("APP_ADMIN_TOKEN=" + SECRET)
+    missing = tmp_path / "never-there.env"
+    ensure(api)
+
+    planned = ensure(api, check_mode=True, obsolete_files=[str(record), str(missing)])
+    assert (planned["changed"], planned["removed_files"], record.exists()) == (True, [str(record)], True)
+
+    result = ensure(api, obsolete_files=[str(record), str(missing)])
+    assert (result["changed"], result["removed_files"], result["actions"]) == (True, [str(record)], [])
+    assert not record.exists()
+    assert ensure(api, obsolete_files=[str(record)])["changed"] is False
+
+
+def test_stopped_leaves_the_obsolete_files_alone(api, tmp_path):
+    record = tmp_path / "unitehub-blue.env"
+    record.write_text("kept")
+    ensure(api)
+
+    result = ensure(api, state="stopped", obsolete_files=[str(record)])
+
+    assert result["removed_files"] == [] and record.exists()
+
+
 def test_started_on_a_stopped_matching_container_only_starts_it(api):
     ensure(api)
     api.stop("unitehub-blue")

@@ -23,6 +23,7 @@ import docker.errors
 import pytest
 import yaml
 
+from ansible_collections.unitehub.platform.plugins.module_utils import postgres_client
 from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import TARGET_DEFAULTS
 from ansible_collections.unitehub.platform.plugins.modules import health_probe
 from ansible_collections.unitehub.platform.tests.support.loopback import free_port, serve_http
@@ -264,7 +265,8 @@ def test_bad_input_fails_with_a_clear_message(probe, args, message):
 
 
 def test_missing_psycopg_is_reported(probe, monkeypatch):
-    monkeypatch.setattr(health_probe, "HAS_PSYCOPG", False)
+    # psycopg is imported on a database probe's first use, through postgres_client.
+    monkeypatch.setattr(postgres_client, "HAS_PSYCOPG", False)
     failed, result = probe({"type": "postgres"})
     assert failed
     assert "Failed to import the required Python library (psycopg)" in result["msg"]
