@@ -7,8 +7,8 @@ standby's deadline, then runs the expiry (warm_standby.expire).
 It is forked from the module that keeps the standby warm, so it needs nothing on disk (the
 module's code is already loaded) and no init system. Its pid, start time and deadline are
 recorded in ``<state_dir>/standby-timer.json``; a new timer of the same app ends the previous
-one, which is signalled only when the recorded pid still is that very process (same start
-time). Where systemd runs, the process is also moved into a transient scope unit of its own
+one while it sleeps, and signals it only when the recorded pid still is that very process
+(same start time). Where systemd runs, the process is also moved into a transient scope unit of its own
 (``unitehub-<app>-standby-<pid>.scope``), so it outlives the session or service that ran
 Ansible, and ``systemctl list-units 'unitehub-*'`` shows it.
 
@@ -133,6 +133,9 @@ def start(state_dir, app, slot, until, work, run=subprocess.run):
             os.read(go_reader, 1)
             _detach()
             sleep_until(until)
+            # From here a new timer's SIGTERM waits: killed while it holds the deploy lock, this
+            # process would leave a stale lock behind. The work judges the state afresh anyway.
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
             outcome = work()
             code = 0
         except BaseException as exc:  # the timer must end quietly, and say why

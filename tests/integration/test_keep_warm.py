@@ -43,6 +43,11 @@ def test_while_warm_a_rollback_is_one_switch_and_the_timer_then_stops_the_slot_i
     assert running(old_slot), "the warm standby was stopped"
     assert standby_timer.timer_running(standby_timer.read_timer(STATE_DIR))
 
+    planned = run_playbook(ROLLBACK, check=True)
+    assert planned.rc == 0, planned.output[-6000:]
+    assert "Check mode: the fast path would switch to the warm standby %s" % old_slot in planned.stdout
+    assert read_state() == state and lb_version() == (new_slot, NEXT)
+
     # The slot it leaves stays warm for 2 s only, then the timer stops it.
     result = run_playbook(ROLLBACK, extra_vars={"keep_warm": 2, "drain_seconds": 1})
     assert result.rc == 0, result.output[-6000:]

@@ -337,3 +337,23 @@ def test_the_timer_sleeps_in_naps_to_a_wall_clock_deadline():
 
     standby_timer.sleep_until(170.0, now=lambda: clock["now"], sleep=sleep)
     assert naps == [30.0, 30.0, 10.0]
+
+
+def test_a_timer_at_work_is_not_ended_by_a_new_one(tmp_path):
+    """While it works it may hold the deploy lock: a SIGTERM then waits until it is done."""
+    state_dir = str(tmp_path)
+    started = tmp_path / "working"
+
+    def work():
+        started.write_text("yes")
+        time.sleep(0.5)
+        return "finished"
+
+    first = standby_timer.start(state_dir, APP, "blue", time.time(), work)
+    deadline = time.time() + 10
+    while not started.exists() and time.time() < deadline:
+        time.sleep(0.02)
+    assert standby_timer.cancel(state_dir) == first["pid"]
+    while (standby_timer.read_timer(state_dir) or {}).get("outcome") is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert standby_timer.read_timer(state_dir)["outcome"] == "finished"
