@@ -11,11 +11,12 @@ import time
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from unitehub_app.apm import Recorder
 from unitehub_app.config import load_config
 from unitehub_app.logs import JsonLogger
 from unitehub_app.metrics import AppMetrics
-from unitehub_app.otel import BoundedSpanProcessor, Telemetry, describe, safe_endpoint
+from unitehub_app.otel import ServerSpans, Telemetry, describe, safe_endpoint
 
 from .conftest import OtlpReceiver, free_port, wait_until
 
@@ -151,7 +152,7 @@ def test_the_sample_rate_decides_which_requests_are_traced(receiver, telemetry_f
     recorder = Recorder(metrics, telemetry)
     for _unused in range(200):
         serve(recorder, "/api/version", 200)
-    telemetry.tracer_provider.force_flush()
+    telemetry.flush()
     low, high = expected
     assert low <= len(receiver.spans()) <= high
     assert metrics.sample("unitehub_apm_spans_total", outcome="exported") == len(receiver.spans())
@@ -163,7 +164,8 @@ def test_a_caller_traceparent_makes_the_span_its_child(receiver, telemetry_for):
     trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     serve(recorder, "/", 200, headers={"traceparent": f"00-{trace_id}-{parent_id}-01"})  # sampled by the caller
     serve(recorder, "/", 200, headers={"traceparent": f"00-{trace_id}-{parent_id}-00"})  # not sampled
-    telemetry.tracer_provider.force_flush()
+    serve(recorder, "/", 200, headers={"traceparent": "not-a-traceparent"})  # the sample rate (0) decides
+    telemetry.flush()
     [span] = receiver.spans()
     assert (span["traceId"], span["parentSpanId"]) == (trace_id, parent_id)
 
@@ -174,7 +176,7 @@ def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(telemetry
     recorder = Recorder(metrics, telemetry)
     for _unused in range(3):  # three flush rounds, every one failing
         serve(recorder, "/api/version", 200)
-        telemetry.tracer_provider.force_flush()
+        telemetry.flush()
     assert metrics.sample("unitehub_apm_spans_total", outcome="failed") == 3
     failed = [e for e in events(log) if e["event"] == "apm_export_failed"]
     assert len(failed) == 1 and [e["event"] for e in events(log)] == ["apm_export_failed"]
@@ -186,7 +188,7 @@ def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(telemetry
     receiver = OtlpReceiver(port)
     try:
         serve(recorder, "/api/version", 200)
-        telemetry.tracer_provider.force_flush()
+        telemetry.flush()
         telemetry.meter_provider.force_flush()
         wait_until(lambda: [e["event"] for e in events(log)] == ["apm_export_failed", "apm_export_recovered"], 5,
                    what="the recovery line")
@@ -218,19 +220,34 @@ class BlockedExporter:
 
 def test_a_full_queue_drops_and_counts_instead_of_blocking():
     metrics, exporter = new_metrics(), BlockedExporter()
-    processor = BoundedSpanProcessor(exporter, metrics, capacity=3, schedule_delay_millis=10_000,
-                                     max_export_batch_size=1)
     provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(processor)
-    tracer = provider.get_tracer("test")
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=3, schedule_delay_millis=10_000,
+                                                   max_export_batch_size=1))
+    spans = ServerSpans(provider.get_tracer("test"), exporter, metrics, capacity=3, batch=1, interval=10)
     start = time.monotonic()
     for _unused in range(5):
-        tracer.start_span("s").end()
+        spans.add(None, "GET", "/", 200, time.time_ns(), time.time_ns())
     assert time.monotonic() - start < 0.5
     assert metrics.sample("unitehub_apm_spans_total", outcome="dropped") == 2
     exporter.release.set()
+    spans.stop()
     provider.shutdown()
     assert exporter.finished == 3
+
+
+def test_spans_are_built_off_the_request_path_with_the_request_times(receiver, telemetry_for):
+    telemetry, metrics, _unused = telemetry_for(receiver.endpoint, APM_FLUSH_INTERVAL="3600000")
+    recorder = Recorder(metrics, telemetry)
+    before = time.time_ns()
+    timer = recorder.start_http("GET", "/api/version", {})
+    time.sleep(0.01)
+    recorder.finish_http(timer, 200)
+    after = time.time_ns()
+    assert receiver.spans() == [] and telemetry.server_spans._pending  # queued, no SDK span yet
+    telemetry.flush()
+    [span] = receiver.spans()
+    start, end = int(span["startTimeUnixNano"]), int(span["endTimeUnixNano"])
+    assert before <= start and start + 10_000_000 <= end <= after
 
 
 def test_describe_names_the_innermost_cause():

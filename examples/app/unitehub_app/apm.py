@@ -26,7 +26,7 @@ AI_PRICES_PER_MTOK = {
 
 
 class HttpTimer:
-    """A request being timed; ``span`` is its OpenTelemetry span when it is traced."""
+    """A request being timed; ``span`` is what :class:`~unitehub_app.otel.Telemetry` keeps of it when it is traced."""
 
     __slots__ = ("method", "route", "start", "span")
 
@@ -49,7 +49,7 @@ class Recorder:
         self.metrics.http_in_flight.inc()
         timer = HttpTimer(method, route)
         if self.telemetry is not None:
-            timer.span = self.telemetry.start_server_span(timer.method, route, headers)
+            timer.span = self.telemetry.start_server_span(headers)
         return timer
 
     def finish_http(self, timer: HttpTimer, status: int) -> float:
@@ -62,7 +62,7 @@ class Recorder:
         if status >= 500:
             self.metrics.errors.labels(type="http_5xx").inc()
         if timer.span is not None:
-            self.telemetry.end_server_span(timer.span, status)
+            self.telemetry.end_server_span(timer.span, timer.method, timer.route, status)
         return duration
 
     def track_db_query(self, operation: str, table: str, fn: Callable[[], Any]) -> Any:
