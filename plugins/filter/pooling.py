@@ -18,7 +18,15 @@ from __future__ import annotations
 from ansible.errors import AnsibleFilterError
 from ansible.module_utils.parsing.convert_bool import boolean
 
-from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer, pool_rules, scram
+from ansible_collections.unitehub.platform.plugins.module_utils import pool_rules, scram
+
+
+def _pgbouncer():
+    """module_utils/pgbouncer.py, imported on use: it brings psycopg with the admin console's client,
+    and Ansible imports every filter file of the collection whenever a task uses any of its
+    filters (a deploy's preflight would pay a tenth of a second for psycopg)."""
+    from ansible_collections.unitehub.platform.plugins.module_utils import pgbouncer
+    return pgbouncer
 
 
 def pool_settings(environment, facts=None):
@@ -50,15 +58,15 @@ def _users(users):
 
 def pgbouncer_userlist_errors(users, iterations=scram.GENERATED_PASSWORD_ITERATIONS):
     """Every user whose password cannot go to PgBouncer's userlist as a verifier; [] when all can."""
-    return pgbouncer.userlist_errors(_users(users), iterations)
+    return _pgbouncer().userlist_errors(_users(users), iterations)
 
 
 def pgbouncer_userlist(users, current_text="", iterations=scram.GENERATED_PASSWORD_ITERATIONS):
     """[name, secret] per user for PgBouncer's userlist: SCRAM verifiers, never a plain password."""
-    errors = pgbouncer.userlist_errors(_users(users), iterations)
+    errors = _pgbouncer().userlist_errors(_users(users), iterations)
     if errors:
         raise AnsibleFilterError("pgbouncer_userlist: %s" % "; ".join(errors))
-    return pgbouncer.userlist_secrets(_users(users), current_text, iterations)
+    return _pgbouncer().userlist_secrets(_users(users), current_text, iterations)
 
 
 class FilterModule(object):
