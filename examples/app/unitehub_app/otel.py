@@ -364,7 +364,7 @@ class Telemetry:
         self.server_spans.add(parent, method, route, status, start_ns, time.time_ns())
 
     def flush(self) -> None:
-        """Build and export every span now (the tests' and shutdown's way to skip the wait)."""
+        """Build and export every queued span now, instead of on the threads' schedule."""
         self.server_spans.build()
         self.tracer_provider.force_flush()
 
