@@ -79,13 +79,15 @@ def deadline(seconds, now=None):
 
 class Standby:
     """One call of the module: ``p`` its parameters (and, for tests, ``nginx_binary`` and
-    ``nginx_pidfile``), ``stop(slot)`` stops that slot's containers (what the timer runs);
-    ``start_timer``, ``probe`` and ``fetch`` are replaceable in tests."""
+    ``nginx_pidfile``). ``stopper()`` returns ``stop(slot)``, which stops that slot's containers
+    (what the timer runs); it is called only to start a timer, after the switch, because loading
+    the Docker client takes a tenth of a second. ``start_timer``, ``probe`` and ``fetch`` are
+    replaceable in tests."""
 
-    def __init__(self, p, stop, check_mode=False, start_timer=standby_timer.start, probe=probe_standby,
+    def __init__(self, p, stopper, check_mode=False, start_timer=standby_timer.start, probe=probe_standby,
                  fetch=None, clock=time.monotonic):
         self.p = p
-        self.stop = stop
+        self.stopper = stopper
         self.check_mode = check_mode
         self.start_timer = start_timer
         self.probe = probe
@@ -100,10 +102,11 @@ class Standby:
         p = self.p
         if self.check_mode:
             return None
+        stop = self.stopper()  # loaded here: the forked timer cannot import once the module's files are gone
 
         def work():
             return warm_standby.expire(p["state_dir"], p["app"], p["upstream_dir"], slot, format_ts(until),
-                                       lambda: self.stop(slot), "standby-timer-%s" % slot, os.getpid())
+                                       lambda: stop(slot), "standby-timer-%s" % slot, os.getpid())
         try:
             return self.start_timer(p["state_dir"], p["app"], slot, until, work)
         except OSError as exc:

@@ -224,8 +224,7 @@ import traceback
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.unitehub.platform.plugins.module_utils import deploy_audit, deploy_state, docker_client
-from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import default_container_name
+from ansible_collections.unitehub.platform.plugins.module_utils import deploy_audit, deploy_state
 from ansible_collections.unitehub.platform.plugins.module_utils.deploy_lock import LockHeld
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
 from ansible_collections.unitehub.platform.plugins.module_utils.warm_rollback import Standby, WarmError
@@ -233,7 +232,12 @@ from ansible_collections.unitehub.platform.plugins.module_utils.warm_standby imp
 
 
 def stopper(app, docker_hosts, grace):
-    """``stop(slot)``: stop that slot's container on every app host's Docker (what the timer runs)."""
+    """``stop(slot)``: stop that slot's container on every app host's Docker (what the timer runs).
+    The Docker client is imported here, not with the module: a rollback that does not start a
+    timer never pays for it, and one that does pays after its switch."""
+    from ansible_collections.unitehub.platform.plugins.module_utils import docker_client
+    from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import default_container_name
+
     def stop(slot):
         if not docker_client.HAS_DOCKER:
             raise RuntimeError("the Docker SDK for Python is missing on this host")
@@ -286,7 +290,8 @@ def main():
     if p["action"] == "rollback" and sorted(p["slot_servers"]) != sorted(SLOTS):
         module.fail_json(msg="slot_servers needs the servers of both slots, {blue: [...], green: [...]}, got %s"
                          % sorted(p["slot_servers"]))
-    standby = Standby(p, stopper(p["app"], p["docker_hosts"], p["stop_grace_period"]), check_mode=module.check_mode)
+    standby = Standby(p, lambda: stopper(p["app"], p["docker_hosts"], p["stop_grace_period"]),
+                      check_mode=module.check_mode)
     try:
         result = standby.keep() if p["action"] == "keep" else standby.rollback()
     except LockHeld as exc:

@@ -187,7 +187,7 @@ class Lb:
 
 def standby(p, probe_answer=("pass", "v1", None), timers=None, check_mode=False):
     timers = [] if timers is None else timers
-    return Standby(p, stop=lambda slot: None, check_mode=check_mode,
+    return Standby(p, stopper=lambda: (lambda slot: None), check_mode=check_mode,
                    start_timer=lambda *args: timers.append(args) or {"pid": 1},
                    probe=lambda url: probe_answer, fetch=Lb(p["upstream_dir"]).fetch)
 
