@@ -446,7 +446,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--seconds", type=int, default=5, help="seconds per pgbench run (-T; default 5, 8 runs)")
     parser.add_argument("--pgbench-clients", type=int, default=8, help="pgbench clients (-c; default 8)")
-    parser.add_argument("--pgbench-threads", type=int, default=2, help="pgbench threads (-j; default 2)")
+    # pgbench opens a -C connection with a blocking connect, so a thread logs in one client at a time;
+    # a thread per client lets the 8 clients log in at once, as 8 app workers would, on both sides.
+    parser.add_argument("--pgbench-threads", type=int, default=None,
+                        help="pgbench threads (-j; default one per client)")
     parser.add_argument("--iterations", type=int, default=scram.GENERATED_PASSWORD_ITERATIONS,
                         help="SCRAM iterations of the bench user's verifier (default %d, the collection's for "
                              "generated passwords; 4096 is PostgreSQL's)" % scram.GENERATED_PASSWORD_ITERATIONS)
@@ -474,6 +477,7 @@ def main():
     if os.geteuid() != 0:
         raise SystemExit("run as root: the bench creates a role and a database through runuser -u postgres")
     args.pgbench = args.pgbench or find_pgbench()
+    args.pgbench_threads = args.pgbench_threads or args.pgbench_clients
 
     bench = Bench(args)
     bench_started = time.monotonic()
