@@ -327,6 +327,11 @@ class Bench(object):
         return len(held), refused, first_error
 
 
+def load_average():
+    """The 1-minute load average: other work on the machine skews every figure here."""
+    return "%.2f" % os.getloadavg()[0]
+
+
 def key_derivation_ms(iterations, rounds=20):
     """What one PBKDF2-SHA-256 key derivation costs here, the client's share of a SCRAM login."""
     started = time.perf_counter()
@@ -513,6 +518,7 @@ def main():
 
     bench = Bench(args)
     bench_started = time.monotonic()
+    load_at_start = load_average()
     try:
         bench.setup()
         facts, settings = bench.server_facts, bench.settings
@@ -538,8 +544,9 @@ def main():
             log("3. The same %d clients straight to PostgreSQL: %d opened, %d refused (%s)"
                 % (args.clients, opened, refused, error))
         log()
-        log("%d of %d targets met; bench took %.0f s"
-            % (sum(verdicts), len(verdicts), time.monotonic() - bench_started))
+        log("%d of %d targets met; bench took %.0f s; load average %s before it started (its own runs raise it; "
+            "quote a figure only from a run that started on an idle machine, below 1)"
+            % (sum(verdicts), len(verdicts), time.monotonic() - bench_started, load_at_start))
         return 0  # a bench reports; it never fails a build on a timing
     finally:
         bench.teardown()
