@@ -16,6 +16,9 @@ description:
     first task to the end of its last. A task belongs to a phase through the variable
     C(deploy_phase), usually set as C(vars) of the C(include_tasks) or block around it, or
     through a tag C(phase:<name>).
+  - A module that runs several phases in one call (M(unitehub.platform.app_release) runs image, start
+    and health gate) returns the seconds of each as C(phases); when the task's own phase is the
+    first of them, each is reported as its own phase, laid out backwards from the task's end.
   - At the end of a playbook that ran at least one phase task, writes one event to the audit
     log, C({event, outcome, phases, version, previous_version, slot, from_slot, duration_s,
     reason, run_id, app, user, source=callback}). C(event) is C(deploy) or C(rollback), from
@@ -111,6 +114,8 @@ PHASES = ("preflight", "image", "start", "health_gate", "switch", "stability", "
 EVENT_KINDS = ("deploy", "rollback")
 EVENT_FACT = "unitehub_deploy_event"
 PHASE_VAR = "deploy_phase"
+# A module result's own per-phase seconds (unitehub.platform.app_release).
+STEPS_KEY = "phases"
 HARVESTED_EVENTS = ("deploy", "rollback", "failure")
 _PHASE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _SITE = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+")
@@ -133,6 +138,19 @@ def phase_of(task_vars=None, tags=None):
         if tag.startswith("phase:") and _PHASE_NAME.fullmatch(tag[6:]):
             return tag[6:]
     return None
+
+
+def module_steps(phase, steps):
+    """The deploy phases a module's result times itself, ``[(phase, seconds), ...]`` in the order it
+    ran them, when the task's own phase is the first of them (app_release in the image phase
+    returns ``phases: {image, start, health_gate}``); else None, and the task is timed as a whole."""
+    if not isinstance(steps, dict) or not steps:
+        return None
+    known = [(str(name), float(seconds)) for name, seconds in steps.items()
+             if name in PHASES and isinstance(seconds, (int, float)) and seconds >= 0]
+    if not known or known[0][0] != phase:
+        return None
+    return known
 
 
 def info_from_audit_event(event):
@@ -170,6 +188,20 @@ class PhaseTimer:
         at_ns = time.monotonic_ns() if at_ns is None else at_ns
         if name in self.phases:
             self.phases[name][1] = max(self.phases[name][1], at_ns)
+
+    def carve(self, steps, at_ns=None):
+        """Phases a module timed itself, ending now (or ``at_ns``): each step's span is laid out
+        backwards from the end. The first one also keeps what went before it in the task (the
+        module's start-up), since its phase began with the task."""
+        end = time.monotonic_ns() if at_ns is None else at_ns
+        spans = []
+        for name, seconds in reversed(steps):
+            begin = end - int(seconds * 1e9)
+            spans.append((name, begin, end))
+            end = begin
+        for name, begin, finish in reversed(spans):
+            self.start(name, begin)
+            self.end(name, finish)
 
     def _ordered(self):
         known = [name for name in PHASES if name in self.phases]
@@ -362,7 +394,11 @@ class CallbackModule(CallbackBase):
     def _finished(self, result):
         phase = self._phase(result._task)
         if phase:
-            self.timer.end(phase)
+            steps = module_steps(phase, result._result.get(STEPS_KEY))
+            if steps:
+                self.timer.carve(steps)
+            else:
+                self.timer.end(phase)
         return phase
 
     def v2_runner_on_ok(self, result):

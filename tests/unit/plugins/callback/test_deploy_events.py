@@ -67,6 +67,23 @@ def test_phase_timer_measures_first_start_to_last_end_in_deploy_order():
     assert timer.spans()[0] == ("preflight", 1_000_000_000_000, 1_002_000_000_000)
 
 
+def test_a_module_that_times_its_own_steps_reports_each_as_a_phase():
+    timer = de.PhaseTimer(wall_ns=0, mono_ns=0)
+    timer.start("image", 1_000_000_000)  # the task (app_release) starts in the image phase
+    steps = de.module_steps("image", {"image": 0.25, "start": 0.5, "health_gate": 1.0, "stop": 9.0})
+    assert steps == [("image", 0.25), ("start", 0.5), ("health_gate", 1.0)], "unknown phases are left out"
+    timer.carve(steps, at_ns=3_000_000_000)
+    # Laid out backwards from the task's end; the image phase keeps the module's start-up before it.
+    assert timer.durations() == {"image": 0.5, "start": 0.5, "health_gate": 1.0}
+
+
+def test_steps_are_used_only_when_the_task_is_in_the_first_of_them():
+    assert de.module_steps("preflight", {"image": 0.1, "start": 0.2}) is None, "a check-mode call in preflight"
+    assert de.module_steps("drain", {"stop": 0.3}) is None
+    assert de.module_steps("image", None) is None and de.module_steps("image", {}) is None
+    assert de.module_steps("image", {"image": "soon"}) is None
+
+
 def test_build_event_maps_versions_onto_the_audit_schema():
     event = de.build_event("deploy", "success", {"switch": 0.5},
                            {"slot": "green", "from_slot": "blue", "from_version": "v1", "to_version": "v2",
