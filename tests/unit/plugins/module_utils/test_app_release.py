@@ -133,8 +133,8 @@ def test_without_a_health_path_there_is_no_gate(api, params):
 def test_stopped_only_stops_the_slot(api, params):
     Release(api, gate=Gate()).run(ReleaseSpec(params))
     gate = Gate()
-    result = Release(api, gate=gate).run(ReleaseSpec({"slot": "green", "state": "stopped", "stop_grace_period": 7,
-                                                       "secrets_dir": params["secrets_dir"]}))
+    stop = {"slot": "green", "state": "stopped", "stop_grace_period": 7, "secrets_dir": params["secrets_dir"]}
+    result = Release(api, gate=gate).run(ReleaseSpec(stop))
     assert result["actions"] == ["stop"] and not result["container"]["running"] and not gate.calls
     assert list(result["phases"]) == ["stop"]
 
