@@ -103,7 +103,12 @@ class Release:
         if spec.image is None and spec.state == "started":
             self.phases["image"] = 0.0  # the recorded image id runs as it is
         if spec.image is not None:
-            image = self._timed("image", ImageManager(self.api, check_mode=self.check_mode).ensure, spec.image)
+            try:
+                image = self._timed("image", ImageManager(self.api, check_mode=self.check_mode).ensure, spec.image)
+            except DockerModuleError as exc:
+                # Nothing of the slot was touched: the caller has no container to stop or record.
+                exc.details.update(stage="image", phases=dict(self.phases))
+                raise
             image.pop("diff", None)
             result.update(image=image, image_changed=image["changed"])
             if self.check_mode and image["changed"]:
@@ -121,7 +126,7 @@ class Release:
         if spec.gate is not None and not self.check_mode:
             refusal = self._timed("health_gate", self._gate, spec, result)
             if refusal:
-                result.update(phases=dict(self.phases))
+                result.update(phases=dict(self.phases), stage="health_gate")
                 result.pop("diff", None)
                 raise DockerModuleError(refusal, **result)
         result["phases"] = dict(self.phases)

@@ -234,6 +234,13 @@ phases:
   returned: always
   type: dict
   sample: {image: 0.004, start: 0.41, health_gate: 0.83}
+stage:
+  description:
+    - On failure, the step that failed - V(image) (the slot was not touched) or V(health_gate) (the container
+      runs and is left to the caller).
+  returned: on a failed image or gate
+  type: str
+  sample: image
 logs:
   description: The container's last O(log_lines) log lines.
   returned: when O(log_lines) > 0

@@ -8,8 +8,8 @@ import itertools
 import pytest
 
 from ansible_collections.unitehub.platform.plugins.module_utils.app_release import Release, ReleaseSpec
-from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import DockerModuleError
-from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import FakeDockerAPI
+from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import APIError, DockerModuleError
+from ansible_collections.unitehub.platform.tests.unit.plugins.module_utils.docker_fakes import FakeDockerAPI, FakeResponse
 
 
 @pytest.fixture
@@ -75,6 +75,7 @@ def test_a_failed_gate_fails_with_its_reason_the_container_and_the_timings(api, 
     # The container is left running: the caller collects its logs and stops it on every host.
     assert details["container"]["running"] and details["gate"]["ok"] is False
     assert set(details["phases"]) == {"image", "start", "health_gate"} and "diff" not in details
+    assert details["stage"] == "health_gate"
 
 
 def test_breakers_not_closed_refuse_the_slot_after_its_gate(api, params):
@@ -142,3 +143,13 @@ def test_stopped_only_stops_the_slot(api, params):
 def test_a_bad_gate_setting_is_refused_before_the_daemon_is_reached(params):
     with pytest.raises(DockerModuleError, match="consecutive_successes"):
         ReleaseSpec(dict(params, health_consecutive=0))
+
+
+def test_an_image_that_cannot_be_fetched_fails_before_the_slot_is_touched(api, params):
+    api.fail_on["pull"] = APIError("404 Not Found", response=FakeResponse(404, "Not Found"),
+                                       explanation="manifest for unitehub/app:v404 not found")
+    gate = Gate()
+    with pytest.raises(DockerModuleError) as failure:
+        Release(api, gate=gate).run(ReleaseSpec(dict(params, version="v404")))
+    assert failure.value.details["stage"] == "image" and "image" in failure.value.details["phases"]
+    assert api.call_names()[-1] == "pull" and "create_container" not in api.call_names() and not gate.calls
