@@ -18,7 +18,8 @@ description:
     through a tag C(phase:<name>).
   - A module that runs several phases in one call (M(unitehub.platform.app_release) runs image, start
     and health gate) returns the seconds of each as C(phases); when the task's own phase is the
-    first of them, each is reported as its own phase, laid out backwards from the task's end.
+    first of them, each is reported as its own phase, laid out backwards from the task's end;
+    later tasks of that phase then extend the last of them.
   - At the end of a playbook that ran at least one phase task, writes one event to the audit
     log, C({event, outcome, phases, version, previous_version, slot, from_slot, duration_s,
     reason, run_id, app, user, source=callback}). C(event) is C(deploy) or C(rollback), from
@@ -356,12 +357,15 @@ class CallbackModule(CallbackBase):
         self.info = {}
         self.reason = None
         self._phase_by_task = {}
+        # phase -> the last step a module timed in it (see _finished)
+        self._carried = {}
         self.failed_phases = set()
 
     # ---- collecting
 
     def v2_playbook_on_start(self, playbook):
         self.timer = PhaseTimer()
+        self._carried = {}
         self.playbook_path = getattr(playbook, "_file_name", None)
 
     def v2_playbook_on_play_start(self, play):
@@ -397,8 +401,11 @@ class CallbackModule(CallbackBase):
             steps = module_steps(phase, result._result.get(STEPS_KEY))
             if steps:
                 self.timer.carve(steps)
+                # The tasks that follow the call in the same phase (registering its result) come
+                # after its last step: they extend that one, not the first.
+                self._carried[phase] = steps[-1][0]
             else:
-                self.timer.end(phase)
+                self.timer.end(self._carried.get(phase, phase))
         return phase
 
     def v2_runner_on_ok(self, result):

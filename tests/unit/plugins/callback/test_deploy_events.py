@@ -84,6 +84,33 @@ def test_steps_are_used_only_when_the_task_is_in_the_first_of_them():
     assert de.module_steps("image", {"image": "soon"}) is None
 
 
+class _Task:
+    def __init__(self, uuid, phase):
+        self._uuid, self._phase, self.tags = uuid, phase, []
+
+    def get_vars(self):
+        return {"deploy_phase": self._phase}
+
+
+class _Result:
+    def __init__(self, task, result):
+        self._task, self._result = task, result
+
+
+def test_the_tasks_after_a_self_timed_call_extend_its_last_step_not_its_first(monkeypatch):
+    callback = de.CallbackModule()
+    callback.timer = de.PhaseTimer(wall_ns=0, mono_ns=0)
+    # The release call starts at 0 and ends at 2 s; the task registering its result ends at 2.2 s.
+    now = iter([0, 2_000_000_000, 2_100_000_000, 2_200_000_000])
+    monkeypatch.setattr(de.time, "monotonic_ns", lambda: next(now))
+    release, register = _Task("release", "image"), _Task("register", "image")
+    callback.v2_playbook_on_task_start(release, False)
+    callback._finished(_Result(release, {"phases": {"image": 0.5, "start": 0.5, "health_gate": 1.0}}))
+    callback.v2_playbook_on_task_start(register, False)
+    callback._finished(_Result(register, {}))
+    assert callback.timer.durations() == {"image": 0.5, "start": 0.5, "health_gate": 1.2}
+
+
 def test_build_event_maps_versions_onto_the_audit_schema():
     event = de.build_event("deploy", "success", {"switch": 0.5},
                            {"slot": "green", "from_slot": "blue", "from_version": "v1", "to_version": "v2",
