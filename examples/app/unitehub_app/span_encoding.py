@@ -45,8 +45,7 @@ class SpanEncoder:
 
     def __init__(self):
         self._shapes: dict = {}
-        self._envelope_key = None
-        self._envelope = None  # the request for the last resource and scope, without spans
+        self._envelope = (None, None)  # (resource and scope, their request without spans), the last ones seen
 
     def encode(self, spans: Sequence[ReadableSpan]) -> bytes:
         if not spans:
@@ -95,8 +94,9 @@ class SpanEncoder:
 
     def _envelope_for(self, span: ReadableSpan) -> ExportTraceServiceRequest:
         key = (span.resource, span.instrumentation_scope)
-        if key != self._envelope_key:
+        cached_key, envelope = self._envelope
+        if key != cached_key:
             envelope = encode_spans([span])
             del envelope.resource_spans[0].scope_spans[0].spans[:]
-            self._envelope_key, self._envelope = key, envelope
-        return self._envelope
+            self._envelope = key, envelope
+        return envelope
