@@ -374,3 +374,14 @@ def test_the_span_encoder_gives_the_sdk_encoders_bytes_for_every_batch():
     for batch in batches:
         assert encoder.encode(batch) == encode_spans(batch).SerializePartialToString()
     assert len(encoder._shapes) == 5  # /a (root and remote child alike), /b, /c, /child and /l: the fast path ran
+
+
+def test_a_batch_that_fails_to_encode_fails_counted_and_logged(receiver, telemetry_for):
+    telemetry, metrics, log = telemetry_for(receiver.endpoint)
+    exporter = telemetry.span_exporter
+    bad = ReadableSpan("bad", trace.SpanContext(1, 2, is_remote=False), attributes={"n": 1},
+                       start_time="not a time", end_time=2)  # protobuf refuses a str for a uint64
+    assert exporter.export([bad]).name == "FAILURE"
+    assert exporter.finished == 1 and metrics.sample("unitehub_apm_spans_total", outcome="failed") == 1
+    [failed] = events(log)
+    assert failed["event"] == "apm_export_failed" and failed["error"].startswith("encoding: TypeError")

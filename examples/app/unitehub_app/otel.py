@@ -187,7 +187,12 @@ class WatchedSpanExporter(OTLPSpanExporter):
         if self._shutdown:
             return SpanExportResult.FAILURE
         with self._metrics.export_operation(len(spans)) as outcome:
-            data = self._encoder.encode(spans)
+            try:
+                data = self._encoder.encode(spans)
+            except Exception as error:  # as in the SDK's export: the batch fails, and the watch says why
+                outcome.error = error
+                self.transport.last_problem = "encoding: " + describe(error)
+                return SpanExportResult.FAILURE
             if _is_request_too_large(data, self._max_request_size):
                 outcome.error = RequestPayloadTooLargeError(
                     f"Serialized span request size {len(data)} bytes exceeds max_request_size "
