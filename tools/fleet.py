@@ -1,0 +1,381 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, unitehub platform team
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A local fleet on one machine: one sandbox per inventory host, reached over SSH.
+
+    python3 tools/fleet.py up   [-i inventories/fleet]   start every host (idempotent)
+    python3 tools/fleet.py down [-i inventories/fleet]   stop them, remove every file made
+
+Each host is a mount, UTS and PID namespace whose root is an overlayfs over the machine's
+/ (the host's writes land in its own upper directory), with its own /run, /tmp and
+/proc, and an sshd bound to the host's own 127.0.0.x:22 as PID 1. Hosts of the
+``app`` group also get a dockerd of their own beside the machine's, whose socket is
+handed into the sandbox as /var/run/docker.sock. docs/fleet.md explains why.
+
+Everything lives under STATE_DIR; ``down`` removes it. Run as root. Standard library
+only: the inventory is read with ansible-inventory, so the one parser is Ansible's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_INVENTORY = os.path.join(REPO_ROOT, "inventories", "fleet")
+STATE_DIR = "/var/lib/unitehub-fleet"  # inventories/fleet/group_vars/all.yml names it too
+DOCKER_GROUP = "app"  # hosts that get a Docker engine of their own
+SSHD = "/usr/sbin/sshd"
+DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
+START_TIMEOUT = 30.0  # seconds for an sshd or dockerd to answer
+STOP_TIMEOUT = 20.0  # seconds for a process to exit after SIGTERM
+# The sandbox's own dockerd: no bridge, no iptables, nothing leaves loopback.
+DOCKERD_CONFIG = {
+    "bridge": "none",
+    "iptables": False,
+    "ip6tables": False,
+    "ip-forward": False,
+    "ip-masq": False,
+}
+# Where a sandbox finds its engine's socket directory; /var/run/docker.sock links here,
+# so a restarted dockerd (a new socket inode) is still the one the sandbox sees.
+SANDBOX_DOCKER_DIR = "/run/fleet-docker"
+
+
+class FleetError(RuntimeError):
+    """A step of up or down failed; the message says which and why."""
+
+
+def run(argv, **kwargs):
+    """Run a command, raising FleetError with its output when it fails."""
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
+    if result.returncode != 0:
+        raise FleetError("%s failed (%d): %s" % (" ".join(argv), result.returncode,
+                                                 (result.stderr or result.stdout).strip()))
+    return result.stdout
+
+
+def ansible_inventory_bin():
+    """ansible-inventory beside this Python (the project venv), else on PATH."""
+    beside = os.path.join(os.path.dirname(sys.executable), "ansible-inventory")
+    return beside if os.path.exists(beside) else (shutil.which("ansible-inventory") or beside)
+
+
+def read_inventory(inventory):
+    """{host: {"address": 127.0.0.x, "docker": bool}} from the inventory."""
+    data = json.loads(run([ansible_inventory_bin(), "-i", inventory, "--list"]))
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+    docker_hosts = set(data.get(DOCKER_GROUP, {}).get("hosts", []))
+    hosts = {}
+    for name, variables in sorted(hostvars.items()):
+        address = variables.get("ansible_host", "")
+        if not address.startswith("127."):
+            raise FleetError("host %s: ansible_host %r is not a loopback address" % (name, address))
+        hosts[name] = {"address": address, "docker": name in docker_hosts}
+    if not hosts:
+        raise FleetError("inventory %s has no hosts" % inventory)
+    return hosts
+
+
+def host_dir(name, *parts):
+    return os.path.join(STATE_DIR, "hosts", name, *parts)
+
+
+def read_pid(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return int(handle.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def write_file(path, text, mode=0o644):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(path, mode)
+
+
+def pid_alive(pid, marker):
+    """True if pid runs and its command line names marker (guards against PID reuse)."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as handle:
+            return marker.encode() in handle.read()
+    except OSError:
+        return False
+
+
+def children(pid):
+    try:
+        with open("/proc/%d/task/%d/children" % (pid, pid), encoding="utf-8") as handle:
+            return [int(child) for child in handle.read().split()]
+    except OSError:
+        return []
+
+
+def stop_pid(pid_file, marker, via_children=False):
+    """SIGTERM the recorded process (or, with via_children, its children: unshare
+    blocks SIGTERM while it waits for the namespace's PID 1), wait a bounded time,
+    then SIGKILL; forget the PID."""
+    pid = read_pid(pid_file)
+    if pid and pid_alive(pid, marker):
+        for target in children(pid) if via_children else [pid]:
+            os.kill(target, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while pid_alive(pid, marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if pid_alive(pid, marker):
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.5)
+        if pid_alive(pid, marker):
+            raise FleetError("process %d (%s) survived SIGKILL" % (pid, marker))
+    if os.path.exists(pid_file):
+        os.unlink(pid_file)
+
+
+def wait_for(check, what, log=None):
+    """Poll check() until true; after START_TIMEOUT raise naming what and the log tail."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.3)
+    tail = ""
+    if log and os.path.exists(log):
+        with open(log, encoding="utf-8", errors="replace") as handle:
+            tail = "; log %s ends: %s" % (log, handle.read()[-800:].strip())
+    raise FleetError("%s did not come up within %.0f s%s" % (what, START_TIMEOUT, tail))
+
+
+def port_open(address, port):
+    try:
+        with socket.create_connection((address, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+# --- keys -------------------------------------------------------------------
+
+def client_key():
+    """The fleet's client key pair (Ansible's identity on every host)."""
+    key = os.path.join(STATE_DIR, "ssh", "id_ed25519")
+    if not os.path.exists(key):
+        os.makedirs(os.path.dirname(key), mode=0o700, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "unitehub-fleet", "-f", key])
+    return key
+
+
+def host_key(name):
+    """The host's own sshd host key, kept in its state (not in the overlay)."""
+    key = host_dir(name, "ssh", "ssh_host_ed25519_key")
+    if not os.path.exists(key):
+        os.makedirs(os.path.dirname(key), mode=0o700, exist_ok=True)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", name, "-f", key])
+    return key
+
+
+def write_known_hosts(hosts):
+    """One known_hosts for the fleet, so Ansible checks every host key strictly."""
+    lines = []
+    for name, host in hosts.items():
+        with open(host_key(name) + ".pub", encoding="utf-8") as handle:
+            kind, blob = handle.read().split()[:2]
+        lines.append("%s %s %s\n" % (host["address"], kind, blob))
+    write_file(os.path.join(STATE_DIR, "ssh", "known_hosts"), "".join(lines))
+
+
+# --- dockerd beside the machine's ------------------------------------------------
+
+def dockerd_paths(name):
+    base = host_dir(name, "docker")
+    return {
+        "config": os.path.join(base, "daemon.json"),
+        "data": os.path.join(base, "data"),
+        "exec": os.path.join(base, "exec"),
+        "sock_dir": os.path.join(base, "sock"),
+        "socket": os.path.join(base, "sock", "docker.sock"),
+        "pidfile": os.path.join(base, "dockerd.pid"),
+        "log": os.path.join(base, "dockerd.log"),
+    }
+
+
+def start_dockerd(name):
+    paths = dockerd_paths(name)
+    marker = paths["config"]
+    if pid_alive(read_pid(paths["pidfile"]) or 0, marker):
+        return
+    for key in ("data", "exec", "sock_dir"):
+        os.makedirs(paths[key], mode=0o711, exist_ok=True)
+    write_file(paths["config"], json.dumps(DOCKERD_CONFIG, indent=2) + "\n")
+    with open(paths["log"], "ab") as log:
+        subprocess.Popen(  # pylint: disable=consider-using-with  # a daemon: outlives us
+            [DOCKERD, "--config-file", paths["config"], "--data-root", paths["data"],
+             "--exec-root", paths["exec"], "--pidfile", paths["pidfile"],
+             "--host", "unix://" + paths["socket"]],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+    wait_for(lambda: os.path.exists(paths["socket"]) and pid_alive(
+        read_pid(paths["pidfile"]) or 0, marker), "dockerd of %s" % name, paths["log"])
+
+
+def stop_dockerd(name):
+    paths = dockerd_paths(name)
+    stop_pid(paths["pidfile"], paths["config"])
+
+
+# --- the sandbox --------------------------------------------------------------
+
+SANDBOX_SCRIPT = r"""
+set -eu
+m="$FLEET_MERGED"
+hostname "$FLEET_HOSTNAME"
+mount -t overlay overlay -o "lowerdir=/,upperdir=$FLEET_UPPER,workdir=$FLEET_WORK" "$m"
+mount -t proc proc "$m/proc"
+mount --rbind /sys "$m/sys"
+mount --rbind /dev "$m/dev"
+mount -t tmpfs -o mode=0755 tmpfs "$m/run"
+mount -t tmpfs -o mode=1777 tmpfs "$m/tmp"
+mkdir -p "$m/run/sshd" "$m/run/lock"
+if [ -n "${FLEET_DOCKER_DIR:-}" ]; then
+  mkdir -p "$m$FLEET_SANDBOX_DOCKER_DIR"
+  mount --bind "$FLEET_DOCKER_DIR" "$m$FLEET_SANDBOX_DOCKER_DIR"
+  ln -s "$FLEET_SANDBOX_DOCKER_DIR/docker.sock" "$m/run/docker.sock"
+fi
+exec chroot "$m" /usr/sbin/sshd -D -e -f /etc/ssh/fleet/sshd_config
+"""
+
+SSHD_CONFIG = """\
+# Written by tools/fleet.py for fleet host {name}.
+ListenAddress {address}:22
+HostKey /etc/ssh/fleet/ssh_host_ed25519_key
+AuthorizedKeysFile /etc/ssh/fleet/authorized_keys
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+PidFile none
+Subsystem sftp internal-sftp
+"""
+
+
+def prepare_upper(name, host):
+    """Seed the host's upper directory: its sshd config, host key, authorized key,
+    and its hostname. Files written here appear in the sandbox over the machine's /."""
+    upper = host_dir(name, "upper")
+    for sub in ("work", "merged", "upper"):
+        os.makedirs(host_dir(name, sub), mode=0o755, exist_ok=True)
+    ssh_dir = os.path.join(upper, "etc", "ssh", "fleet")
+    os.makedirs(ssh_dir, mode=0o755, exist_ok=True)
+    write_file(os.path.join(ssh_dir, "sshd_config"), SSHD_CONFIG.format(name=name, **host))
+    key = host_key(name)
+    shutil.copyfile(key, os.path.join(ssh_dir, "ssh_host_ed25519_key"))
+    os.chmod(os.path.join(ssh_dir, "ssh_host_ed25519_key"), 0o600)
+    with open(client_key() + ".pub", encoding="utf-8") as handle:
+        write_file(os.path.join(ssh_dir, "authorized_keys"), handle.read(), 0o600)
+    write_file(os.path.join(upper, "etc", "hostname"), name + "\n")
+
+
+def start_sandbox(name, host):
+    pid_file = host_dir(name, "sandbox.pid")
+    marker = host_dir(name, "merged")
+    if pid_alive(read_pid(pid_file) or 0, marker):
+        return
+    if port_open(host["address"], 22):
+        raise FleetError("%s:22 is taken by a process the harness did not record"
+                         % host["address"])
+    prepare_upper(name, host)
+    env = dict(os.environ, FLEET_HOSTNAME=name, FLEET_MERGED=marker, FLEET_UPPER=host_dir(name, "upper"),
+               FLEET_WORK=host_dir(name, "work"),
+               FLEET_SANDBOX_DOCKER_DIR=SANDBOX_DOCKER_DIR)
+    if host["docker"]:
+        env["FLEET_DOCKER_DIR"] = dockerd_paths(name)["sock_dir"]
+    log = host_dir(name, "sandbox.log")
+    with open(log, "ab") as handle:
+        # unshare stays as the parent of the namespace's PID 1 (sshd); --kill-child
+        # makes SIGTERM to unshare end the namespace, and its mounts with it.
+        proc = subprocess.Popen(  # pylint: disable=consider-using-with  # outlives us
+            ["unshare", "--mount", "--propagation", "private", "--uts", "--pid", "--fork",
+             "--kill-child=SIGTERM", "/bin/sh", "-c", SANDBOX_SCRIPT, "fleet-sandbox", marker],
+            env=env, stdin=subprocess.DEVNULL, stdout=handle, stderr=handle,
+            start_new_session=True)
+    write_file(pid_file, "%d\n" % proc.pid)
+    wait_for(lambda: port_open(host["address"], 22) or proc.poll() is not None,
+             "sshd of %s on %s:22" % (name, host["address"]), log)
+    if proc.poll() is not None:
+        os.unlink(pid_file)
+        raise FleetError("sandbox of %s exited (%d); see %s" % (name, proc.returncode, log))
+
+
+def stop_sandbox(name):
+    stop_pid(host_dir(name, "sandbox.pid"), host_dir(name, "merged"), via_children=True)
+
+
+# --- up / down -------------------------------------------------------------------
+
+def mounts_under(path):
+    """Mount points under path in the machine's mount namespace."""
+    prefix = os.path.realpath(path) + "/"
+    with open("/proc/self/mountinfo", encoding="utf-8") as handle:
+        points = [line.split()[4] for line in handle]
+    return [point for point in points if point.startswith(prefix)]
+
+
+def up(inventory):
+    if os.geteuid() != 0:
+        raise FleetError("the fleet needs root (namespaces, overlayfs, sshd on port 22)")
+    for tool in (SSHD, DOCKERD):
+        if not os.path.exists(tool):
+            raise FleetError("%s is missing (apt-get install openssh-server / docker)" % tool)
+    hosts = read_inventory(inventory)
+    os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
+    client_key()
+    write_known_hosts(hosts)
+    for name, host in hosts.items():
+        if host["docker"]:
+            start_dockerd(name)
+        start_sandbox(name, host)
+        print("fleet: %s up on %s%s" % (name, host["address"],
+                                        " (own dockerd)" if host["docker"] else ""))
+
+
+def down(inventory):
+    hosts = read_inventory(inventory) if os.path.exists(inventory) else {}
+    known = set(hosts)
+    if os.path.isdir(os.path.join(STATE_DIR, "hosts")):
+        known.update(os.listdir(os.path.join(STATE_DIR, "hosts")))
+    for name in sorted(known):
+        stop_sandbox(name)
+        stop_dockerd(name)
+    left = mounts_under(STATE_DIR) if os.path.exists(STATE_DIR) else []
+    for point in sorted(left, reverse=True):  # dockerd leftovers, deepest first
+        subprocess.run(["umount", point], check=False, capture_output=True)
+    left = mounts_under(STATE_DIR) if os.path.exists(STATE_DIR) else []
+    if left:
+        raise FleetError("mounts remain under %s, not removing it: %s" % (STATE_DIR, left))
+    if os.path.exists(STATE_DIR):
+        shutil.rmtree(STATE_DIR)
+    print("fleet: down, %s removed" % STATE_DIR)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("action", choices=("up", "down"))
+    parser.add_argument("-i", "--inventory", default=DEFAULT_INVENTORY)
+    args = parser.parse_args(argv)
+    try:
+        (up if args.action == "up" else down)(args.inventory)
+    except FleetError as error:
+        print("fleet: %s" % error, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
