@@ -44,6 +44,10 @@ DOCKERD_CONFIG = {
     "ip-forward": False,
     "ip-masq": False,
 }
+# Directories of the machine a host must not see through the overlay: the fleet's own
+# state (other hosts' files, the client key) and the machine's unitehub config, state
+# and logs, so that every host starts from nothing. Made opaque in the host's upper dir.
+MASKED_DIRS = (STATE_DIR, "/etc/unitehub", "/var/lib/unitehub", "/var/log/unitehub")
 # Where a sandbox finds its engine's socket directory; /var/run/docker.sock links here,
 # so a restarted dockerd (a new socket inode) is still the one the sandbox sees.
 SANDBOX_DOCKER_DIR = "/run/fleet-docker"
@@ -267,7 +271,7 @@ Subsystem sftp internal-sftp
 
 def prepare_upper(name, host):
     """Seed the host's upper directory: its sshd config, host key, authorized key,
-    and its hostname. Files written here appear in the sandbox over the machine's /."""
+    its hostname and the masked directories. Files written here appear in the sandbox over the machine's /."""
     upper = host_dir(name, "upper")
     for sub in ("work", "merged", "upper"):
         os.makedirs(host_dir(name, sub), mode=0o755, exist_ok=True)
@@ -280,6 +284,11 @@ def prepare_upper(name, host):
     with open(client_key() + ".pub", encoding="utf-8") as handle:
         write_file(os.path.join(ssh_dir, "authorized_keys"), handle.read(), 0o600)
     write_file(os.path.join(upper, "etc", "hostname"), name + "\n")
+    for masked in MASKED_DIRS:
+        # An opaque directory in the upper layer hides the lower one's content.
+        path = upper + masked
+        os.makedirs(path, mode=0o755, exist_ok=True)
+        os.setxattr(path, "trusted.overlay.opaque", b"y")
 
 
 def start_sandbox(name, host):

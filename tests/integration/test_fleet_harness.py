@@ -110,6 +110,13 @@ def test_each_host_is_its_own_sandbox(fleet_up):
         assert address + ":22" in listening
 
 
+def test_a_host_sees_neither_the_fleet_state_nor_the_machines_deploy(fleet_up):
+    for name, address in HOSTS.items():
+        listed = ssh(address, "ls -A %s /etc/unitehub /var/lib/unitehub /var/log/unitehub" % STATE_DIR)
+        assert listed.returncode == 0, listed.stderr
+        assert [line for line in listed.stdout.splitlines() if line and not line.endswith(":")] == [], name
+
+
 def test_a_file_written_on_app1_stays_on_app1(fleet_up):
     written = ssh(HOSTS["app1"], "echo app1 > %s && cat %s" % (PROBE, PROBE))
     assert written.stdout == "app1\n", written.stderr
