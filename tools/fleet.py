@@ -9,8 +9,9 @@
 Each host is a mount, UTS and PID namespace whose root is an overlayfs over the machine's
 / (the host's writes land in its own upper directory), with its own /run, /tmp and
 /proc, and an sshd bound to the host's own 127.0.0.x:22 as PID 1. Hosts of the
-``app`` group also get a dockerd of their own beside the machine's, whose socket is
-handed into the sandbox as /var/run/docker.sock. docs/fleet.md explains why.
+``app`` group also get a dockerd of their own beside the machine's, run in the host's
+namespaces with a real directory as its data root; its socket is the host's
+/var/run/docker.sock. docs/fleet.md explains why.
 
 Everything lives under STATE_DIR; ``down`` removes it. Run as root. Standard library
 only: the inventory is read with ansible-inventory, so the one parser is Ansible's.
@@ -46,11 +47,9 @@ DOCKERD_CONFIG = {
 }
 # Directories of the machine a host must not see through the overlay: the fleet's own
 # state (other hosts' files, the client key) and the machine's unitehub config, state
-# and logs, so that every host starts from nothing. Made opaque in the host's upper dir.
-MASKED_DIRS = (STATE_DIR, "/etc/unitehub", "/var/lib/unitehub", "/var/log/unitehub")
-# Where a sandbox finds its engine's socket directory; /var/run/docker.sock links here,
-# so a restarted dockerd (a new socket inode) is still the one the sandbox sees.
-SANDBOX_DOCKER_DIR = "/run/fleet-docker"
+# and logs and the machine's Docker config and engine key, so that every host starts
+# from nothing. Made opaque in the host's upper dir.
+MASKED_DIRS = (STATE_DIR, "/etc/unitehub", "/var/lib/unitehub", "/var/log/unitehub", "/etc/docker")
 
 
 class FleetError(RuntimeError):
@@ -198,40 +197,42 @@ def write_known_hosts(hosts):
 
 # --- dockerd beside the machine's ------------------------------------------------
 
-def dockerd_paths(name):
-    base = host_dir(name, "docker")
-    return {
-        "config": os.path.join(base, "daemon.json"),
-        "data": os.path.join(base, "data"),
-        "exec": os.path.join(base, "exec"),
-        "sock_dir": os.path.join(base, "sock"),
-        "socket": os.path.join(base, "sock", "docker.sock"),
-        "pidfile": os.path.join(base, "dockerd.pid"),
-        "log": os.path.join(base, "dockerd.log"),
-    }
+# Inside the sandbox, the engine's paths are the usual ones; only its data root is a
+# real directory of the machine bind-mounted in (overlay2 cannot sit on an overlayfs).
+SANDBOX_DOCKERD = {"config": "/etc/docker/fleet-daemon.json", "data": "/var/lib/docker",
+                   "exec": "/run/docker", "pidfile": "/run/docker.pid",
+                   "socket": "/run/docker.sock"}
 
 
 def start_dockerd(name):
-    paths = dockerd_paths(name)
-    marker = paths["config"]
-    if pid_alive(read_pid(paths["pidfile"]) or 0, marker):
+    """Run the host's own dockerd inside its namespaces (mount, UTS, PID, root), so its
+    bind mounts and files resolve in the host's filesystem, not the machine's."""
+    pid_file = host_dir(name, "dockerd.pid")
+    marker = SANDBOX_DOCKERD["config"]
+    if pid_alive(read_pid(pid_file) or 0, marker):
         return
-    for key in ("data", "exec", "sock_dir"):
-        os.makedirs(paths[key], mode=0o711, exist_ok=True)
-    write_file(paths["config"], json.dumps(DOCKERD_CONFIG, indent=2) + "\n")
-    with open(paths["log"], "ab") as log:
-        subprocess.Popen(  # pylint: disable=consider-using-with  # a daemon: outlives us
-            [DOCKERD, "--config-file", paths["config"], "--data-root", paths["data"],
-             "--exec-root", paths["exec"], "--pidfile", paths["pidfile"],
-             "--host", "unix://" + paths["socket"]],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
-    wait_for(lambda: os.path.exists(paths["socket"]) and pid_alive(
-        read_pid(paths["pidfile"]) or 0, marker), "dockerd of %s" % name, paths["log"])
+    init = sandbox_init(name)
+    log = host_dir(name, "dockerd.log")
+    with open(log, "ab") as handle:
+        # nsenter stays as the parent of dockerd (it forks to enter the PID namespace).
+        proc = subprocess.Popen(  # pylint: disable=consider-using-with  # outlives us
+            ["nsenter", "--target", str(init), "--mount", "--uts", "--pid", "--root",
+             "--wd=/", "dockerd", "--config-file", SANDBOX_DOCKERD["config"],
+             "--data-root", SANDBOX_DOCKERD["data"], "--exec-root", SANDBOX_DOCKERD["exec"],
+             "--pidfile", SANDBOX_DOCKERD["pidfile"],
+             "--host", "unix://" + SANDBOX_DOCKERD["socket"]],
+            stdin=subprocess.DEVNULL, stdout=handle, stderr=handle, start_new_session=True)
+    write_file(pid_file, "%d\n" % proc.pid)
+    socket_path = "/proc/%d/root%s" % (init, SANDBOX_DOCKERD["socket"])
+    wait_for(lambda: os.path.exists(socket_path) or proc.poll() is not None,
+             "dockerd of %s" % name, log)
+    if proc.poll() is not None:
+        os.unlink(pid_file)
+        raise FleetError("dockerd of %s exited (%d); see %s" % (name, proc.returncode, log))
 
 
 def stop_dockerd(name):
-    paths = dockerd_paths(name)
-    stop_pid(paths["pidfile"], paths["config"])
+    stop_pid(host_dir(name, "dockerd.pid"), SANDBOX_DOCKERD["config"], via_children=True)
 
 
 # --- the sandbox --------------------------------------------------------------
@@ -247,10 +248,9 @@ mount --rbind /dev "$m/dev"
 mount -t tmpfs -o mode=0755 tmpfs "$m/run"
 mount -t tmpfs -o mode=1777 tmpfs "$m/tmp"
 mkdir -p "$m/run/sshd" "$m/run/lock"
-if [ -n "${FLEET_DOCKER_DIR:-}" ]; then
-  mkdir -p "$m$FLEET_SANDBOX_DOCKER_DIR"
-  mount --bind "$FLEET_DOCKER_DIR" "$m$FLEET_SANDBOX_DOCKER_DIR"
-  ln -s "$FLEET_SANDBOX_DOCKER_DIR/docker.sock" "$m/run/docker.sock"
+if [ -n "${FLEET_DOCKER_DATA:-}" ]; then
+  mkdir -p "$m/var/lib/docker"
+  mount --bind "$FLEET_DOCKER_DATA" "$m/var/lib/docker"
 fi
 exec chroot "$m" /usr/sbin/sshd -D -e -f /etc/ssh/fleet/sshd_config
 """
@@ -300,11 +300,13 @@ def start_sandbox(name, host):
         raise FleetError("%s:22 is taken by a process the harness did not record"
                          % host["address"])
     prepare_upper(name, host)
-    env = dict(os.environ, FLEET_HOSTNAME=name, FLEET_MERGED=marker, FLEET_UPPER=host_dir(name, "upper"),
-               FLEET_WORK=host_dir(name, "work"),
-               FLEET_SANDBOX_DOCKER_DIR=SANDBOX_DOCKER_DIR)
+    env = dict(os.environ, FLEET_HOSTNAME=name, FLEET_MERGED=marker,
+               FLEET_UPPER=host_dir(name, "upper"), FLEET_WORK=host_dir(name, "work"))
     if host["docker"]:
-        env["FLEET_DOCKER_DIR"] = dockerd_paths(name)["sock_dir"]
+        env["FLEET_DOCKER_DATA"] = host_dir(name, "docker-data")
+        os.makedirs(env["FLEET_DOCKER_DATA"], mode=0o711, exist_ok=True)
+        write_file(os.path.join(host_dir(name, "upper"), SANDBOX_DOCKERD["config"].lstrip("/")),
+                   json.dumps(DOCKERD_CONFIG, indent=2) + "\n")
     log = host_dir(name, "sandbox.log")
     with open(log, "ab") as handle:
         # unshare stays as the parent of the namespace's PID 1 (sshd); --kill-child
@@ -320,6 +322,15 @@ def start_sandbox(name, host):
     if proc.poll() is not None:
         os.unlink(pid_file)
         raise FleetError("sandbox of %s exited (%d); see %s" % (name, proc.returncode, log))
+
+
+def sandbox_init(name):
+    """The machine's PID of the host's PID 1 (its sshd): unshare's one child."""
+    pid = read_pid(host_dir(name, "sandbox.pid"))
+    found = children(pid) if pid else []
+    if not found:
+        raise FleetError("sandbox of %s is not running" % name)
+    return found[0]
 
 
 def stop_sandbox(name):
@@ -347,9 +358,9 @@ def up(inventory):
     client_key()
     write_known_hosts(hosts)
     for name, host in hosts.items():
+        start_sandbox(name, host)
         if host["docker"]:
             start_dockerd(name)
-        start_sandbox(name, host)
         print("fleet: %s up on %s%s" % (name, host["address"],
                                         " (own dockerd)" if host["docker"] else ""))
 
@@ -360,8 +371,8 @@ def down(inventory):
     if os.path.isdir(os.path.join(STATE_DIR, "hosts")):
         known.update(os.listdir(os.path.join(STATE_DIR, "hosts")))
     for name in sorted(known):
-        stop_sandbox(name)
         stop_dockerd(name)
+        stop_sandbox(name)
     left = mounts_under(STATE_DIR) if os.path.exists(STATE_DIR) else []
     for point in sorted(left, reverse=True):  # dockerd leftovers, deepest first
         subprocess.run(["umount", point], check=False, capture_output=True)

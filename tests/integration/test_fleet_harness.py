@@ -48,7 +48,7 @@ def ssh(address, command):
 def recorded_pids():
     pids = {}
     for name in HOSTS:
-        for pid_file in ("sandbox.pid", "docker/dockerd.pid"):
+        for pid_file in ("sandbox.pid", "dockerd.pid"):
             path = os.path.join(STATE_DIR, "hosts", name, pid_file)
             if os.path.exists(path):
                 with open(path, encoding="utf-8") as handle:
@@ -127,14 +127,37 @@ def test_a_file_written_on_app1_stays_on_app1(fleet_up):
     assert not os.path.exists(PROBE)
 
 
-def test_an_app_host_has_a_docker_engine_of_its_own(fleet_up):
-    info = ssh(HOSTS["app1"], "docker -H unix:///var/run/docker.sock info --format '{{json .}}'")
-
+def engine(address):
+    info = ssh(address, "docker -H unix:///var/run/docker.sock info --format '{{json .}}'")
     assert info.returncode == 0, info.stderr
-    engine = json.loads(info.stdout)
-    assert engine["DockerRootDir"] == os.path.join(STATE_DIR, "hosts", "app1", "docker", "data")
+    return json.loads(info.stdout)
+
+
+def test_an_app_host_has_a_docker_engine_of_its_own(fleet_up):
+    app1, app2 = engine(HOSTS["app1"]), engine(HOSTS["app2"])
+
+    assert (app1["Name"], app2["Name"]) == ("app1", "app2")
+    assert app1["ID"] != app2["ID"]
+    assert app1["DockerRootDir"] == "/var/lib/docker"
+    assert "dockerd" in ssh(HOSTS["app1"], "ps -e -o comm=").stdout.split()  # in app1's PID space
     no_engine = ssh(HOSTS["lb1"], "test -e /var/run/docker.sock; echo $?")
     assert no_engine.stdout == "1\n"  # the machine's socket is not handed to other hosts
+
+
+def test_a_container_on_app1_mounts_app1s_files(fleet_up):
+    """The engine runs in app1's filesystem: a bind mount resolves there, not on the
+    machine. The image is made from three of app1's own files (no registry, no copy
+    from the machine's engine)."""
+    ran = ssh(HOSTS["app1"], " && ".join([
+        "echo on-app1 > /etc/fleet-bind-probe",
+        "tar -ch -C / usr/bin/cat usr/lib/x86_64-linux-gnu/libc.so.6 lib64/ld-linux-x86-64.so.2"
+        " | docker import - fleet-probe:1 >/dev/null",
+        "timeout 60 docker run --rm --network host -v /etc/fleet-bind-probe:/probe"
+        " fleet-probe:1 /usr/bin/cat /probe"]))
+
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout == "on-app1\n"
+    assert not os.path.exists("/etc/fleet-bind-probe")
 
 
 def test_down_twice_leaves_nothing(fleet_up):
