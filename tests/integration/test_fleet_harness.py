@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("fleet_up")]
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FLEET = [sys.executable, os.path.join(REPO_ROOT, "tools", "fleet.py")]
@@ -89,7 +89,7 @@ def test_up_twice_keeps_every_host_and_engine(fleet_up):
     assert recorded_pids() == fleet_up
 
 
-def test_ansible_reaches_every_host_over_ssh(fleet_up):
+def test_ansible_reaches_every_host_over_ssh():
     result = subprocess.run(
         [ANSIBLE, "-i", INVENTORY, "all", "-m", "ansible.builtin.ping", "-o"],
         capture_output=True, text=True, timeout=TIMEOUT, check=False, cwd=REPO_ROOT)
@@ -99,7 +99,7 @@ def test_ansible_reaches_every_host_over_ssh(fleet_up):
         assert '%s | SUCCESS => {"changed": false,"ping": "pong"}' % name in result.stdout
 
 
-def test_each_host_is_its_own_sandbox(fleet_up):
+def test_each_host_is_its_own_sandbox():
     for name, address in HOSTS.items():
         seen = ssh(address, "hostname; cat /proc/1/cmdline | tr '\\0' ' '")
         assert seen.returncode == 0, seen.stderr
@@ -110,14 +110,14 @@ def test_each_host_is_its_own_sandbox(fleet_up):
         assert address + ":22" in listening
 
 
-def test_a_host_sees_neither_the_fleet_state_nor_the_machines_deploy(fleet_up):
+def test_a_host_sees_neither_the_fleet_state_nor_the_machines_deploy():
     for name, address in HOSTS.items():
         listed = ssh(address, "ls -A %s /etc/unitehub /var/lib/unitehub /var/log/unitehub" % STATE_DIR)
         assert listed.returncode == 0, listed.stderr
         assert [line for line in listed.stdout.splitlines() if line and not line.endswith(":")] == [], name
 
 
-def test_a_file_written_on_app1_stays_on_app1(fleet_up):
+def test_a_file_written_on_app1_stays_on_app1():
     written = ssh(HOSTS["app1"], "echo app1 > %s && cat %s" % (PROBE, PROBE))
     assert written.stdout == "app1\n", written.stderr
 
@@ -133,7 +133,7 @@ def engine(address):
     return json.loads(info.stdout)
 
 
-def test_an_app_host_has_a_docker_engine_of_its_own(fleet_up):
+def test_an_app_host_has_a_docker_engine_of_its_own():
     app1, app2 = engine(HOSTS["app1"]), engine(HOSTS["app2"])
 
     assert (app1["Name"], app2["Name"]) == ("app1", "app2")
@@ -144,7 +144,7 @@ def test_an_app_host_has_a_docker_engine_of_its_own(fleet_up):
     assert no_engine.stdout == "1\n"  # the machine's socket is not handed to other hosts
 
 
-def test_a_container_on_app1_mounts_app1s_files(fleet_up):
+def test_a_container_on_app1_mounts_app1s_files():
     """The engine runs in app1's filesystem: a bind mount resolves there, not on the
     machine. The image is made from three of app1's own files (no registry, no copy
     from the machine's engine)."""
