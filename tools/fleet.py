@@ -56,9 +56,14 @@ class FleetError(RuntimeError):
     """A step of up or down failed; the message says which and why."""
 
 
-def run(argv, **kwargs):
-    """Run a command, raising FleetError with its output when it fails."""
-    result = subprocess.run(argv, capture_output=True, text=True, check=False, **kwargs)
+def run(argv, timeout=120, **kwargs):
+    """Run a command for at most timeout seconds, raising FleetError with its output
+    when it fails."""
+    try:
+        result = subprocess.run(argv, capture_output=True, text=True, check=False,
+                                timeout=timeout, **kwargs)
+    except subprocess.TimeoutExpired as error:
+        raise FleetError("%s took more than %d s" % (" ".join(argv), timeout)) from error
     if result.returncode != 0:
         raise FleetError("%s failed (%d): %s" % (" ".join(argv), result.returncode,
                                                  (result.stderr or result.stdout).strip()))
@@ -347,12 +352,31 @@ def mounts_under(path):
     return [point for point in points if point.startswith(prefix)]
 
 
+def ensure_sshd():
+    """Install openssh-server if sshd is missing, without starting the machine's own
+    sshd (it would listen on every address): a policy-rc.d refuses service starts
+    for the length of the install, unless the machine already has one."""
+    if os.path.exists(SSHD):
+        return
+    policy = "/usr/sbin/policy-rc.d"
+    made_policy = not os.path.exists(policy)
+    if made_policy:
+        write_file(policy, "#!/bin/sh\nexit 101\n", 0o755)
+    try:
+        run(["apt-get", "update", "-q"], timeout=300)
+        run(["apt-get", "install", "-y", "-q", "--no-install-recommends", "openssh-server"],
+            timeout=600, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    finally:
+        if made_policy:
+            os.unlink(policy)
+
+
 def up(inventory):
     if os.geteuid() != 0:
         raise FleetError("the fleet needs root (namespaces, overlayfs, sshd on port 22)")
-    for tool in (SSHD, DOCKERD):
-        if not os.path.exists(tool):
-            raise FleetError("%s is missing (apt-get install openssh-server / docker)" % tool)
+    ensure_sshd()
+    if not os.path.exists(DOCKERD):
+        raise FleetError("%s is missing: the docker_engine role installs it" % DOCKERD)
     hosts = read_inventory(inventory)
     os.makedirs(STATE_DIR, mode=0o755, exist_ok=True)
     client_key()
