@@ -77,7 +77,7 @@ def ansible_inventory_bin():
 
 
 def read_inventory(inventory):
-    """{host: {"address": 127.0.0.x, "docker": bool}} from the inventory."""
+    """{host: {"address": 127.0.0.x, "port": its sshd port, "docker": bool}}."""
     data = json.loads(run([ansible_inventory_bin(), "-i", inventory, "--list"]))
     hostvars = data.get("_meta", {}).get("hostvars", {})
     docker_hosts = set(data.get(DOCKER_GROUP, {}).get("hosts", []))
@@ -86,7 +86,8 @@ def read_inventory(inventory):
         address = variables.get("ansible_host", "")
         if not address.startswith("127."):
             raise FleetError("host %s: ansible_host %r is not a loopback address" % (name, address))
-        hosts[name] = {"address": address, "docker": name in docker_hosts}
+        hosts[name] = {"address": address, "port": int(variables.get("ansible_port", 22)),
+                       "docker": name in docker_hosts}
     if not hosts:
         raise FleetError("inventory %s has no hosts" % inventory)
     return hosts
@@ -262,7 +263,7 @@ exec chroot "$m" /usr/sbin/sshd -D -e -f /etc/ssh/fleet/sshd_config
 
 SSHD_CONFIG = """\
 # Written by tools/fleet.py for fleet host {name}.
-ListenAddress {address}:22
+ListenAddress {address}:{port}
 HostKey /etc/ssh/fleet/ssh_host_ed25519_key
 AuthorizedKeysFile /etc/ssh/fleet/authorized_keys
 PermitRootLogin prohibit-password
@@ -301,9 +302,9 @@ def start_sandbox(name, host):
     marker = host_dir(name, "merged")
     if pid_alive(read_pid(pid_file) or 0, marker):
         return
-    if port_open(host["address"], 22):
-        raise FleetError("%s:22 is taken by a process the harness did not record"
-                         % host["address"])
+    if port_open(host["address"], host["port"]):
+        raise FleetError("%s:%d is taken by a process the harness did not record"
+                         % (host["address"], host["port"]))
     prepare_upper(name, host)
     env = dict(os.environ, FLEET_HOSTNAME=name, FLEET_MERGED=marker,
                FLEET_UPPER=host_dir(name, "upper"), FLEET_WORK=host_dir(name, "work"))
@@ -322,8 +323,8 @@ def start_sandbox(name, host):
             env=env, stdin=subprocess.DEVNULL, stdout=handle, stderr=handle,
             start_new_session=True)
     write_file(pid_file, "%d\n" % proc.pid)
-    wait_for(lambda: port_open(host["address"], 22) or proc.poll() is not None,
-             "sshd of %s on %s:22" % (name, host["address"]), log)
+    wait_for(lambda: port_open(host["address"], host["port"]) or proc.poll() is not None,
+             "sshd of %s on %s:%d" % (name, host["address"], host["port"]), log)
     if proc.poll() is not None:
         os.unlink(pid_file)
         raise FleetError("sandbox of %s exited (%d); see %s" % (name, proc.returncode, log))
@@ -389,16 +390,15 @@ def up(inventory):
                                         " (own dockerd)" if host["docker"] else ""))
 
 
-def down(inventory):
-    hosts = read_inventory(inventory) if os.path.exists(inventory) else {}
-    known = set(hosts)
-    if os.path.isdir(os.path.join(STATE_DIR, "hosts")):
-        known.update(os.listdir(os.path.join(STATE_DIR, "hosts")))
-    for name in sorted(known):
+def down(_inventory):
+    """Stop every host the state directory records (whatever the inventory says now)."""
+    hosts_dir = os.path.join(STATE_DIR, "hosts")
+    for name in sorted(os.listdir(hosts_dir)) if os.path.isdir(hosts_dir) else []:
         stop_dockerd(name)
         stop_sandbox(name)
     left = mounts_under(STATE_DIR) if os.path.exists(STATE_DIR) else []
-    for point in sorted(left, reverse=True):  # dockerd leftovers, deepest first
+    # None expected: every mount lives in a host's namespace and ends with it.
+    for point in sorted(left, reverse=True):  # deepest first
         subprocess.run(["umount", point], check=False, capture_output=True)
     left = mounts_under(STATE_DIR) if os.path.exists(STATE_DIR) else []
     if left:
