@@ -5,6 +5,8 @@
 
     python3 tools/fleet.py up   [-i inventories/fleet]   start every host (idempotent)
     python3 tools/fleet.py down [-i inventories/fleet]   stop them, remove every file made
+    python3 tools/fleet.py load-image --image NAME:TAG [--from-host HOST]
+        copy an image into every app host's engine that lacks it
 
 Each host is a mount, UTS and PID namespace whose root is an overlayfs over the machine's
 / (the host's writes land in its own upper directory), with its own /run, /tmp and
@@ -408,13 +410,48 @@ def down(_inventory):
     print("fleet: down, %s removed" % STATE_DIR)
 
 
+def engine_socket(name):
+    """The machine's path to a running app host's Docker socket."""
+    return "/proc/%d/root%s" % (sandbox_init(name), SANDBOX_DOCKERD["socket"])
+
+
+def load_image(inventory, image, source):
+    """Copy image from the engine at the source socket into every app host's engine
+    that lacks it (docker save | docker load), instead of building it on each."""
+    docker = shutil.which("docker") or "/usr/bin/docker"
+    for name, host in read_inventory(inventory).items():
+        target = engine_socket(name) if host["docker"] else None
+        if target is None or os.path.realpath(target) == os.path.realpath(source):
+            continue
+        present = subprocess.run([docker, "-H", "unix://" + target, "image", "inspect", image],
+                                 capture_output=True, check=False, timeout=60)
+        if present.returncode == 0:
+            continue
+        with subprocess.Popen([docker, "-H", "unix://" + source, "save", image],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) as save:
+            run([docker, "-H", "unix://" + target, "load", "-q"], timeout=600, stdin=save.stdout)
+            save.stdout.close()
+            if save.wait(timeout=60) != 0:
+                raise FleetError("docker save %s failed: %s" % (image, save.stderr.read().decode().strip()))
+        print("fleet: %s loaded on %s" % (image, name))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("action", choices=("up", "down"))
+    parser.add_argument("action", choices=("up", "down", "load-image"))
     parser.add_argument("-i", "--inventory", default=DEFAULT_INVENTORY)
+    parser.add_argument("--image", help="load-image: the image to copy, name:tag")
+    parser.add_argument("--from-host", help="load-image: copy from this fleet host's engine"
+                        " (default: the machine's, /var/run/docker.sock)")
     args = parser.parse_args(argv)
     try:
-        (up if args.action == "up" else down)(args.inventory)
+        if args.action == "load-image":
+            if not args.image:
+                raise FleetError("load-image needs --image")
+            source = engine_socket(args.from_host) if args.from_host else "/var/run/docker.sock"
+            load_image(args.inventory, args.image, source)
+        else:
+            (up if args.action == "up" else down)(args.inventory)
     except FleetError as error:
         print("fleet: %s" % error, file=sys.stderr)
         return 1

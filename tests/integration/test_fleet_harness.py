@@ -160,6 +160,26 @@ def test_a_container_on_app1_mounts_app1s_files():
     assert not os.path.exists("/etc/fleet-bind-probe")
 
 
+def test_an_image_moves_from_one_app_engine_to_the_others():
+    made = ssh(HOSTS["app1"], "tar -ch -C / usr/bin/true usr/lib/x86_64-linux-gnu/libc.so.6"
+               " lib64/ld-linux-x86-64.so.2 | docker import - fleet-move-probe:1")
+    assert made.returncode == 0, made.stderr
+    assert ssh(HOSTS["app2"], "docker image inspect fleet-move-probe:1").returncode == 1
+
+    moved = subprocess.run(FLEET + ["load-image", "-i", INVENTORY, "--image", "fleet-move-probe:1",
+                                    "--from-host", "app1"],
+                           capture_output=True, text=True, timeout=TIMEOUT, check=False)
+
+    assert moved.returncode == 0, moved.stderr
+    assert moved.stdout == "fleet: fleet-move-probe:1 loaded on app2\n"
+    ran = ssh(HOSTS["app2"], "timeout 60 docker run --rm --network host fleet-move-probe:1 /usr/bin/true")
+    assert ran.returncode == 0, ran.stderr
+    again = subprocess.run(FLEET + ["load-image", "-i", INVENTORY, "--image", "fleet-move-probe:1",
+                                    "--from-host", "app1"],
+                           capture_output=True, text=True, timeout=TIMEOUT, check=False)
+    assert (again.returncode, again.stdout) == (0, "")  # present everywhere: nothing to copy
+
+
 def test_down_twice_leaves_nothing(fleet_up):
     first, second = fleet("down"), fleet("down")
 
