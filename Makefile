@@ -65,7 +65,7 @@ unit: venv ## unit tests of plugins and of the reference app
 	$(BIN)/pytest -q -m 'not integration' tests/unit tests/app $(addprefix --ignore=,$(TARGET_UNIT_TESTS)) $(PYTEST_ARGS)
 
 integration: stack ## integration tests against the real local stack
-	$(BIN)/pytest -q -m integration tests/integration tests/app $(PYTEST_ARGS)
+	$(BIN)/pytest -q --durations=25 -m integration tests/integration tests/app $(PYTEST_ARGS)
 
 lint: venv ## ansible-lint (production profile), changelog fragments, role READMEs up to date
 	$(BIN)/ansible-lint

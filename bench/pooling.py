@@ -327,12 +327,31 @@ class Bench(object):
         return len(held), refused, first_error
 
 
+def load_average():
+    """The 1-minute load average: other work on the machine skews every figure here."""
+    return "%.2f" % os.getloadavg()[0]
+
+
 def key_derivation_ms(iterations, rounds=20):
     """What one PBKDF2-SHA-256 key derivation costs here, the client's share of a SCRAM login."""
     started = time.perf_counter()
     for _round in range(rounds):
         hashlib.pbkdf2_hmac("sha256", b"x" * 43, b"s" * 16, iterations)
     return (time.perf_counter() - started) * 1000 / rounds
+
+
+def pair_ok(pair):
+    return pair["direct"]["ok"] and pair["pooled"]["ok"]
+
+
+def median_pair(pairs):
+    """The pair with the median direct/pooled ratio (the lower middle one for an even count);
+    a failed pair, if any, so that a failure is never hidden."""
+    failed = [pair for pair in pairs if not pair_ok(pair)]
+    if failed:
+        return failed[0]
+    ranked = sorted(pairs, key=lambda pair: pair["direct"]["latency"] / pair["pooled"]["latency"])
+    return ranked[(len(ranked) - 1) // 2]
 
 
 def pgbench_part(bench):
@@ -348,16 +367,25 @@ def pgbench_part(bench):
     log("   %-38s %-7s %11s %10s %8s %7s" % ("", "", "latency ms", "tps", "done", "failed"))
     results = {}
     for label, options, queries in SCENARIOS:
-        pair = {}
-        for side, port in (("direct", DIRECT_PORT), ("pooled", bench.port)):
-            row = bench.measure(port, options)
-            pair[side] = row
-            log("   %-38s %-7s %11s %10s %8d %7d%s"
-                % (label if side == "direct" else "", side,
-                   "%.3f" % row["latency"] if row["latency"] is not None else "-",
-                   "%.1f" % row["tps"] if row["tps"] is not None else "-", row["done"], row["failed"],
-                   ("   " + row["error"]) if row["error"] else ""))
-        results[label] = (pair, options, queries)
+        # The target pair runs --rounds times, interleaved, and is judged on its median pair: one
+        # run's ratio moves by +-15 % here whenever other work takes the CPU.
+        pairs = []
+        for _round in range(args.rounds if "-C" in options and "-S" in options else 1):
+            pair = {}
+            for side, port in (("direct", DIRECT_PORT), ("pooled", bench.port)):
+                row = bench.measure(port, options)
+                pair[side] = row
+                log("   %-38s %-7s %11s %10s %8d %7d%s"
+                    % (label if side == "direct" and not pairs else "", side,
+                       "%.3f" % row["latency"] if row["latency"] is not None else "-",
+                       "%.1f" % row["tps"] if row["tps"] is not None else "-", row["done"], row["failed"],
+                       ("   " + row["error"]) if row["error"] else ""))
+            pairs.append(pair)
+        results[label] = (median_pair(pairs), options, queries)
+        if len(pairs) > 1:
+            ratios = ["x%.2f" % (p["direct"]["latency"] / p["pooled"]["latency"]) if pair_ok(p) else "failed"
+                      for p in pairs]
+            log("   %-38s ratios of the %d pairs: %s; the median pair counts" % ("", len(pairs), ", ".join(ratios)))
 
     verdicts = []
     log()
@@ -400,7 +428,13 @@ def stack_part(bench):
         % (HOST, args.stack_port, HOST, DIRECT_PORT, args.stack_user))
     verdicts = []
     for label, options in (("connect per transaction", ["-C", "-f", script]), ("persistent", ["-f", script])):
-        direct, pooled = bench.measure(DIRECT_PORT, options, login), bench.measure(args.stack_port, options, login)
+        pairs = [{"direct": bench.measure(DIRECT_PORT, options, login),
+                  "pooled": bench.measure(args.stack_port, options, login)}
+                 for _round in range(args.rounds if "-C" in options else 1)]
+        direct, pooled = median_pair(pairs)["direct"], median_pair(pairs)["pooled"]
+        if len(pairs) > 1:
+            log("   %-25s ratios of the %d pairs: %s; the median pair counts" % (label, len(pairs), ", ".join(
+                "x%.2f" % (p["direct"]["latency"] / p["pooled"]["latency"]) if pair_ok(p) else "failed" for p in pairs)))
         if not (direct["ok"] and pooled["ok"]):
             log("   %-25s a run failed: %s" % (label, direct["error"] or pooled["error"]))
             verdicts.append(False)
@@ -444,9 +478,15 @@ def concurrency_part(bench, remaining):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--seconds", type=int, default=5, help="seconds per pgbench run (-T; default 5, 8 runs)")
+    parser.add_argument("--seconds", type=int, default=5, help="seconds per pgbench run (-T; default 5, 12 runs)")
     parser.add_argument("--pgbench-clients", type=int, default=8, help="pgbench clients (-c; default 8)")
-    parser.add_argument("--pgbench-threads", type=int, default=2, help="pgbench threads (-j; default 2)")
+    # pgbench opens a -C connection with a blocking connect, so a thread logs in one client at a time;
+    # a thread per client lets the 8 clients log in at once, as 8 app workers would, on both sides.
+    parser.add_argument("--pgbench-threads", type=int, default=None,
+                        help="pgbench threads (-j; default one per client)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved direct/pooled pairs of each -C select-only run (1 and 1b), judged on "
+                             "the median pair (default 3)")
     parser.add_argument("--iterations", type=int, default=scram.GENERATED_PASSWORD_ITERATIONS,
                         help="SCRAM iterations of the bench user's verifier (default %d, the collection's for "
                              "generated passwords; 4096 is PostgreSQL's)" % scram.GENERATED_PASSWORD_ITERATIONS)
@@ -474,9 +514,11 @@ def main():
     if os.geteuid() != 0:
         raise SystemExit("run as root: the bench creates a role and a database through runuser -u postgres")
     args.pgbench = args.pgbench or find_pgbench()
+    args.pgbench_threads = args.pgbench_threads or args.pgbench_clients
 
     bench = Bench(args)
     bench_started = time.monotonic()
+    load_at_start = load_average()
     try:
         bench.setup()
         facts, settings = bench.server_facts, bench.settings
@@ -502,8 +544,9 @@ def main():
             log("3. The same %d clients straight to PostgreSQL: %d opened, %d refused (%s)"
                 % (args.clients, opened, refused, error))
         log()
-        log("%d of %d targets met; bench took %.0f s"
-            % (sum(verdicts), len(verdicts), time.monotonic() - bench_started))
+        log("%d of %d targets met; bench took %.0f s; load average %s before it started (its own runs raise it; "
+            "quote a figure only from a run that started on an idle machine, below 1)"
+            % (sum(verdicts), len(verdicts), time.monotonic() - bench_started, load_at_start))
         return 0  # a bench reports; it never fails a build on a timing
     finally:
         bench.teardown()

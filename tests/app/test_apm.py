@@ -10,13 +10,20 @@ import threading
 import time
 
 import pytest
+from opentelemetry import propagate, trace
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from unitehub_app import __version__
 from unitehub_app.apm import Recorder
 from unitehub_app.config import load_config
 from unitehub_app.logs import JsonLogger
 from unitehub_app.metrics import AppMetrics
-from unitehub_app.otel import ServerSpans, Telemetry, describe, safe_endpoint
+from unitehub_app.otel import SCOPE, HashedResource, ServerSpans, Telemetry, describe, safe_endpoint
 
 from .conftest import OtlpReceiver, free_port, wait_until
 
@@ -221,9 +228,9 @@ class BlockedExporter:
 def test_a_full_queue_drops_and_counts_instead_of_blocking():
     metrics, exporter = new_metrics(), BlockedExporter()
     provider = TracerProvider(shutdown_on_exit=False)
-    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=3, schedule_delay_millis=10_000,
-                                                   max_export_batch_size=1))
-    spans = ServerSpans(provider.get_tracer("test"), exporter, metrics, capacity=3, batch=1, interval=10)
+    processor = BatchSpanProcessor(exporter, max_queue_size=3, schedule_delay_millis=10_000, max_export_batch_size=1)
+    provider.add_span_processor(processor)
+    spans = ServerSpans(provider, processor, exporter, metrics, capacity=3, batch=1, interval=10)
     start = time.monotonic()
     for _unused in range(5):
         spans.add(None, "GET", "/", 200, time.time_ns(), time.time_ns())
@@ -264,3 +271,64 @@ def test_safe_endpoint_drops_credentials_and_query():
     assert safe_endpoint("https://u:p@collector.example:4318/v1/traces?token=x") == \
         "https://collector.example:4318/v1/traces"
     assert safe_endpoint("http://[::1]:4318/v1/traces") == "http://[::1]:4318/v1/traces"
+
+
+class CountingIds(IdGenerator):
+    """Ids 1, 2, 3, ... so that two providers hand out the same ones."""
+
+    def __init__(self):
+        self.last = 0
+
+    def generate_span_id(self) -> int:
+        self.last += 1
+        return self.last
+
+    def generate_trace_id(self) -> int:
+        self.last += 1
+        return self.last << 64
+
+    def is_trace_id_random(self) -> bool:
+        return True
+
+
+def test_a_built_span_encodes_exactly_as_the_tracer_would_build_it():
+    """ServerSpans skips the tracer's live-span machinery: the OTLP bytes must not change."""
+    caller_headers = {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                      "tracestate": "vendor=value"}
+    requests = [(None, "GET", "/api/version", 200), (caller_headers, "POST", "/api/items", 201),
+                (None, "GET", "/", 500), (caller_headers, "GET", "unmatched", 503)]
+    resource = HashedResource(Resource.create({"service.name": "unite-hub-test", "unitehub.slot": "blue"}))
+
+    def provider_with(exporter):
+        provider = TracerProvider(resource=resource, id_generator=CountingIds(), shutdown_on_exit=False)
+        processor = SimpleSpanProcessor(exporter)
+        provider.add_span_processor(processor)
+        return provider, processor
+
+    by_tracer = InMemorySpanExporter()
+    provider, _unused = provider_with(by_tracer)
+    tracer = provider.get_tracer(SCOPE, __version__)
+    for number, (headers, method, route, status) in enumerate(requests):
+        span = tracer.start_span(
+            f"{method} {route}", context=propagate.extract(headers) if headers else None, kind=SpanKind.SERVER,
+            start_time=1000 + number, attributes={"http.request.method": method, "http.route": route,
+                                                 "http.response.status_code": status})
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR))
+        span.end(end_time=2000 + number)
+
+    by_server_spans = InMemorySpanExporter()
+    by_server_spans.finished = 0  # ServerSpans counts spans in flight by the exporter's ``finished``
+    provider, processor = provider_with(by_server_spans)
+    spans = ServerSpans(provider, processor, by_server_spans, new_metrics(), capacity=10, batch=10, interval=3600)
+    for number, (headers, method, route, status) in enumerate(requests):
+        caller = trace.get_current_span(propagate.extract(headers)).get_span_context() if headers else None
+        spans.add(caller, method, route, status, 1000 + number, 2000 + number)
+    spans.stop()
+
+    expected = encode_spans(by_tracer.get_finished_spans()).SerializeToString()
+    assert encode_spans(by_server_spans.get_finished_spans()).SerializeToString() == expected
+    # The span's own flags and trace state are not in the encoding; the caller's reach the span all the same.
+    contexts = [span.context for span in by_server_spans.get_finished_spans()]
+    assert contexts == [span.context for span in by_tracer.get_finished_spans()]
+    assert [context.trace_state.get("vendor") for context in contexts] == [None, "value", None, "value"]

@@ -65,6 +65,9 @@ def test_while_warm_a_rollback_is_one_switch_and_the_timer_then_stops_the_slot_i
     wait_until(lambda: not running(new_slot), timeout=30, what="the timer to stop %s" % new_slot)
     wait_until(lambda: read_state()["warm_standby"] is None, timeout=10, what="the state to drop the standby")
     assert read_state()["slots"][new_slot]["status"] == "stopped"
+    # The timer records its outcome after the state it wrote, as its last act.
+    wait_until(lambda: standby_timer.read_timer(STATE_DIR)["outcome"] is not None, timeout=10,
+               what="the timer to record its outcome")
     assert standby_timer.read_timer(STATE_DIR)["outcome"].startswith("stopped the standby %s" % new_slot)
     assert lb_version() == (old_slot, BASE_RELEASE) and running(old_slot)
 
