@@ -39,19 +39,25 @@ SSHD = "/usr/sbin/sshd"
 DOCKERD = shutil.which("dockerd") or "/usr/sbin/dockerd"
 START_TIMEOUT = 30.0  # seconds for an sshd or dockerd to answer
 STOP_TIMEOUT = 20.0  # seconds for a process to exit after SIGTERM
-# The sandbox's own dockerd: no bridge, no iptables, nothing leaves loopback.
-DOCKERD_CONFIG = {
+# What an app host's dockerd must be told, whatever else the inventory's
+# docker_engine_daemon_options say: no bridge, no iptables, nothing leaves loopback.
+DOCKERD_REQUIRED = {
     "bridge": "none",
     "iptables": False,
     "ip6tables": False,
     "ip-forward": False,
     "ip-masq": False,
 }
-# Directories of the machine a host must not see through the overlay: the fleet's own
-# state (other hosts' files, the client key) and the machine's unitehub config, state
-# and logs and the machine's Docker config and engine key, so that every host starts
-# from nothing. Made opaque in the host's upper dir.
-MASKED_DIRS = (STATE_DIR, "/etc/unitehub", "/var/lib/unitehub", "/var/log/unitehub", "/etc/docker")
+# Directories of the machine a host must not see through the overlay, so that every host
+# starts from nothing, as a freshly installed one: the fleet's own state (other hosts'
+# files, the client key); the machine's unitehub config, state and logs; its Docker
+# config and engine key; and what the local stack's roles wrote for nginx, PostgreSQL,
+# PgBouncer and Redis (sites, upstreams, clusters, data, logs). Made opaque, with the
+# machine's owner and mode, in the host's upper dir.
+MASKED_DIRS = (STATE_DIR, "/etc/unitehub", "/var/lib/unitehub", "/var/log/unitehub", "/etc/docker",
+               "/etc/nginx/conf.d", "/etc/nginx/unitehub", "/etc/nginx/tls",
+               "/etc/postgresql", "/var/lib/postgresql", "/var/log/postgresql",
+               "/etc/pgbouncer", "/var/lib/redis", "/var/log/redis")
 
 
 class FleetError(RuntimeError):
@@ -79,7 +85,8 @@ def ansible_inventory_bin():
 
 
 def read_inventory(inventory):
-    """{host: {"address": 127.0.0.x, "port": its sshd port, "docker": bool}}."""
+    """{host: {"address": 127.0.0.x, "port": its sshd port, "docker": bool,
+    "docker_config": (path, options) for an app host}}."""
     data = json.loads(run([ansible_inventory_bin(), "-i", inventory, "--list"]))
     hostvars = data.get("_meta", {}).get("hostvars", {})
     docker_hosts = set(data.get(DOCKER_GROUP, {}).get("hosts", []))
@@ -90,9 +97,26 @@ def read_inventory(inventory):
             raise FleetError("host %s: ansible_host %r is not a loopback address" % (name, address))
         hosts[name] = {"address": address, "port": int(variables.get("ansible_port", 22)),
                        "docker": name in docker_hosts}
+        if name in docker_hosts:
+            hosts[name]["docker_config"] = docker_config(name, variables)
     if not hosts:
         raise FleetError("inventory %s has no hosts" % inventory)
     return hosts
+
+
+def docker_config(name, variables):
+    """(path, options) of an app host's daemon configuration, as the inventory gives them
+    to the docker_engine role, so that the role finds the file the engine started with."""
+    path = variables.get("docker_engine_daemon_json_path", "")
+    options = variables.get("docker_engine_daemon_options", {})
+    if not path.startswith("/") or not isinstance(options, dict):
+        raise FleetError("host %s: docker_engine_daemon_json_path and docker_engine_daemon_options"
+                         " must be set in the inventory (a path, a mapping)" % name)
+    wrong = {key: value for key, value in DOCKERD_REQUIRED.items() if options.get(key) != value}
+    if wrong:
+        raise FleetError("host %s: docker_engine_daemon_options must set %s (traffic stays on loopback)"
+                         % (name, json.dumps(wrong, sort_keys=True)))
+    return path, options
 
 
 def host_dir(name, *parts):
@@ -207,16 +231,16 @@ def write_known_hosts(hosts):
 
 # Inside the sandbox, the engine's paths are the usual ones; only its data root is a
 # real directory of the machine bind-mounted in (overlay2 cannot sit on an overlayfs).
-SANDBOX_DOCKERD = {"config": "/etc/docker/fleet-daemon.json", "data": "/var/lib/docker",
-                   "exec": "/run/docker", "pidfile": "/run/docker.pid",
+SANDBOX_DOCKERD = {"data": "/var/lib/docker", "exec": "/run/docker", "pidfile": "/run/docker.pid",
                    "socket": "/run/docker.sock"}
+DOCKERD_MARKER = "--data-root"  # on the command line of every sandbox dockerd (guards PID reuse)
 
 
-def start_dockerd(name):
+def start_dockerd(name, host):
     """Run the host's own dockerd inside its namespaces (mount, UTS, PID, root), so its
     bind mounts and files resolve in the host's filesystem, not the machine's."""
     pid_file = host_dir(name, "dockerd.pid")
-    marker = SANDBOX_DOCKERD["config"]
+    marker = DOCKERD_MARKER
     if pid_alive(read_pid(pid_file) or 0, marker):
         return
     init = sandbox_init(name)
@@ -225,7 +249,7 @@ def start_dockerd(name):
         # nsenter stays as the parent of dockerd (it forks to enter the PID namespace).
         proc = subprocess.Popen(  # pylint: disable=consider-using-with  # outlives us
             ["nsenter", "--target", str(init), "--mount", "--uts", "--pid", "--root",
-             "--wd=/", "dockerd", "--config-file", SANDBOX_DOCKERD["config"],
+             "--wd=/", "dockerd", "--config-file", host["docker_config"][0],
              "--data-root", SANDBOX_DOCKERD["data"], "--exec-root", SANDBOX_DOCKERD["exec"],
              "--pidfile", SANDBOX_DOCKERD["pidfile"],
              "--host", "unix://" + SANDBOX_DOCKERD["socket"]],
@@ -240,7 +264,7 @@ def start_dockerd(name):
 
 
 def stop_dockerd(name):
-    stop_pid(host_dir(name, "dockerd.pid"), SANDBOX_DOCKERD["config"], via_children=True)
+    stop_pid(host_dir(name, "dockerd.pid"), DOCKERD_MARKER, via_children=True)
 
 
 # --- the sandbox --------------------------------------------------------------
@@ -296,6 +320,10 @@ def prepare_upper(name, host):
         # An opaque directory in the upper layer hides the lower one's content.
         path = upper + masked
         os.makedirs(path, mode=0o755, exist_ok=True)
+        if os.path.isdir(masked):
+            lower = os.stat(masked)
+            os.chown(path, lower.st_uid, lower.st_gid)
+            os.chmod(path, lower.st_mode & 0o7777)
         os.setxattr(path, "trusted.overlay.opaque", b"y")
 
 
@@ -313,8 +341,10 @@ def start_sandbox(name, host):
     if host["docker"]:
         env["FLEET_DOCKER_DATA"] = host_dir(name, "docker-data")
         os.makedirs(env["FLEET_DOCKER_DATA"], mode=0o711, exist_ok=True)
-        write_file(os.path.join(host_dir(name, "upper"), SANDBOX_DOCKERD["config"].lstrip("/")),
-                   json.dumps(DOCKERD_CONFIG, indent=2) + "\n")
+        path, options = host["docker_config"]
+        # Written as the docker_engine role writes it (to_nice_json, sorted keys).
+        write_file(os.path.join(host_dir(name, "upper"), path.lstrip("/")),
+                   json.dumps(options, indent=2, sort_keys=True) + "\n")
     log = host_dir(name, "sandbox.log")
     with open(log, "ab") as handle:
         # unshare stays as the parent of the namespace's PID 1 (sshd); --kill-child
@@ -387,7 +417,7 @@ def up(inventory):
     for name, host in hosts.items():
         start_sandbox(name, host)
         if host["docker"]:
-            start_dockerd(name)
+            start_dockerd(name, host)
         print("fleet: %s up on %s%s" % (name, host["address"],
                                         " (own dockerd)" if host["docker"] else ""))
 
