@@ -94,12 +94,14 @@ test: venv ## the whole suite; non-zero on any failure
 bench: stack ## benchmarks; they print their figures
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
-# The base image is built once, on the machine's engine (make stack), and copied into each
-# app host's engine; base_image_name of the base_image role names it.
+# The base image is built once, on the machine's engine (by make stack, only when the image
+# is missing there), and copied into each app host's engine; the base_image role's
+# base_image_name names it.
 FLEET_INVENTORY := inventories/fleet
 FLEET_BASE_IMAGE ?= unitehub/base:bookworm
 
-fleet: stack ## a local fleet (2 LBs, 2 app hosts, db, cache; docs/fleet.md), provisioned over SSH
+fleet: venv ## a local fleet (2 LBs, 2 app hosts, db, cache; docs/fleet.md), provisioned over SSH
+	docker image inspect $(FLEET_BASE_IMAGE) >/dev/null 2>&1 || $(MAKE) --no-print-directory stack
 	$(BIN)/python tools/fleet.py up -i $(FLEET_INVENTORY)
 	$(BIN)/ansible-playbook -i $(FLEET_INVENTORY) playbooks/site.yml
 	$(BIN)/python tools/fleet.py load-image -i $(FLEET_INVENTORY) --image $(FLEET_BASE_IMAGE)
