@@ -97,7 +97,7 @@ def test_modules_run_in_each_hosts_virtualenv(first_run):
                           capture_output=True, text=True, timeout=TIMEOUT, check=False, cwd=REPO_ROOT)
     assert seen.returncode == 0, seen.stdout + seen.stderr
     for line in seen.stdout.splitlines():
-        name, _, result = line.partition(" | SUCCESS => ")
+        name, result = line.split(" | SUCCESS => ")
         assert json.loads(result)["ansible_facts"]["ansible_python"]["executable"] == VENV_PYTHON, name
     versions = ssh("app1", VENV_PYTHON + " -c 'import docker, psycopg, redis;"
                    " print(docker.__version__, psycopg.__version__, redis.__version__)'")
@@ -124,7 +124,7 @@ def test_each_service_listens_on_its_hosts_address_only(first_run):
         assert listeners(name) == expected, name
     machine = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
     for line in machine.splitlines():
-        address, _, port = line.split()[3].rpartition(":")
+        address, port = line.split()[3].rsplit(":", 1)
         assert not (int(port) in SERVICE_PORTS and address in ("0.0.0.0", "*", "[::]")), line
 
 
@@ -156,8 +156,10 @@ def test_load_balancers_start_with_every_app_hosts_slots(first_run):
 def image_id(name=None):
     """The base image's ID in an app host's engine, or in the machine's."""
     command = "docker image inspect --format '{{.Id}}' " + BASE_IMAGE
-    shown = ssh(name, command) if name else subprocess.run(command, shell=True, capture_output=True,
-                                                             text=True, timeout=TIMEOUT, check=False)
+    if name:
+        shown = ssh(name, command)
+    else:
+        shown = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=TIMEOUT, check=False)
     assert shown.returncode == 0, shown.stderr
     return shown.stdout.strip()
 
