@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import decimal
 import http.server
+import math
 import os
 import re
 import sys
@@ -38,10 +39,14 @@ def _label_value(value) -> str:
 
 
 def _number(value):
-    """The value as a float when it is a count or a time, else None (text columns, flags)."""
+    """The value as exposition text when it is a count or a time, else None (text columns, flags).
+    Counters stay exact: PgBouncer's microsecond totals outgrow six significant digits."""
     if isinstance(value, bool) or not isinstance(value, (int, float, decimal.Decimal)):
         return None
-    return float(value)
+    number = float(value)
+    if math.isfinite(number) and value == int(value):
+        return str(int(value))
+    return repr(number)
 
 
 def exposition(tables: list[tuple[str, tuple[str, ...], list[str], list[tuple]]], up: bool) -> str:
@@ -60,7 +65,7 @@ def exposition(tables: list[tuple[str, tuple[str, ...], list[str], list[tuple]]]
                     continue
                 labels = ",".join(f'{label}="{_label_value(row[columns.index(label)])}"'
                                   for label in label_columns if label in columns)
-                samples.append(f"{name}{{{labels}}} {value:g}")
+                samples.append(f"{name}{{{labels}}} {value}")
             if samples:
                 lines += [f"# TYPE {name} gauge"] + samples
     return "\n".join(lines) + "\n"
