@@ -1,4 +1,3 @@
-#!/usr/bin/python3
 # Copyright: (c) 2026, unitehub platform team
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """Prometheus exporter of PgBouncer's SHOW POOLS and SHOW STATS (unitehub.platform.monitoring).
@@ -10,7 +9,7 @@ SHOW POOLS as pgbouncer_pools_<column>{database,user}, SHOW STATS as
 pgbouncer_stats_<column>{database}, and pgbouncer_up (0 when PgBouncer cannot be read).
 
     PGBOUNCER_EXPORTER_LISTEN=127.0.0.1:9127 PGHOST=127.0.0.1 PGPORT=6432 PGUSER=stats \\
-    PGPASSFILE=/path/to/pgpass pgbouncer_exporter.py
+    PGPASSFILE=/path/to/pgpass python3 pgbouncer_exporter.py
 
 Everything else comes from libpq's environment; the password only from PGPASSFILE, never
 from the command line. Python 3 standard library and psycopg 3 (python3-psycopg).
