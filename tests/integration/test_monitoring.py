@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import stat
 import subprocess
 import time
@@ -67,15 +68,15 @@ def query(expr):
     return prometheus("/api/v1/query", query=expr)["result"]
 
 
-def wait_for(what, probe, timeout=90.0, interval=2.0):
-    """probe() until it returns a true value; fail naming ``what`` and its last answer."""
+def wait_for(what, probe, timeout=90.0, interval=2.0, seen=None):
+    """probe() until it returns a true value; fail naming ``what`` and what ``seen()`` says then."""
     deadline = time.monotonic() + timeout
     while True:
         value = probe()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail("%s within %.0f s; last: %r" % (what, timeout, value))
+            pytest.fail("no %s within %.0f s%s" % (what, timeout, "; seen: %r" % (seen(),) if seen else ""))
         time.sleep(interval)
 
 
@@ -112,6 +113,22 @@ def test_check_mode_with_diff_changes_nothing_and_shows_no_secret(converged):
             assert value not in result.output, "the %s exporter's password is in a run's output" % name
 
 
+@pytest.mark.parametrize("bad, named", [
+    ({"monitoring_pgbouncer_password": ""}, "monitoring_pgbouncer_password"),
+    ({"nginx_status_port": 0}, "nginx_status_port"),
+    ({"monitoring_exporter_users": {"nginx": "same", "redis": "same", "postgres": "p", "pgbouncer": "b", "blackbox": "x"}},
+     "monitoring_exporter_users"),
+])
+def test_a_bad_setting_fails_in_validation_before_anything_changes(tmp_path, bad, named):
+    plays = [{"name": "Monitoring", "hosts": "localhost", "gather_facts": False, "roles": ["unitehub.platform.monitoring"]}]
+    result = run_playbook(write_playbook(tmp_path, plays), extra_vars=bad)
+    assert result.rc != 0
+    counts = result.counts()
+    assert counts["failed"] == 1 and counts["changed"] == 0, result.stdout[-4000:]
+    assert named in result.stdout, result.stdout[-4000:]
+    assert re.findall(r"^TASK \[(.*?)\]", result.stdout, re.M)[-1].endswith("Check the monitoring settings")
+
+
 def test_prometheus_listens_on_loopback_only(converged):
     listening = subprocess.run(["ss", "-Hltn"], capture_output=True, text=True, check=True).stdout
     local_addresses = [line.split()[3] for line in listening.splitlines()]
@@ -134,7 +151,8 @@ def test_every_target_is_up_and_every_exporter_reads_its_service(converged):
         return sorted((t["labels"]["job"], t["scrapeUrl"], t["health"], t["lastError"]) for t in targets)
 
     # A target Prometheus has not scraped yet is "unknown": wait for the first scrape of each.
-    wait_for("every target scraped", lambda: all(health != "unknown" for _j, _u, health, _e in target_health()), timeout=60)
+    wait_for("first scrape of every target", lambda: all(health != "unknown" for _j, _u, health, _e in target_health()),
+             timeout=60, seen=target_health)
     health = target_health()
     assert {job for job, _url, _health, _error in health} == {"app", "prometheus", *EXPORTERS}, health
     assert all(state == "up" for _job, _url, state, _error in health), health
@@ -152,9 +170,14 @@ def test_the_app_series_carry_app_slot_version_and_host(converged):
         except OSError:
             continue
     assert running, "no slot answers on its port"
-    results = wait_for("the app's request counters", lambda: query('unitehub_http_requests_total{job="app"}') or None)
-    labelled = {(r["metric"]["app"], r["metric"]["slot"], r["metric"]["version"], r["metric"]["host"]) for r in results}
-    assert labelled == {("unitehub", slot, version, "localhost") for slot, version in running.items()}
+    expected = {("unitehub", slot, version, "localhost") for slot, version in running.items()}
+
+    def labelled():
+        results = query('unitehub_http_requests_total{job="app"}')
+        return {(r["metric"]["app"], r["metric"]["slot"], r["metric"]["version"], r["metric"]["host"]) for r in results}
+
+    # Prometheus picks up rewritten target files within its file_sd refresh (30 s) and scrapes every 15 s.
+    wait_for("series labelled %s" % sorted(expected), lambda: labelled() == expected, seen=labelled)
 
 
 # --- least privilege and secrets ------------------------------------------------------------
