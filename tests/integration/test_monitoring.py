@@ -200,6 +200,30 @@ def test_each_exporter_runs_as_its_own_user_with_no_secret_in_its_command_line_o
                 assert value not in cmdline and value not in environ, "%s password visible in pid %d (%s)" % (name, pid, user)
 
 
+SERVICES = {"nginx": ("prometheus-nginx-exporter", 9113), "redis": ("prometheus-redis-exporter", 9121),
+            "postgres": ("prometheus-postgres-exporter", 9187), "pgbouncer": ("unitehub-pgbouncer-exporter", 9127),
+            "blackbox": ("prometheus-blackbox-exporter", 9115)}
+
+
+def test_each_exporter_stops_and_starts_again_through_its_init_script(converged):
+    for job, (service, port) in SERVICES.items():
+        user = EXPORTERS[job][0]
+        before = set(exporter_pids(user))
+        subprocess.run(["service", service, "stop"], capture_output=True, text=True, check=True, timeout=60)
+        wait_for("%s stopped" % service, lambda u=user: not exporter_pids(u), timeout=30, seen=lambda u=user: exporter_pids(u))
+        subprocess.run(["service", service, "start"], capture_output=True, text=True, check=True, timeout=60)
+
+        def answers(p=port):
+            try:
+                with _NO_PROXY.open("http://127.0.0.1:%d/metrics" % p, timeout=5) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        wait_for("%s answering again" % service, answers, timeout=60)
+        assert before and not before & set(exporter_pids(user)), (service, before)
+
+
 def test_credential_files_are_readable_by_their_exporter_alone(converged):
     for name, user in (("redis.json", "redis_exporter"), ("pgbouncer.pgpass", "pgbouncer_exporter")):
         info = os.stat(os.path.join(SECRET_DIR, name))
