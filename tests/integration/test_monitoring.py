@@ -254,7 +254,7 @@ def test_the_postgresql_monitoring_role_is_in_pg_monitor_only(converged):
 
 
 def test_nginx_logs_the_answering_slot_and_serves_stub_status_on_loopback(converged):
-    with _NO_PROXY.open("http://127.0.0.1:8081/stub_status", timeout=5) as response:
+    with _NO_PROXY.open("http://127.0.0.1:8089/stub_status", timeout=5) as response:
         assert b"Active connections" in response.read()
     with _NO_PROXY.open("http://127.0.0.1:8080/api/version", timeout=5) as response:
         answered = response.headers["X-Upstream-Slot"]
