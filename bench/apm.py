@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -269,13 +270,6 @@ def print_round(number, rounds, load, result):
     log()
 
 
-def median(values):
-    """The median; the mean of the middle two for an even count."""
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def figures_list(values, unit):
     return ", ".join("%+.1f%s" % (value, unit) for value in values)
 
@@ -286,13 +280,13 @@ def print_verdicts(figures, rates):
     log("Verdicts on the median of the %d round(s); every round's figure in brackets." % rounds)
     log("Noise, from the control (a second APM-off process): CPU %+.1f%% [%s]; p99 %.3f ms [%s] (the largest of "
         "control vs off and first vs second half of either)" % (
-            median([f["cpu_noise"] for f in figures]), figures_list([f["cpu_noise"] for f in figures], "%"),
-            median([f["p99_noise"] for f in figures]), ", ".join("%.3f" % f["p99_noise"] for f in figures)))
+            statistics.median([f["cpu_noise"] for f in figures]), figures_list([f["cpu_noise"] for f in figures], "%"),
+            statistics.median([f["p99_noise"] for f in figures]), ", ".join("%.3f" % f["p99_noise"] for f in figures)))
     for rate in rates:
         overheads = [f["cpu"][rate] for f in figures]
         deltas = [f["p99"][rate] for f in figures]
-        overhead, delta_p99 = median(overheads), median(deltas)
-        p99_noise = median([f["p99_noise"] for f in figures])
+        overhead, delta_p99 = statistics.median(overheads), statistics.median(deltas)
+        p99_noise = statistics.median([f["p99_noise"] for f in figures])
         target = CPU_TARGETS.get(rate)
         cpu_verdict = "target within %g%%: %s" % (target, verdict(overhead <= target)) if target else "no target"
         log("Sample rate %-5g CPU %+5.1f%% [%s] (%s); p99 %+.3f ms [%s] (target within noise %.3f ms: %s)" % (
@@ -301,7 +295,7 @@ def print_verdicts(figures, rates):
     memories = [f["memory"] for f in figures]
     low, high = MEMORY_TARGET_MB
     log("Memory overhead at sample rate %g: %+.1f MB [%s] (target %d-%d MB: %s)" % (
-        rates[-1], median(memories), figures_list(memories, " MB"), low, high, verdict(median(memories) <= high)))
+        rates[-1], statistics.median(memories), figures_list(memories, " MB"), low, high, verdict(statistics.median(memories) <= high)))
 
 
 def main():
