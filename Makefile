@@ -15,7 +15,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export ANSIBLE_FORCE_COLOR := 0
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help os-prereqs venv stack deploy rollback status health test unit integration lint docs sanity package molecule bench clean
+.PHONY: help os-prereqs venv stack deploy rollback status health test unit integration lint docs sanity package molecule bench clean fleet fleet-down
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -93,6 +93,21 @@ test: venv ## the whole suite; non-zero on any failure
 
 bench: stack ## benchmarks; they print their figures
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The base image is built once, on the machine's engine (by make stack, only when the image
+# is missing there), and copied into each app host's engine; the base_image role's
+# base_image_name names it.
+FLEET_INVENTORY := inventories/fleet
+FLEET_BASE_IMAGE ?= unitehub/base:bookworm
+
+fleet: venv ## a local fleet (2 LBs, 2 app hosts, db, cache; docs/fleet.md), provisioned over SSH
+	docker image inspect $(FLEET_BASE_IMAGE) >/dev/null 2>&1 || $(MAKE) --no-print-directory stack
+	$(BIN)/python tools/fleet.py up -i $(FLEET_INVENTORY)
+	$(BIN)/ansible-playbook -i $(FLEET_INVENTORY) playbooks/site.yml
+	$(BIN)/python tools/fleet.py load-image -i $(FLEET_INVENTORY) --image $(FLEET_BASE_IMAGE)
+
+fleet-down: ## stop the local fleet and remove every file it made
+	$(PYTHON) tools/fleet.py down
 
 clean: ## remove the virtualenv and test output
 	rm -rf $(VENV) .pytest_cache tests/output .cache/ansible-test

@@ -10,6 +10,13 @@ how far two identical processes differ) and one per sample rate (default 0.01, 0
 receiver this bench runs on loopback. All get the same load, interleaved request by
 request in a rotating order, so drift on the machine hits them alike.
 
+The bench does that ``--rounds`` times (default 3), each round with fresh processes, and
+judges each figure on the median of the rounds' ratios. One round's ratio moves by a few
+percent when other work takes the CPU, or when two processes of the same code simply
+differ (the control shows by how much); the median of independent, interleaved rounds
+is steadier than any one round. The targets stay as they are. Every round is printed,
+with the load average before it.
+
 Printed per process, and as a ratio to APM off: CPU seconds per 1,000 requests (every
 thread's run time from /proc/<pid>/task/*/schedstat, in nanoseconds, read after the
 processes' last export), client-side latency p50 and p99, resident memory at the end,
@@ -18,14 +25,14 @@ against APM off's, and for p99 the largest of its difference to APM off and of t
 differences between the two halves of either's run.
 
 Targets: CPU within 2 % of APM off at sample rate 0.1 and within 5 % at 1.0, p99 within
-the noise, memory overhead 5-10 MB. Each is printed with PASS or MISS; the bench never
-fails on a figure.
+the noise, memory overhead 5-10 MB. Each is printed with PASS or MISS, on the medians; the
+bench never fails on a figure.
 
 Each request uses its own connection, as nginx does without upstream keepalive.
 Everything the bench starts is stopped by its PID. Traffic goes to 127.0.0.1 only.
 Run it under the stack lock, so that nothing else on the machine takes its CPU:
 
-    flock /tmp/unitehub-stack.lock .venv/bin/python bench/apm.py [--requests 5000] [--rates 0.01,0.1,1.0]
+    flock /tmp/unitehub-stack.lock .venv/bin/python bench/apm.py [--requests 5000] [--rates 0.01,0.1,1.0] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -160,27 +168,19 @@ def ratio(value, base):
     return "%.3f (%+.1f%%)" % (value / base, (value / base - 1) * 100)
 
 
+def load_average():
+    """The 1-minute load average: other work on the machine skews every figure here."""
+    return "%.2f" % os.getloadavg()[0]
+
+
 def half_spread(latencies):
     """How far the p99 of a run's first half is from its second half's, in ms."""
     half = len(latencies) // 2
     return abs(p99_ms(latencies[:half]) - p99_ms(latencies[half:]))
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
-    parser.add_argument("--requests", type=int, default=5000, help="measured requests per process (default 5000)")
-    parser.add_argument("--warmup", type=int, default=300, help="requests per process before measuring")
-    parser.add_argument("--rates", default="0.01,0.1,1.0", help="sample rates of the APM processes")
-    parser.add_argument("--flush-ms", type=int, default=10000,
-                        help="APM_FLUSH_INTERVAL (default 10000, the app's own default)")
-    parser.add_argument("--path", default="/api/version", help="path requested (default /api/version)")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds the whole bench may take")
-    args = parser.parse_args()
-    rates = [float(r) for r in args.rates.split(",")]
-    deadline = time.monotonic() + args.timeout
-
-    workdir = tempfile.mkdtemp(prefix="unitehub-bench-apm-")
-    receiver = OtlpReceiver()
+def start_apps(rates, flush_ms, endpoint, workdir):
+    """APM off, its control, and one process per sample rate, each serving."""
     apps = []
     try:
         for label in (OFF, CONTROL):
@@ -191,20 +191,22 @@ def main():
                 "APM_PROVIDER": "opentelemetry",
                 "APM_SERVICE_NAME": "unite-hub-bench-%g" % rate,
                 "APM_SAMPLE_RATE": str(rate),
-                "APM_FLUSH_INTERVAL": str(args.flush_ms),
-                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "APM_FLUSH_INTERVAL": str(flush_ms),
+                "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint,
             }, workdir))
         for app in apps:
             app.wait_serving()
-        off, control = apps[0], apps[1]
+    except BaseException:
+        for app in apps:
+            app.stop()
+        raise
+    return apps
 
-        log("APM overhead bench: %d cores, Python %s, OTLP/HTTP receiver on %s" % (
-            os.cpu_count(), sys.version.split()[0], receiver.endpoint))
-        log("Load: %d warm-up + %d measured GET %s per process, interleaved in rotating order, fresh connection each"
-            % (args.warmup, args.requests, args.path))
-        log("APM on: OpenTelemetry SDK, BatchSpanProcessor and metric reader every %d ms" % args.flush_ms)
-        log()
 
+def measure_round(args, rates, receiver, workdir, deadline):
+    """One round: fresh processes, the same interleaved load on each, their figures."""
+    apps = start_apps(rates, args.flush_ms, receiver.endpoint, workdir)
+    try:
         def run(count, record):
             for i in range(count):
                 if time.monotonic() > deadline:
@@ -224,44 +226,113 @@ def main():
         run(args.requests, record=True)
         # The last spans leave within a flush interval and a second: count that export too.
         time.sleep(args.flush_ms / 1000.0 + 1.5)
-        cpu_per_k = {app.label: app.cpu_seconds() / args.requests * 1000 for app in apps}
         spans = len(receiver.spans()) - spans_start
-        per_span = (receiver.bytes_received - exported_bytes) / spans if spans else 0.0
-
-        base_cpu, base_p99 = cpu_per_k[OFF], p99_ms(off.latencies)
-        cpu_noise = (cpu_per_k[CONTROL] / base_cpu - 1) * 100
-        p99_noise = max(abs(p99_ms(control.latencies) - base_p99), half_spread(off.latencies),
-                        half_spread(control.latencies))
-        log("%-10s %13s %18s %8s %18s %8s %7s" % (
-            "process", "CPU s/1000 req", "CPU vs off", "p50 ms", "p99 ms (vs off)", "RSS MB", "errors"))
-        for app in apps:
-            p99 = p99_ms(app.latencies)
-            log("%-10s %13.4f %18s %8.3f %8.3f %9s %8.1f %7d" % (
-                app.label, cpu_per_k[app.label],
-                "1.000 (baseline)" if app is off else ratio(cpu_per_k[app.label], base_cpu),
-                percentile(app.latencies, 50) * 1e3, p99,
-                "" if app is off else "(%+.3f)" % (p99 - base_p99),
-                rss_mb(app.proc.pid), app.errors))
-        log()
-        log("Noise, from the control (a second APM-off process): CPU %+.1f%% of APM off; p99 %.3f ms "
-            "(the largest of control vs off and first vs second half of either)." % (cpu_noise, p99_noise))
-        log("Spans exported during the measured run: %d; %.0f bytes of OTLP protobuf per span "
-            "(%.2f MB/hour at 10 requests/s, sample rate 1.0)." % (spans, per_span, per_span * 36000 / 1e6))
-        for app in apps[2:]:
-            rate = float(app.label.split()[1])
-            overhead = (cpu_per_k[app.label] / base_cpu - 1) * 100
-            target = CPU_TARGETS.get(rate)
-            cpu_verdict = "target within %g%%: %s" % (target, verdict(overhead <= target)) if target else "no target"
-            delta_p99 = p99_ms(app.latencies) - base_p99
-            log("Sample rate %-5g CPU %+5.1f%% (%s); p99 %+.3f ms (target within noise %.3f ms: %s)" % (
-                rate, overhead, cpu_verdict, delta_p99, p99_noise, verdict(delta_p99 <= p99_noise)))
-        memory = rss_mb(apps[-1].proc.pid) - rss_mb(off.proc.pid)
-        low, high = MEMORY_TARGET_MB
-        log("Memory overhead at sample rate %g: %+.1f MB (target %d-%d MB: %s)" % (
-            rates[-1], memory, low, high, verdict(memory <= high)))
+        return {
+            "cpu": {app.label: app.cpu_seconds() / args.requests * 1000 for app in apps},
+            "rss": {app.label: rss_mb(app.proc.pid) for app in apps},
+            "latencies": {app.label: app.latencies for app in apps},
+            "errors": {app.label: app.errors for app in apps},
+            "spans": spans,
+            "bytes_per_span": (receiver.bytes_received - exported_bytes) / spans if spans else 0.0,
+        }
     finally:
         for app in apps:
             app.stop()
+
+
+def round_figures(result, rates):
+    """CPU and p99 of each APM process against APM off in the round, the noise and the memory."""
+    cpu, latencies = result["cpu"], result["latencies"]
+    base_cpu, base_p99 = cpu[OFF], p99_ms(latencies[OFF])
+    return {
+        "cpu_noise": (cpu[CONTROL] / base_cpu - 1) * 100,
+        "p99_noise": max(abs(p99_ms(latencies[CONTROL]) - base_p99), half_spread(latencies[OFF]),
+                         half_spread(latencies[CONTROL])),
+        "cpu": {rate: (cpu["rate %g" % rate] / base_cpu - 1) * 100 for rate in rates},
+        "p99": {rate: p99_ms(latencies["rate %g" % rate]) - base_p99 for rate in rates},
+        "memory": result["rss"]["rate %g" % rates[-1]] - result["rss"][OFF],
+    }
+
+
+def print_round(number, rounds, load, result):
+    cpu, latencies = result["cpu"], result["latencies"]
+    base_cpu, base_p99 = cpu[OFF], p99_ms(latencies[OFF])
+    log("Round %d of %d (load average %s before it)" % (number, rounds, load))
+    log("%-10s %13s %18s %8s %18s %8s %7s" % (
+        "process", "CPU s/1000 req", "CPU vs off", "p50 ms", "p99 ms (vs off)", "RSS MB", "errors"))
+    for label in cpu:
+        p99 = p99_ms(latencies[label])
+        log("%-10s %13.4f %18s %8.3f %8.3f %9s %8.1f %7d" % (
+            label, cpu[label], "1.000 (baseline)" if label == OFF else ratio(cpu[label], base_cpu),
+            percentile(latencies[label], 50) * 1e3, p99, "" if label == OFF else "(%+.3f)" % (p99 - base_p99),
+            result["rss"][label], result["errors"][label]))
+    log("Spans exported: %d; %.0f bytes of OTLP protobuf per span" % (result["spans"], result["bytes_per_span"]))
+    log()
+
+
+def figures_list(values, unit):
+    return ", ".join("%+.1f%s" % (value, unit) for value in values)
+
+
+def print_verdicts(figures, rates):
+    """Every round's figure and the median, which the verdict is on."""
+    rounds = len(figures)
+    log("Verdicts on the median of the %d round(s); every round's figure in brackets." % rounds)
+    log("Noise, from the control (a second APM-off process): CPU %+.1f%% [%s]; p99 %.3f ms [%s] (the largest of "
+        "control vs off and first vs second half of either)" % (
+            statistics.median([f["cpu_noise"] for f in figures]), figures_list([f["cpu_noise"] for f in figures], "%"),
+            statistics.median([f["p99_noise"] for f in figures]), ", ".join("%.3f" % f["p99_noise"] for f in figures)))
+    for rate in rates:
+        overheads = [f["cpu"][rate] for f in figures]
+        deltas = [f["p99"][rate] for f in figures]
+        overhead, delta_p99 = statistics.median(overheads), statistics.median(deltas)
+        p99_noise = statistics.median([f["p99_noise"] for f in figures])
+        target = CPU_TARGETS.get(rate)
+        cpu_verdict = "target within %g%%: %s" % (target, verdict(overhead <= target)) if target else "no target"
+        log("Sample rate %-5g CPU %+5.1f%% [%s] (%s); p99 %+.3f ms [%s] (target within noise %.3f ms: %s)" % (
+            rate, overhead, figures_list(overheads, "%"), cpu_verdict, delta_p99,
+            ", ".join("%+.3f" % d for d in deltas), p99_noise, verdict(delta_p99 <= p99_noise)))
+    memories = [f["memory"] for f in figures]
+    low, high = MEMORY_TARGET_MB
+    log("Memory overhead at sample rate %g: %+.1f MB [%s] (target %d-%d MB: %s)" % (
+        rates[-1], statistics.median(memories), figures_list(memories, " MB"), low, high, verdict(statistics.median(memories) <= high)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--requests", type=int, default=5000, help="measured requests per process (default 5000)")
+    parser.add_argument("--warmup", type=int, default=300, help="requests per process before measuring")
+    parser.add_argument("--rates", default="0.01,0.1,1.0", help="sample rates of the APM processes")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds, each with fresh processes; each verdict is on the median of the rounds' figures (default 3)")
+    parser.add_argument("--flush-ms", type=int, default=10000,
+                        help="APM_FLUSH_INTERVAL (default 10000, the app's own default)")
+    parser.add_argument("--path", default="/api/version", help="path requested (default /api/version)")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds the whole bench may take")
+    args = parser.parse_args()
+    rates = [float(r) for r in args.rates.split(",")]
+    deadline = time.monotonic() + args.timeout
+
+    log("APM overhead bench: %d cores, Python %s, load average %s before it started" % (
+        os.cpu_count(), sys.version.split()[0], load_average()))
+    log("Load: %d round(s); per round and process %d warm-up + %d measured GET %s, interleaved in rotating "
+        "order, fresh connection each" % (args.rounds, args.warmup, args.requests, args.path))
+    log("APM on: OpenTelemetry SDK, BatchSpanProcessor and metric reader every %d ms" % args.flush_ms)
+    log()
+    workdir = tempfile.mkdtemp(prefix="unitehub-bench-apm-")
+    receiver = OtlpReceiver()
+    started = time.monotonic()
+    try:
+        figures = []
+        for number in range(1, args.rounds + 1):
+            load = load_average()
+            result = measure_round(args, rates, receiver, workdir, deadline)
+            print_round(number, args.rounds, load, result)
+            figures.append(round_figures(result, rates))
+        print_verdicts(figures, rates)
+        log("Bench took %.0f s; load average %s at its end (its own processes raise it)" % (
+            time.monotonic() - started, load_average()))
+    finally:
         receiver.close()
         for name in os.listdir(workdir):
             os.unlink(os.path.join(workdir, name))

@@ -13,7 +13,7 @@ import pytest
 from opentelemetry import propagate, trace
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
@@ -24,6 +24,7 @@ from unitehub_app.config import load_config
 from unitehub_app.logs import JsonLogger
 from unitehub_app.metrics import AppMetrics
 from unitehub_app.otel import SCOPE, HashedResource, ServerSpans, Telemetry, describe, safe_endpoint
+from unitehub_app.span_encoding import SpanEncoder
 
 from .conftest import OtlpReceiver, free_port, wait_until
 
@@ -311,8 +312,8 @@ def test_a_built_span_encodes_exactly_as_the_tracer_would_build_it():
     for number, (headers, method, route, status) in enumerate(requests):
         span = tracer.start_span(
             f"{method} {route}", context=propagate.extract(headers) if headers else None, kind=SpanKind.SERVER,
-            start_time=1000 + number, attributes={"http.request.method": method, "http.route": route,
-                                                 "http.response.status_code": status})
+            start_time=1000 + number,
+            attributes={"http.request.method": method, "http.route": route, "http.response.status_code": status})
         if status >= 500:
             span.set_status(Status(StatusCode.ERROR))
         span.end(end_time=2000 + number)
@@ -328,7 +329,59 @@ def test_a_built_span_encodes_exactly_as_the_tracer_would_build_it():
 
     expected = encode_spans(by_tracer.get_finished_spans()).SerializeToString()
     assert encode_spans(by_server_spans.get_finished_spans()).SerializeToString() == expected
+    # What the exporter posts: the SDK's encoding a shape at a time, the same bytes.
+    assert SpanEncoder().encode(by_server_spans.get_finished_spans()) == expected
     # The span's own flags and trace state are not in the encoding; the caller's reach the span all the same.
     contexts = [span.context for span in by_server_spans.get_finished_spans()]
     assert contexts == [span.context for span in by_tracer.get_finished_spans()]
     assert [context.trace_state.get("vendor") for context in contexts] == [None, "value", None, "value"]
+
+
+def test_the_span_encoder_gives_the_sdk_encoders_bytes_for_every_batch():
+    """Shapes are reused across batches; a span the shapes do not cover sends its batch through the SDK's encoder."""
+    resource = HashedResource(Resource.create({"service.name": "unite-hub-test"}))
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=resource, shutdown_on_exit=False)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer(SCOPE, __version__)
+    remote = propagate.extract({"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                                "tracestate": "vendor=value,other=1"})
+
+    def finished(name, status=200, context=None, event=False, attributes=None):
+        span = tracer.start_span(name, context=context, kind=SpanKind.SERVER, attributes=attributes or {
+            "http.request.method": "GET", "http.route": name, "http.response.status_code": status})
+        if status >= 500:
+            span.set_status(Status(StatusCode.ERROR, "server error"))
+        if event:
+            span.add_event("retry", {"attempt": 2})
+        span.end()
+        return exporter.get_finished_spans()[-1]
+
+    with tracer.start_as_current_span("local parent") as local:
+        child_of_local = finished("/child", context=trace.set_span_in_context(local))
+    plain = [finished("/a"), finished("/b", 404), finished("/a", context=remote), finished("/c", 500), child_of_local,
+             finished("/a"), finished("/l", attributes={"tags": ["a", "b"]})]  # the SDK keeps the list as a tuple
+    other_resource = TracerProvider(resource=Resource.create({"service.name": "other"}), shutdown_on_exit=False)
+    other_resource.add_span_processor(SimpleSpanProcessor(exporter))
+    other_resource.get_tracer(SCOPE).start_span("elsewhere").end()
+    elsewhere = exporter.get_finished_spans()[-1]
+    a_list = ReadableSpan("/list", plain[0].context, resource=resource, attributes={"tags": ["a", "b"]},
+                          instrumentation_scope=plain[0].instrumentation_scope, start_time=1, end_time=2)
+    uncovered = [finished("/e", event=True), elsewhere, a_list]
+
+    encoder = SpanEncoder()
+    batches = [plain, plain[::-1], plain[:1], *[[*plain, span] for span in uncovered], [uncovered[0]], []]
+    for batch in batches:
+        assert encoder.encode(batch) == encode_spans(batch).SerializePartialToString()
+    assert len(encoder._shapes) == 5  # /a (root and remote child alike), /b, /c, /child and /l: the fast path ran
+
+
+def test_a_batch_that_fails_to_encode_fails_counted_and_logged(receiver, telemetry_for):
+    telemetry, metrics, log = telemetry_for(receiver.endpoint)
+    exporter = telemetry.span_exporter
+    bad = ReadableSpan("bad", trace.SpanContext(1, 2, is_remote=False), attributes={"n": 1},
+                       start_time="not a time", end_time=2)  # protobuf refuses a str for a uint64
+    assert exporter.export([bad]).name == "FAILURE"
+    assert exporter.finished == 1 and metrics.sample("unitehub_apm_spans_total", outcome="failed") == 1
+    [failed] = events(log)
+    assert failed["event"] == "apm_export_failed" and failed["error"].startswith("encoding: TypeError")

@@ -92,6 +92,7 @@ def test_an_empty_value_means_the_default():
         ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://", "has no host"),
         ("APP_FAULT_HEALTH", "explode", "not one of fail"),
         ("APP_FAULT_CRASH_AFTER", "-1", "out of range"),
+        ("APP_FAULT_ERROR_RATE", "1.5", "out of range"),
         ("APP_SLOT", "blue green", "is not valid"),
         ("APP_VERSION", "v1;rm -rf", "is not valid"),
         ("APP_DEBUG_ROUTES", "2", "not a boolean"),

@@ -487,6 +487,25 @@ def test_crash_fault_exits_non_zero_after_the_delay(start_app):
     assert connect_refused(app.port)
 
 
+def test_error_rate_fault_answers_its_share_with_500_and_spares_health_and_metrics(start_app):
+    app = start_app({"APP_FAULT_ERROR_RATE": "0.1"})
+    statuses = [app.get("/api/version").status for _unused in range(200)]
+    # Spread evenly, not drawn at random: exactly every 10th request fails, so the
+    # share over these 200 requests is 10 %, and no 10 requests in a row hold two.
+    assert statuses.count(500) == 20
+    assert set(statuses) == {200, 500}
+    assert all(statuses[i:i + 10].count(500) == 1 for i in range(0, 200, 10))
+    assert all(app.get("/api/health/live").status == 200 for _unused in range(30))
+    samples = metric_samples(app.get("/metrics").text)
+    failed = (("method", "GET"), ("route", "/api/version"), ("status", "500"))
+    assert samples[("unitehub_http_requests_total", failed)] == 20
+
+
+def test_without_the_error_rate_fault_every_request_succeeds(start_app):
+    app = start_app()
+    assert all(app.get("/api/version").status == 200 for _unused in range(50))
+
+
 def test_requests_still_running_after_the_shutdown_timeout_exit_1(start_app):
     app = start_app({"APP_DEBUG_ROUTES": "1", "APP_SHUTDOWN_TIMEOUT": "0.5"})
     worker = threading.Thread(target=lambda: _ignore_errors(http_request, app.port, "/api/debug/sleep?ms=5000"))

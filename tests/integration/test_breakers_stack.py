@@ -4,7 +4,7 @@
 """Circuit breakers against the real stack: a Redis failure does not cascade to
 the application.
 
-The live slot runs ``it-base`` deployed with a 3 s breaker reset timeout
+The live slot runs ``it-base`` deployed with a 6 s breaker reset timeout
 (``app_breaker_reset_timeout``, handed to the app as BREAKER_RESET_TIMEOUT) so
 recovery is seen quickly; the thresholds are the collection's defaults (5 failures
 open, 2 successes close). Redis is stopped through its init script under load
@@ -55,20 +55,21 @@ from ansible_collections.unitehub.platform.tests.support.waiting import wait_unt
 
 pytestmark = pytest.mark.integration
 
-RESET_TIMEOUT = 3
+# Long enough for a module run (breaker_info) on a loaded machine to see an OPEN breaker as OPEN.
+RESET_TIMEOUT = 6
 STATUS = os.path.join(REPO_ROOT, "playbooks", "status.yml")
 WRONG_TOKEN = "not-the-admin-token-0000"
 
 
 @pytest.fixture(scope="module")
 def live():
-    """The live slot's port, running it-base with BREAKER_RESET_TIMEOUT=3."""
+    """The live slot's port, running it-base with BREAKER_RESET_TIMEOUT=RESET_TIMEOUT."""
     result = deploy(BASE_RELEASE, app_breaker_reset_timeout=RESET_TIMEOUT)
     assert result.rc == 0, result.output[-6000:]
     port = live_port()
     assert lb_version()[1] == BASE_RELEASE
     redis = breakers_of(port)["redis"]
-    assert (redis["failure_threshold"], redis["reset_timeout"], redis["success_threshold"]) == (5, 3.0, 2)
+    assert (redis["failure_threshold"], redis["reset_timeout"], redis["success_threshold"]) == (5, float(RESET_TIMEOUT), 2)
     yield port
     ensure_live(BASE_RELEASE)  # the default settings again: a redeploy, since the environment differs
     assert breakers_of(live_port())["redis"]["reset_timeout"] == 60.0
@@ -122,13 +123,15 @@ def test_redis_outage_under_load_degrades_and_recovers_through_the_breaker(live,
         with dependency_down("redis-server", REDIS_PORT):
             opened = wait_for_state(live, "OPEN")
             assert opened["failures"] >= 5 and opened["trips"] >= 1, opened
-            info = breaker_info(tmp_path, live)
-            assert info["all_closed"] is False and info["open"] == ["%s:redis" % slot], info
-            assert info["endpoints"][0]["breakers"]["redis"]["state"] == "OPEN"
+            # The health first: it answers in milliseconds, and the breaker turns HALF_OPEN
+            # RESET_TIMEOUT s after it opened, a window the module run below can use up.
             health = get_health(LB_PORT)
             assert health.status == 206 and health.json()["status"] == "warn", health.text
             assert not_passing(health.json()) == ["circuitBreaker:redis", "redis:responseTime"]
             assert health.json()["checks"]["circuitBreaker:redis"][0]["observedValue"] == "OPEN"
+            info = breaker_info(tmp_path, live)
+            assert info["all_closed"] is False and info["open"] == ["%s:redis" % slot], info
+            assert info["endpoints"][0]["breakers"]["redis"]["state"] == "OPEN"
             time.sleep(2)
             outage = traffic.stop()["fresh"]
     finally:

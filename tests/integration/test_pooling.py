@@ -236,7 +236,10 @@ def test_the_userlist_holds_verifiers_and_no_plain_password(applied):
     text = userlist()
     assert APP_PASSWORD not in text and ADMIN_PASSWORD not in text
     lines = [line for line in text.splitlines() if line and not line.startswith(";")]
-    assert len(lines) == 2 and all(line.split(" ", 1)[1].startswith('"SCRAM-SHA-256$') for line in lines), lines
+    users = {line.split(" ", 1)[0].strip('"') for line in lines}
+    # The local inventory also lists the metrics exporter's stats user (the monitoring role's).
+    assert users == {DB, ADMIN_USER, "pgbouncer_exporter"}, lines
+    assert all(line.split(" ", 1)[1].startswith('"SCRAM-SHA-256$') for line in lines), lines
     # The app user's line is PostgreSQL's very verifier, which SCRAM pass-through needs.
     stored = psql_as_postgres("SELECT rolpassword FROM pg_authid WHERE rolname = '%s'" % DB)
     assert '"%s" "%s"' % (DB, stored) in lines and stored.startswith("SCRAM-SHA-256$16:")

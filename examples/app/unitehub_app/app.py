@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hmac
+import itertools
 import json
+import math
 import re
 import time
 import urllib.parse
@@ -29,6 +31,9 @@ MAX_DEBUG_SLEEP_MS = 60000
 # Every path under this prefix needs the bearer token, reads included: breaker state tells
 # an attacker which dependency is failing, and unknown admin paths answer 401, not 404.
 ADMIN_PREFIX = "/api/admin"
+# Routes the error-rate fault leaves alone: a faulty version must still pass its health
+# checks and be scraped, so that only its traffic shows the errors.
+FAULT_EXEMPT_ROUTES = ("/api/health/live", "/api/health/system", "/metrics")
 
 
 class Response:
@@ -61,6 +66,24 @@ class Request:
 Handler = Callable[[Request], Response]
 
 
+class ErrorRateFault:
+    """APP_FAULT_ERROR_RATE: answer that share of requests with 500, spread evenly.
+
+    Request n fails when floor(n * rate) grows, so the first n requests hold exactly
+    floor(n * rate) failures: any run sees the share, with no randomness to make a test flaky.
+    """
+
+    def __init__(self, rate: float):
+        self.rate = rate
+        self._count = itertools.count(1)  # next() is atomic under the GIL
+
+    def strikes(self) -> bool:
+        if self.rate <= 0.0:
+            return False
+        n = next(self._count)
+        return math.floor(n * self.rate) > math.floor((n - 1) * self.rate)
+
+
 def is_admin_path(path: str) -> bool:
     return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
 
@@ -89,6 +112,7 @@ class Application:
         )
         for breaker in self.breakers.values():
             breaker.add_listener(self._on_breaker_change)
+        self.error_fault = ErrorRateFault(config.fault_error_rate)
         self.telemetry = self._make_telemetry()
         self.recorder = Recorder(self.metrics, self.telemetry)
         self.cache = RedisCache(
@@ -188,6 +212,9 @@ class Application:
             allowed = sorted(set(methods) | ({"HEAD"} if "GET" in methods else set()))
         if is_admin_path(request.path) and not self.authorized(request):
             return route, self.unauthorized, allowed
+        if handler is not None and route not in FAULT_EXEMPT_ROUTES and not is_admin_path(request.path):
+            if self.error_fault.strikes():
+                return route, self.injected_error, allowed
         return route, handler, allowed
 
     def not_found(self, request: Request) -> Response:
@@ -198,6 +225,9 @@ class Application:
 
     def internal_error(self) -> Response:
         return json_response(500, {"error": "internal server error"})
+
+    def injected_error(self, request: Request) -> Response:
+        return json_response(500, {"error": "internal server error", "fault": "APP_FAULT_ERROR_RATE"})
 
     # -- handlers ----------------------------------------------------------
 

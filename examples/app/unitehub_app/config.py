@@ -77,6 +77,7 @@ class Config:
     health_check_timeout_ms: int = 800
     fault_health: str = ""
     fault_crash_after: float | None = None
+    fault_error_rate: float = 0.0
     debug_routes: bool = False
     threads: int = 16
     max_connections: int = 1000
@@ -295,6 +296,7 @@ def load_config(environ: Mapping[str, str]) -> Config:
         health_check_timeout_ms=r.integer("HEALTH_CHECK_TIMEOUT_MS", 800, 10, 60000),
         fault_health=r.choice("APP_FAULT_HEALTH", "", FAULT_HEALTH_MODES),
         fault_crash_after=None if crash_after < 0 else crash_after,
+        fault_error_rate=r.number("APP_FAULT_ERROR_RATE", 0.0, 0.0, 1.0),
         debug_routes=r.boolean("APP_DEBUG_ROUTES", False),
         threads=r.integer("APP_THREADS", 16, 1, 512),
         max_connections=r.integer("APP_MAX_CONNECTIONS", 1000, 1, 100000),

@@ -36,6 +36,7 @@ from collections.abc import Mapping
 
 from opentelemetry import propagate, trace
 from opentelemetry.exporter.http.transport._urllib3 import Urllib3HTTPTransport
+from opentelemetry.exporter.otlp.proto.http._common import RequestPayloadTooLargeError, _is_request_too_large
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.metrics import Observation
@@ -56,12 +57,14 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+from opentelemetry.semconv.attributes.http_attributes import HTTP_RESPONSE_STATUS_CODE
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from . import __version__
 from .config import Config
 from .logs import JsonLogger
 from .metrics import AppMetrics
+from .span_encoding import SpanEncoder
 
 SCOPE = "unitehub_app"
 # Batch processor tuning (bench/apm.py): batches of 512 spans (about 90 KB a post) keep
@@ -155,24 +158,53 @@ class ExportWatch:
 
 
 class WatchedSpanExporter(OTLPSpanExporter):
-    """The OTLP/HTTP span exporter, counting each batch as exported or failed."""
+    """The OTLP/HTTP span exporter, counting each batch as exported or failed.
+
+    It encodes with :class:`SpanEncoder` (the SDK's encoding, a span shape at a time: about
+    4 instead of 17 us a span) and posts through the SDK exporter's own client."""
 
     def __init__(self, endpoint: str, watch: ExportWatch, metrics: AppMetrics, **kwargs):
         self.transport = RecordingTransport()
         super().__init__(endpoint=endpoint, _transport=self.transport, **kwargs)
         self.url = safe_endpoint(endpoint)
         self.finished = 0  # spans whose export ended, either way; only the processor thread writes it
+        self._encoder = SpanEncoder()
         self._watch = watch
         self._exported = metrics.apm_spans.labels(outcome="exported")
         self._failed = metrics.apm_spans.labels(outcome="failed")
 
     def export(self, spans):
-        result = super().export(spans)
+        result = self._post(spans)
         ok = result is SpanExportResult.SUCCESS
         (self._exported if ok else self._failed).inc(len(spans))
         self.finished += len(spans)
         self._watch.report("traces", ok, self.url, self.transport.last_problem)
         return result
+
+    def _post(self, spans) -> SpanExportResult:
+        """``OTLPSpanExporter.export`` with the encoder swapped: its steps, self-metrics, size
+        limit and HTTP client (retries, compression, headers) as they are, the same bytes."""
+        if self._shutdown:
+            return SpanExportResult.FAILURE
+        with self._metrics.export_operation(len(spans)) as outcome:
+            try:
+                data = self._encoder.encode(spans)
+            except Exception as error:  # as in the SDK's export: the batch fails, and the watch says why
+                outcome.error = error
+                self.transport.last_problem = "encoding: " + describe(error)
+                return SpanExportResult.FAILURE
+            if _is_request_too_large(data, self._max_request_size):
+                outcome.error = RequestPayloadTooLargeError(
+                    f"Serialized span request size {len(data)} bytes exceeds max_request_size "
+                    f"{self._max_request_size} bytes.")
+                return SpanExportResult.FAILURE
+            sent = self._client.export(data)
+            if not sent.success:
+                outcome.error = sent.error
+                if sent.status_code is not None:
+                    outcome.error_attrs = {HTTP_RESPONSE_STATUS_CODE: sent.status_code}
+                return SpanExportResult.FAILURE
+        return SpanExportResult.SUCCESS
 
 
 def request_duration(metrics: AppMetrics, start_ns: int) -> Metric:
