@@ -1,7 +1,8 @@
 """playbooks/site.yml provisions the local fleet over SSH: the modules run in each host's
 virtualenv, every service binds its own host's address and answers there, the load
 balancers change one at a time, the base image moves between engines, and a second run
-changes nothing. The module builds the fleet from nothing and takes it down."""
+changes nothing. The fleet is built from nothing once per session (conftest's fleet_site)
+and shared with the fleet's deploy tests, which run after these."""
 
 from __future__ import annotations
 
@@ -17,17 +18,16 @@ import pytest
 import redis
 
 from ansible_collections.unitehub.platform.tests.integration.ansible_runner import REPO_ROOT, run_playbook
+from ansible_collections.unitehub.platform.tests.integration.fleet_helpers import (
+    ADDRESSES, INVENTORY, TIMEOUT, fleet, secret, ssh,
+)
 
 pytestmark = pytest.mark.integration
 
-FLEET = [sys.executable, os.path.join(REPO_ROOT, "tools", "fleet.py")]
-INVENTORY = os.path.join(REPO_ROOT, "inventories", "fleet")
 SITE = os.path.join(REPO_ROOT, "playbooks", "site.yml")
 ANSIBLE = os.path.join(os.path.dirname(sys.executable), "ansible")
-STATE_DIR = "/var/lib/unitehub-fleet"
 VENV_PYTHON = "/opt/unitehub/python/bin/python3"
 BASE_IMAGE = "unitehub/base:bookworm"
-TIMEOUT = 120  # seconds for any one command
 # What each host listens on, as its own PID space shows it: (process, address:port).
 LISTENERS = {
     "lb1": {("sshd", "127.0.0.21:22"), ("nginx", "127.0.0.21:8080")},
@@ -37,7 +37,6 @@ LISTENERS = {
     "db1": {("sshd", "127.0.0.41:22"), ("postgres", "127.0.0.41:5432"), ("pgbouncer", "127.0.0.41:6432")},
     "cache1": {("sshd", "127.0.0.42:22"), ("redis-server", "127.0.0.42:6379")},
 }
-ADDRESSES = {name: sorted(listeners)[-1][1].split(":")[0] for name, listeners in LISTENERS.items()}
 SERVICE_PORTS = (8080, 5432, 6432, 6379)
 
 
@@ -48,34 +47,11 @@ def exclusive_stack():
     yield
 
 
-def fleet(*args):
-    return subprocess.run(FLEET + list(args) + ["-i", INVENTORY], capture_output=True, text=True,
-                          timeout=TIMEOUT, check=False)
-
-
-@pytest.fixture(scope="module")
-def first_run():
-    """The fleet from nothing, provisioned once by site.yml; taken down at the end."""
-    assert not os.path.exists(STATE_DIR), "a fleet is already up: take it down first"
-    try:
-        started = fleet("up")
-        assert started.returncode == 0, started.stderr
-        yield run_playbook(SITE, inventory=INVENTORY, timeout=1200)
-    finally:
-        fleet("down")
-
-
-def ssh(name, command):
-    return subprocess.run(
-        ["ssh", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
-         "-o", "UserKnownHostsFile=%s/ssh/known_hosts" % STATE_DIR, "-i", "%s/ssh/id_ed25519" % STATE_DIR,
-         "root@" + ADDRESSES[name], command],
-        capture_output=True, text=True, timeout=TIMEOUT, check=False)
-
-
-def secret(name):
-    with open(os.path.join(STATE_DIR, "secrets", name), encoding="utf-8") as handle:
-        return handle.read().split()[0]  # the password lookup may append " salt=..."
+@pytest.fixture(name="first_run")
+def first_run_fixture(fleet_site):
+    """site.yml's first run on the fleet from nothing (conftest's fleet_site, shared with the
+    fleet's deploy tests)."""
+    return fleet_site
 
 
 def test_site_provisions_every_host_over_ssh_one_lb_at_a_time(first_run):
