@@ -140,8 +140,9 @@ class PortTaken:
         self.pid = None
 
     def __enter__(self):
-        script = ("import socket, time; s = socket.socket(); s.bind((%r, %d)); s.listen(1); time.sleep(300)"
-                  % (ADDRESSES[self.host], self.port))
+        # SO_REUSEADDR: the port's last connections may still be in TIME_WAIT.
+        script = ("import socket, time; s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1);"
+                  " s.bind((%r, %d)); s.listen(1); time.sleep(300)" % (ADDRESSES[self.host], self.port))
         started = ssh(self.host, "setsid python3 -c %s >/dev/null 2>&1 < /dev/null & echo $!" % json.dumps(script))
         assert started.returncode == 0, started.stderr
         self.pid = int(started.stdout.strip())
