@@ -124,8 +124,23 @@ def rescue_plan(facts):
     return deploy_flow.rescue_plan(facts)
 
 
+def lb_divergence(markers):
+    """Which load balancers serve which slot, when they disagree (module_utils/deploy_flow.py)."""
+    if not isinstance(markers, dict):
+        raise AnsibleFilterError("lb_divergence needs a dictionary of load balancer: slot, got %r" % (markers,))
+    return deploy_flow.lb_divergence(markers)
+
+
+def fleet_outcome(outcomes):
+    """A failed run's traffic over every load balancer, as rescue_plan reads it (module_utils/deploy_flow.py)."""
+    if not isinstance(outcomes, list) or not all(isinstance(o, dict) for o in outcomes):
+        raise AnsibleFilterError("fleet_outcome needs a list of each load balancer's outcome, got %r" % (outcomes,))
+    return deploy_flow.fleet_outcome(outcomes)
+
+
 class FilterModule:
     """Deploy filters."""
 
     def filters(self):
-        return {"deploy_errors": deploy_errors, "slot_upstreams": slot_upstreams, "rescue_plan": rescue_plan}
+        return {"deploy_errors": deploy_errors, "slot_upstreams": slot_upstreams, "rescue_plan": rescue_plan,
+                "lb_divergence": lb_divergence, "fleet_outcome": fleet_outcome}

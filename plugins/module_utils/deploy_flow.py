@@ -14,6 +14,9 @@ and marker code. The rules:
   state then records that slot as live, because the marker is what nginx serves.
 - The failed slot is stopped only when nothing depends on it: traffic is elsewhere and,
   if a switch happened, the revert was verified (otherwise nginx falls back to it).
+- With several load balancers the decisions are taken once for the fleet (``fleet_outcome``):
+  traffic moved if any load balancer switched, it went back only if every one that switched
+  was put back, and the load balancers must agree on the live slot (``lb_divergence``).
 """
 
 from __future__ import annotations
@@ -75,3 +78,44 @@ def rescue_plan(facts):
     plan.update(failure_outcome(switched, target, old, facts.get("live_slot"), reverted, old_running,
                                 started=bool(facts.get("started", True))))
     return plan
+
+
+def _marker_name(slot):
+    return slot if slot else "no marker (blue)"
+
+
+def lb_divergence(markers):
+    """A message naming each load balancer and the slot its live-slot marker names, when they
+    do not all name the same one; None when they agree (or there is one load balancer).
+
+    ``markers`` maps each load balancer's inventory name to its marker's slot (None: no marker
+    yet, so nginx serves blue). No marker and a blue marker are different facts: a first
+    deploy that switched one load balancer only leaves exactly that.
+    """
+    if len(set(markers.values())) <= 1:
+        return None
+    return ("the load balancers serve different slots (%s): a run was killed during its switch or revert, "
+            "or a load balancer was changed by hand. Run playbooks/reconcile.yml, which puts every load balancer "
+            "on the slot the conductor's marker names (-e blue_green_reconcile_to_state=true: the slot the state "
+            "names), then deploy again"
+            % ", ".join("%s %s" % (lb, _marker_name(slot)) for lb, slot in sorted(markers.items())))
+
+
+def fleet_outcome(outcomes):
+    """What a failed run did to the traffic of every load balancer, as ``rescue_plan`` reads it.
+
+    ``outcomes`` lists one ``{"lb", "switched", "reverted", "live_slot"}`` per load balancer.
+    Traffic ``switched`` if any load balancer switched; it was ``reverted`` only when every one
+    that switched was put back; ``live_slot`` is the slot the ones that switched now serve when
+    they agree, else None (a load balancer that never switched serves the old slot). ``diverged``
+    names the load balancers on each slot when they do not agree.
+    """
+    switched = [o for o in outcomes if o.get("switched")]
+    live = {o.get("lb"): o.get("live_slot") for o in switched}
+    slots = set(live.values())
+    return {
+        "switched": bool(switched),
+        "reverted": bool(switched) and all(o.get("reverted") for o in switched),
+        "live_slot": slots.pop() if len(slots) == 1 else None,
+        "diverged": lb_divergence(live),
+    }

@@ -126,3 +126,15 @@ def test_keep_warm_is_checked_with_the_deploy_inputs():
     [message] = deploy_errors({"keep_warm": "5m"})
     assert message.startswith("blue_green_keep_warm='5m' is not a whole number of seconds from 0 to 86400")
     assert "-e keep_warm=300" in message
+
+
+def test_fleet_filters_check_their_input_and_reach_the_rules():
+    from ansible_collections.unitehub.platform.plugins.filter.deploy import fleet_outcome, lb_divergence
+    assert "lb1 blue, lb2 green" in lb_divergence({"lb1": "blue", "lb2": "green"})
+    assert fleet_outcome([{"lb": "lb1", "switched": True, "reverted": True, "live_slot": "blue"}])["reverted"] is True
+    with pytest.raises(AnsibleFilterError, match="needs a dictionary"):
+        lb_divergence(["lb1"])
+    with pytest.raises(AnsibleFilterError, match="needs a list"):
+        fleet_outcome({"lb": "lb1"})
+    filters = FilterModule().filters()
+    assert (filters["lb_divergence"], filters["fleet_outcome"]) == (lb_divergence, fleet_outcome)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from ansible_collections.unitehub.platform.plugins.module_utils import deploy_flow
 from ansible_collections.unitehub.platform.plugins.module_utils.deploy_flow import failure_outcome, revert_decision
 
 
@@ -49,3 +50,45 @@ def test_a_failure_before_the_target_started_records_and_stops_nothing():
     a rollback target."""
     outcome = failure_outcome(False, "green", "blue", None, False, True, started=False)
     assert (outcome["record"], outcome["stop_target"]) == (False, False)
+
+
+def test_load_balancers_on_one_slot_do_not_diverge():
+    assert deploy_flow.lb_divergence({"lb1": "green", "lb2": "green"}) is None
+    assert deploy_flow.lb_divergence({"lb1": None, "lb2": None}) is None
+    assert deploy_flow.lb_divergence({"localhost": "blue"}) is None
+
+
+def test_a_divergence_names_each_load_balancer_and_its_slot_and_the_fix():
+    message = deploy_flow.lb_divergence({"lb2": "green", "lb1": "blue", "lb3": None})
+    assert "lb1 blue, lb2 green, lb3 no marker (blue)" in message
+    assert "playbooks/reconcile.yml" in message
+
+
+def test_fleet_reverted_only_when_every_switched_load_balancer_went_back():
+    outcome = deploy_flow.fleet_outcome([
+        {"lb": "lb1", "switched": True, "reverted": True, "live_slot": "blue"},
+        # Refused its switch: it never left the old slot, so it neither reverts nor counts.
+        {"lb": "lb2", "switched": False, "reverted": False, "live_slot": None},
+    ])
+    assert outcome == {"switched": True, "reverted": True, "live_slot": "blue", "diverged": None}
+    plan = deploy_flow.rescue_plan(dict(switched=True, target="green", old="blue", old_running=True, **{
+        k: outcome[k] for k in ("reverted", "live_slot")}))
+    assert (plan["stop_target"], plan["on_new"], plan["status"]) == (True, False, "failed")
+
+
+def test_a_fleet_left_apart_keeps_the_new_slot_running_and_says_where_each_is():
+    outcome = deploy_flow.fleet_outcome([
+        {"lb": "lb1", "switched": True, "reverted": True, "live_slot": "blue"},
+        {"lb": "lb2", "switched": True, "reverted": False, "live_slot": "green"},
+    ])
+    assert (outcome["switched"], outcome["reverted"], outcome["live_slot"]) == (True, False, None)
+    assert "lb1 blue, lb2 green" in outcome["diverged"]
+    plan = deploy_flow.rescue_plan(dict(switched=True, target="green", old="blue", old_running=True,
+                                        reverted=False, live_slot=None))
+    # lb2 still serves green: it must keep running, and the state does not call it live.
+    assert (plan["stop_target"], plan["on_new"], plan["status"]) == (False, False, "failed")
+
+
+def test_a_fleet_that_never_switched_has_nothing_to_revert():
+    outcome = deploy_flow.fleet_outcome([{"lb": "lb1", "switched": False}, {"lb": "lb2", "switched": False}])
+    assert outcome == {"switched": False, "reverted": False, "live_slot": None, "diverged": None}
