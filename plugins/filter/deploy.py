@@ -138,9 +138,17 @@ def fleet_outcome(outcomes):
     return deploy_flow.fleet_outcome(outcomes)
 
 
+def slot_breaks(observed, released):
+    """App hosts whose new slot did not run unbroken since its gate (module_utils/deploy_flow.py)."""
+    if not isinstance(observed, dict) or not isinstance(released, dict):
+        raise AnsibleFilterError("slot_breaks needs two dictionaries of app host: container, got %r and %r"
+                                 % (observed, released))
+    return deploy_flow.slot_breaks(observed, released)
+
+
 class FilterModule:
     """Deploy filters."""
 
     def filters(self):
         return {"deploy_errors": deploy_errors, "slot_upstreams": slot_upstreams, "rescue_plan": rescue_plan,
-                "lb_divergence": lb_divergence, "fleet_outcome": fleet_outcome}
+                "lb_divergence": lb_divergence, "fleet_outcome": fleet_outcome, "slot_breaks": slot_breaks}

@@ -119,3 +119,23 @@ def fleet_outcome(outcomes):
         "live_slot": slots.pop() if len(slots) == 1 else None,
         "diverged": lb_divergence(live),
     }
+
+
+def slot_breaks(observed, released):
+    """App hosts whose new slot did not run unbroken since its gate, with why: ``observed`` maps
+    each app host to its slot's container as read now (None when there is none), ``released``
+    to the container its release reported after the gate. A container that stopped, was
+    replaced or restarted in between broke, even when it answers again: a crash that the
+    restart policy hid, or that nginx hid by sending its requests to the other app hosts."""
+    breaks = {}
+    for host in sorted(observed):
+        now, then = observed[host] or {}, released.get(host) or {}
+        if not now.get("running"):
+            breaks[host] = "not running (%s)" % (now.get("status") or "gone")
+        elif then.get("id") and now.get("id") != then.get("id"):
+            breaks[host] = "replaced by another container"
+        elif (now.get("restart_count") or 0) != (then.get("restart_count") or 0):
+            breaks[host] = "restarted %d time(s)" % ((now.get("restart_count") or 0) - (then.get("restart_count") or 0))
+        elif then.get("started_at") and now.get("started_at") != then.get("started_at"):
+            breaks[host] = "started again at %s" % now.get("started_at")
+    return breaks

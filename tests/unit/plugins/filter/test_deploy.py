@@ -138,3 +138,12 @@ def test_fleet_filters_check_their_input_and_reach_the_rules():
         fleet_outcome({"lb": "lb1"})
     filters = FilterModule().filters()
     assert (filters["lb_divergence"], filters["fleet_outcome"]) == (lb_divergence, fleet_outcome)
+
+
+def test_slot_breaks_names_each_broken_app_host_and_refuses_what_is_not_a_dictionary():
+    filters = FilterModule().filters()
+    then = {"id": "c1", "running": True, "restart_count": 0, "started_at": "t0"}
+    assert filters["slot_breaks"]({"app1": then, "app2": dict(then, restart_count=1)}, {"app1": then, "app2": then}) == {
+        "app2": "restarted 1 time(s)"}
+    with pytest.raises(AnsibleFilterError, match="slot_breaks needs two dictionaries"):
+        filters["slot_breaks"](["app1"], {})

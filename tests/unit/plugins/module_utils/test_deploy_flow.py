@@ -92,3 +92,24 @@ def test_a_fleet_left_apart_keeps_the_new_slot_running_and_says_where_each_is():
 def test_a_fleet_that_never_switched_has_nothing_to_revert():
     outcome = deploy_flow.fleet_outcome([{"lb": "lb1", "switched": False}, {"lb": "lb2", "switched": False}])
     assert outcome == {"switched": False, "reverted": False, "live_slot": None, "diverged": None}
+
+
+RELEASED = {"id": "c1", "running": True, "status": "running", "restart_count": 0, "started_at": "2026-12-07T21:00:00Z"}
+
+
+def test_slot_breaks_is_empty_when_every_host_runs_the_container_its_gate_passed():
+    assert deploy_flow.slot_breaks({"app1": dict(RELEASED), "app2": dict(RELEASED, id="c2")},
+                                   {"app1": RELEASED, "app2": dict(RELEASED, id="c2")}) == {}
+
+
+@pytest.mark.parametrize("now, why", [
+    (None, "not running (gone)"),
+    (dict(RELEASED, running=False, status="exited"), "not running (exited)"),
+    (dict(RELEASED, id="c9"), "replaced by another container"),
+    (dict(RELEASED, restart_count=2), "restarted 2 time(s)"),
+    (dict(RELEASED, started_at="2026-12-07T21:00:09Z"), "started again at 2026-12-07T21:00:09Z"),
+])
+def test_slot_breaks_names_the_host_that_broke_and_why(now, why):
+    assert deploy_flow.slot_breaks({"app1": dict(RELEASED), "app2": now}, {"app1": RELEASED, "app2": RELEASED}) == {
+        "app2": why}
+
