@@ -112,4 +112,3 @@ def test_slot_breaks_is_empty_when_every_host_runs_the_container_its_gate_passed
 def test_slot_breaks_names_the_host_that_broke_and_why(now, why):
     assert deploy_flow.slot_breaks({"app1": dict(RELEASED), "app2": now}, {"app1": RELEASED, "app2": RELEASED}) == {
         "app2": why}
-
