@@ -100,11 +100,13 @@ bench: stack ## benchmarks; they print their figures
 FLEET_INVENTORY := inventories/fleet
 FLEET_BASE_IMAGE ?= unitehub/base:bookworm
 
-fleet: venv ## a local fleet (2 LBs, 2 app hosts, db, cache; docs/fleet.md), provisioned over SSH
+fleet: venv ## a local fleet (2 LBs, 2 app hosts, db, cache; docs/fleet.md), provisioned over SSH, the app deployed
 	docker image inspect $(FLEET_BASE_IMAGE) >/dev/null 2>&1 || $(MAKE) --no-print-directory stack
 	$(BIN)/python tools/fleet.py up -i $(FLEET_INVENTORY)
 	$(BIN)/ansible-playbook -i $(FLEET_INVENTORY) playbooks/site.yml
 	$(BIN)/python tools/fleet.py load-image -i $(FLEET_INVENTORY) --image $(FLEET_BASE_IMAGE)
+	$(BIN)/ansible-playbook -i $(FLEET_INVENTORY) playbooks/deploy.yml -e version=$(VERSION)
+	$(BIN)/ansible-playbook -i $(FLEET_INVENTORY) playbooks/status.yml
 
 fleet-down: ## stop the local fleet and remove every file it made
 	$(PYTHON) tools/fleet.py down
