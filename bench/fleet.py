@@ -70,7 +70,8 @@ def run(argv, timeout=1800):
     start = time.monotonic()
     proc = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False)
     if proc.returncode != 0:
-        sys.exit("%s failed:\n%s" % (" ".join(argv[:4]), (proc.stdout[-4000:] + proc.stderr[-2000:])))
+        failures = [line for line in proc.stdout.splitlines() if line.startswith(("fatal:", "[ERROR]"))]
+        sys.exit("%s failed:\n%s\n%s" % (" ".join(argv), "\n".join(failures), proc.stderr[-2000:]))
     return time.monotonic() - start
 
 
