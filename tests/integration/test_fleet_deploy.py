@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -27,6 +28,8 @@ pytestmark = pytest.mark.integration
 
 DEPLOY = os.path.join(REPO_ROOT, "playbooks", "deploy.yml")
 ROLLBACK = os.path.join(REPO_ROOT, "playbooks", "rollback.yml")
+STATUS = os.path.join(REPO_ROOT, "playbooks", "status.yml")
+RECONCILE = os.path.join(REPO_ROOT, "playbooks", "reconcile.yml")
 BASE_IMAGE = "unitehub/base:bookworm"
 BASE_RELEASE = "fleet-base"
 # Fast but real: every gate and watch still probes the real slots.
@@ -172,6 +175,66 @@ def test_a_gate_failing_on_one_app_host_switches_no_load_balancer(released):
     after = conductor_state()
     assert after["active_slot"] == before_state["active_slot"]
     assert after["slots"][live] == before_state["slots"][live]
+
+
+FOREIGN_CONF = "/etc/nginx/conf.d/zz-foreign.conf"
+
+
+def test_a_load_balancer_that_refuses_its_switch_keeps_both_on_the_old_slot(released):
+    """A broken file someone else left in lb2's nginx configuration: nginx -t fails there only,
+    so lb2 refuses its switch, and lb1, which could switch, is put back too."""
+    live = conductor_state()["active_slot"]
+    target = other(live)
+    before_markers = markers()
+    broken = ssh("lb2", "echo 'this is not nginx configuration;' > %s" % FOREIGN_CONF)
+    assert broken.returncode == 0, broken.stderr
+    try:
+        result = run_fleet(DEPLOY, version="fleet-refused", **FAST)
+    finally:
+        ssh("lb2", "rm -f " + FOREIGN_CONF)
+
+    assert result.rc != 0
+    assert "lb2" in result.output and "nginx -t fails" in result.output, result.output[-6000:]
+    assert markers() == before_markers == {lb: [live] for lb in LBS}
+    assert live_everywhere(released)
+    for host in APP_HOSTS:
+        assert not slot_running(host, target), host
+    assert conductor_state()["active_slot"] == live
+
+
+def flat(text):
+    """Output with its whitespace collapsed: the YAML callback wraps and quotes long lines."""
+    return " ".join(text.split())
+
+
+def test_status_shows_every_host_and_slot_and_a_divergence_the_next_deploy_refuses(released):
+    live = conductor_state()["active_slot"]
+    shown = run_fleet(STATUS)
+    assert shown.rc == 0, shown.output[-6000:]
+    for lb in LBS:
+        assert "on %s: live slot %s" % (lb, live) in flat(shown.stdout) and "nginx serves %s" % live in flat(shown.stdout)
+    for host in APP_HOSTS:
+        assert re.search(r"\*\s+%s\s+%s\s+%s\s" % (live, host, released), shown.stdout), (host, shown.stdout[-4000:])
+        assert re.search(r"'\s+%s\s+%s\s" % (other(live), host), shown.stdout), (host, shown.stdout[-4000:])
+    assert "DIVERGENCE" not in shown.stdout
+
+    # lb2's marker moved by hand: lb2 now routes to the other slot, lb1 does not.
+    moved = ssh("lb2", "mv %s/%s %s/%s" % (MARKER_DIR, live, MARKER_DIR, other(live)))
+    assert moved.returncode == 0, moved.stderr
+    try:
+        diverged = run_fleet(STATUS)
+        refused = run_fleet(DEPLOY, version="fleet-diverged", **FAST)
+    finally:
+        reconciled = run_fleet(RECONCILE)
+
+    assert diverged.rc == 0, diverged.output[-6000:]
+    assert "DIVERGENCE: the load balancers serve different slots (lb1 %s, lb2 %s)" % (live, other(live)) in flat(
+        diverged.stdout), diverged.stdout[-4000:]
+    assert refused.rc != 0
+    assert "refused, nothing was changed" in flat(refused.output) and "lb2 %s" % other(live) in flat(refused.output)
+    assert reconciled.rc == 0, reconciled.output[-6000:]
+    assert markers() == {lb: [live] for lb in LBS}
+    assert live_everywhere(released)
 
 
 def start_deploy(version, **extra):
