@@ -147,7 +147,7 @@ def test_a_bad_gate_setting_is_refused_before_the_daemon_is_reached(params):
 
 def test_an_image_that_cannot_be_fetched_fails_before_the_slot_is_touched(api, params):
     api.fail_on["pull"] = APIError("404 Not Found", response=FakeResponse(404, "Not Found"),
-                                       explanation="manifest for unitehub/app:v404 not found")
+                                   explanation="manifest for unitehub/app:v404 not found")
     gate = Gate()
     with pytest.raises(DockerModuleError) as failure:
         Release(api, gate=gate).run(ReleaseSpec(dict(params, version="v404")))
