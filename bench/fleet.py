@@ -83,11 +83,14 @@ def playbook(inventory, name, count, *args):
 
 
 def measure(inventory, count, rounds):
-    for release in RELEASES:  # builds each release on every host of this size, untimed
+    # Releases of this size's own: a rollback runs the exact image its deploy recorded, which
+    # exists only on the hosts that deploy ran on.
+    releases = ["%s-%d" % (release, count) for release in RELEASES]
+    for release in releases:  # builds each release on every host of this size, untimed
         playbook(inventory, "deploy.yml", count, "-e", "version=" + release, *FAST)
     deploys, rollbacks = [], []
     for index in range(rounds):
-        deploys.append(playbook(inventory, "deploy.yml", count, "-e", "version=" + RELEASES[index % 2], *FAST))
+        deploys.append(playbook(inventory, "deploy.yml", count, "-e", "version=" + releases[index % 2], *FAST))
         rollbacks.append(playbook(inventory, "rollback.yml", count, *FAST))
     return statistics.median(deploys), statistics.median(rollbacks), deploys, rollbacks
 
