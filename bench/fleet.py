@@ -78,8 +78,7 @@ def run(argv, timeout=1800):
 def playbook(inventory, name, count, *args):
     """Seconds of one playbook run with the first ``count`` app hosts as the deploy's."""
     return run([os.path.join(BIN, "ansible-playbook"), "-i", inventory, os.path.join(REPO, "playbooks", name),
-                "-e", json.dumps({"blue_green_app_hosts": app_hosts(count),
-                                  "app_build_context": os.path.join(REPO, "examples", "app")}), *args])
+                "-e", json.dumps({"blue_green_app_hosts": app_hosts(count)}), *args])
 
 
 def measure(inventory, count, rounds):

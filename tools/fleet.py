@@ -33,6 +33,10 @@ import time
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_INVENTORY = os.path.join(REPO_ROOT, "inventories", "fleet")
+# The reference app's build context, copied into each app host when its sandbox is made: a
+# sandbox has its own /tmp, /run and masked directories, so a checkout there is out of its sight.
+APP_SOURCE = os.path.join(REPO_ROOT, "examples", "app")
+APP_CONTEXT = "/opt/unitehub/app-context"  # inventories/fleet/group_vars/all.yml names it too
 STATE_DIR = "/var/lib/unitehub-fleet"  # inventories/fleet/group_vars/all.yml names it too
 DOCKER_GROUP = "app"  # hosts that get a Docker engine of their own
 SSHD = "/usr/sbin/sshd"
@@ -316,6 +320,8 @@ def prepare_upper(name, host):
     with open(client_key() + ".pub", encoding="utf-8") as handle:
         write_file(os.path.join(ssh_dir, "authorized_keys"), handle.read(), 0o600)
     write_file(os.path.join(upper, "etc", "hostname"), name + "\n")
+    if host["docker"]:
+        shutil.copytree(APP_SOURCE, upper + APP_CONTEXT, dirs_exist_ok=True)
     for masked in MASKED_DIRS:
         # An opaque directory in the upper layer hides the lower one's content.
         path = upper + masked
