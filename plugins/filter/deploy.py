@@ -32,6 +32,8 @@ NUMBER_BOUNDS = {
     "health_consecutive": (1, 100, "probes", True),
     "stability_interval": (0.1, 60, "seconds", False),
     "lock_ttl": (60, 86400, "seconds", True),
+    "start_batch": (0, 10000, "app hosts", True),
+    "release_timeout": (10, 86400, "seconds", True),
 }
 _BOOLEANS = ("skip_health", "force")
 
@@ -53,7 +55,8 @@ def deploy_errors(inputs, prefix="blue_green_"):
 
     ``inputs`` maps the unprefixed names (slot, version, action, skip_health,
     force, stability_window, drain_seconds, health_timeout, health_interval,
-    health_consecutive, health_expect, stability_interval, lock_ttl, keep_warm) to values;
+    health_consecutive, health_expect, stability_interval, lock_ttl, keep_warm, start_batch,
+    release_timeout) to values;
     missing keys are not checked. Returns an empty list when all is well.
     """
     errors = []

@@ -230,13 +230,15 @@ def test_a_state_that_disagrees_with_the_load_balancer_is_refused_until_reconcil
 
 
 @pytest.mark.parametrize("variable, value", [("stability_window", "nan"), ("stability_window", "inf"),
-                                             ("health_interval", "nan"), ("health_consecutive", "1e9")])
+                                             ("health_interval", "nan"), ("health_consecutive", "1e9"),
+                                             ("blue_green_start_batch", "-1"), ("blue_green_release_timeout", "0")])
 def test_a_number_that_is_not_finite_and_bounded_is_refused_before_anything_changes(variable, value):
     ensure_live(BASE_RELEASE)
     before = read_state()
     result = deploy("it-next", **{variable: value})
     assert_clear_failure(result)
-    assert "blue_green_%s=%s" % (variable, value) in result.output, result.output[-4000:]
+    named = variable if variable.startswith("blue_green_") else "blue_green_" + variable
+    assert "%s=%s is " % (named, value) in result.output, result.output[-4000:]
     assert result.counts()["changed"] == 0
     assert read_state() == before and not os.path.exists(LOCK_FILE)
 
