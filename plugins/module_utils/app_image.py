@@ -152,6 +152,30 @@ def pull_failure(ref, error, credentials_given):
             "build_context (role variable app_build_context)" % (ref, error))
 
 
+def image_argument_spec():
+    """The options of app_image and app_release that say how the image is made present (built, pulled,
+    or pulled by its repo digest) and which other tags are pruned. ``image`` and ``version`` are each
+    module's own: app_image always needs them, app_release only to start a slot. Each module documents
+    these options in its own words."""
+    return dict(
+        build_context=dict(type="path"),
+        base_image=dict(type="str"),
+        force_rebuild=dict(type="bool", default=False),
+        build_timeout=dict(type="int", default=600),
+        prune=dict(type="bool", default=False),
+        keep=dict(type="list", elements="str", default=[]),
+        registry_username=dict(type="str"),
+        registry_password=dict(type="str", no_log=True),
+        repo_digest=dict(type="str"),
+    )
+
+
+# How the options of image_argument_spec() go together, for AnsibleModule: registry credentials come
+# as a pair, and a repo digest is pulled, never built.
+IMAGE_REQUIRED_TOGETHER = (("registry_username", "registry_password"),)
+IMAGE_MUTUALLY_EXCLUSIVE = (("repo_digest", "build_context"),)
+
+
 class ImageSpec:
     """The validated wish for one image, built from the module's parameters."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 
-from ansible_collections.unitehub.platform.plugins.module_utils.app_image import ImageManager, ImageSpec
+from ansible_collections.unitehub.platform.plugins.module_utils.app_image import ImageManager, ImageSpec, image_argument_spec
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot import SlotManager
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import SlotSpec
 from ansible_collections.unitehub.platform.plugins.module_utils.breaker import fetch_endpoint, summarize
@@ -25,10 +25,6 @@ from ansible_collections.unitehub.platform.plugins.module_utils.docker_client im
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import ProbeConfigError
 from ansible_collections.unitehub.platform.plugins.module_utils.health_targets import resolve_target
 from ansible_collections.unitehub.platform.plugins.module_utils.health_wait import ContainerWatch, run_target
-
-# The image options app_release shares with app_image.
-IMAGE_OPTIONS = ("build_context", "base_image", "force_rebuild", "build_timeout", "prune", "keep",
-                 "registry_username", "registry_password", "repo_digest")
 
 
 class ReleaseSpec:
@@ -43,7 +39,7 @@ class ReleaseSpec:
         # A rollback runs its recorded image id; only a pulled one (repo_digest) is fetched again.
         self.image = None
         if started and (params.get("repo_digest") or not params.get("image_id")):
-            image_params = {key: params.get(key) for key in IMAGE_OPTIONS}
+            image_params = {key: params.get(key) for key in image_argument_spec()}
             if image_params["repo_digest"]:
                 image_params.update(build_context=None, base_image=None, force_rebuild=False)
             self.image = ImageSpec(dict(image_params, image=params["image"], version=params["version"],

@@ -128,6 +128,27 @@ def container_environment(module_env, env, secret_env, in_environment=()):
     return merged, secret, files
 
 
+def slot_argument_spec():
+    """The options of app_slot and app_release that say what a slot's container runs and how it runs: the
+    app it belongs to, image, environment, port, restart policy, stop and logs. ``slot`` and ``state`` are each
+    module's own (app_release requires the slot and cannot remove the container). Each module documents these
+    options in its own words."""
+    return dict(
+        app_name=dict(type="str", default="unitehub"),
+        image=dict(type="str"),
+        version=dict(type="str"),
+        image_id=dict(type="str"),
+        env=dict(type="dict", default={}),
+        secret_env=dict(type="dict", default={}, no_log=True),
+        port=dict(type="int"),
+        bind_address=dict(type="str", default="127.0.0.1"),
+        stop_grace_period=dict(type="int", default=30),
+        restart_policy=dict(type="str", choices=list(RESTART_POLICIES), default="unless-stopped"),
+        log_lines=dict(type="int", default=0),
+        obsolete_files=dict(type="list", elements="path", default=[]),
+    )
+
+
 def container_argument_spec():
     """The options of app_slot and app_hook that say how a container is confined and gets its
     secrets. Documented by the doc fragment ``unitehub.platform.app_container``."""

@@ -233,7 +233,14 @@ build_log:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.unitehub.platform.plugins.module_utils.app_image import STATES, ImageManager, ImageSpec
+from ansible_collections.unitehub.platform.plugins.module_utils.app_image import (
+    IMAGE_MUTUALLY_EXCLUSIVE,
+    IMAGE_REQUIRED_TOGETHER,
+    STATES,
+    ImageManager,
+    ImageSpec,
+    image_argument_spec,
+)
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import docker_argument_spec, run_docker_module
 
 
@@ -242,19 +249,11 @@ def argument_spec():
         image=dict(type="str", required=True),
         version=dict(type="str", required=True),
         state=dict(type="str", choices=list(STATES), default="present"),
-        build_context=dict(type="path"),
         dockerfile=dict(type="str", default="Dockerfile"),
-        base_image=dict(type="str"),
         build_args=dict(type="dict", default={}),
-        force_rebuild=dict(type="bool", default=False),
         nocache=dict(type="bool", default=False),
-        build_timeout=dict(type="int", default=600),
-        prune=dict(type="bool", default=False),
-        keep=dict(type="list", elements="str", default=[]),
-        registry_username=dict(type="str"),
-        registry_password=dict(type="str", no_log=True),
-        repo_digest=dict(type="str"),
     )
+    spec.update(image_argument_spec())
     spec.update(docker_argument_spec())
     return spec
 
@@ -262,8 +261,8 @@ def argument_spec():
 def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        required_together=[("registry_username", "registry_password")],
-        mutually_exclusive=[("repo_digest", "build_context")],
+        required_together=IMAGE_REQUIRED_TOGETHER,
+        mutually_exclusive=IMAGE_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
     run_docker_module(module, ImageSpec, lambda api, spec: ImageManager(api, check_mode=module.check_mode).ensure(spec))

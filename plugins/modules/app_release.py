@@ -250,8 +250,13 @@ logs:
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.unitehub.platform.plugins.module_utils.app_image import (
+    IMAGE_MUTUALLY_EXCLUSIVE,
+    IMAGE_REQUIRED_TOGETHER,
+    image_argument_spec,
+)
 from ansible_collections.unitehub.platform.plugins.module_utils.app_release import Release, ReleaseSpec
-from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import RESTART_POLICIES, container_argument_spec
+from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import container_argument_spec, slot_argument_spec
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import docker_argument_spec, run_docker_module
 from ansible_collections.unitehub.platform.plugins.module_utils.health_format import EXPECTATIONS
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
@@ -259,29 +264,8 @@ from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLO
 
 def argument_spec():
     spec = dict(
-        app_name=dict(type="str", default="unitehub"),
         slot=dict(type="str", choices=list(SLOTS), required=True),
         state=dict(type="str", choices=["started", "stopped"], default="started"),
-        image=dict(type="str"),
-        version=dict(type="str"),
-        image_id=dict(type="str"),
-        repo_digest=dict(type="str"),
-        build_context=dict(type="path"),
-        base_image=dict(type="str"),
-        force_rebuild=dict(type="bool", default=False),
-        build_timeout=dict(type="int", default=600),
-        prune=dict(type="bool", default=False),
-        keep=dict(type="list", elements="str", default=[]),
-        registry_username=dict(type="str"),
-        registry_password=dict(type="str", no_log=True),
-        port=dict(type="int"),
-        bind_address=dict(type="str", default="127.0.0.1"),
-        env=dict(type="dict", default={}),
-        secret_env=dict(type="dict", default={}, no_log=True),
-        stop_grace_period=dict(type="int", default=30),
-        restart_policy=dict(type="str", choices=list(RESTART_POLICIES), default="unless-stopped"),
-        log_lines=dict(type="int", default=0),
-        obsolete_files=dict(type="list", elements="path", default=[]),
         health_path=dict(type="str"),
         health_expect=dict(type="str", choices=list(EXPECTATIONS), default="pass"),
         health_timeout=dict(type="float", default=60),
@@ -290,7 +274,9 @@ def argument_spec():
         require_closed_breakers=dict(type="bool", default=False),
         admin_token=dict(type="str", no_log=True),
     )
+    spec.update(slot_argument_spec())
     spec.update(container_argument_spec())
+    spec.update(image_argument_spec())
     spec.update(docker_argument_spec())
     return spec
 
@@ -299,8 +285,8 @@ def main():
     module = AnsibleModule(
         argument_spec=argument_spec(),
         required_if=[("state", "started", ("image", "version", "port"))],
-        required_together=[("registry_username", "registry_password")],
-        mutually_exclusive=[("repo_digest", "build_context")],
+        required_together=IMAGE_REQUIRED_TOGETHER,
+        mutually_exclusive=IMAGE_MUTUALLY_EXCLUSIVE,
         supports_check_mode=True,
     )
     run_docker_module(module, ReleaseSpec, lambda api, spec: Release(api, check_mode=module.check_mode).run(spec))

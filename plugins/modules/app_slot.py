@@ -290,10 +290,10 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot import SlotManager
 from ansible_collections.unitehub.platform.plugins.module_utils.app_slot_spec import (
-    RESTART_POLICIES,
     STATES,
     SlotSpec,
     container_argument_spec,
+    slot_argument_spec,
 )
 from ansible_collections.unitehub.platform.plugins.module_utils.docker_client import docker_argument_spec, run_docker_module
 from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLOTS
@@ -302,22 +302,11 @@ from ansible_collections.unitehub.platform.plugins.module_utils.slots import SLO
 def argument_spec():
     spec = dict(
         name=dict(type="str"),
-        app_name=dict(type="str", default="unitehub"),
         slot=dict(type="str", choices=list(SLOTS)),
-        image=dict(type="str"),
-        version=dict(type="str"),
-        image_id=dict(type="str"),
         state=dict(type="str", choices=list(STATES), default="started"),
-        env=dict(type="dict", default={}),
-        secret_env=dict(type="dict", default={}, no_log=True),
-        port=dict(type="int"),
-        bind_address=dict(type="str", default="127.0.0.1"),
-        stop_grace_period=dict(type="int", default=30),
-        restart_policy=dict(type="str", choices=list(RESTART_POLICIES), default="unless-stopped"),
         labels=dict(type="dict", default={}),
-        log_lines=dict(type="int", default=0),
-        obsolete_files=dict(type="list", elements="path", default=[]),
     )
+    spec.update(slot_argument_spec())
     spec.update(container_argument_spec())
     spec.update(docker_argument_spec())
     return spec
