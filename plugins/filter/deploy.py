@@ -33,7 +33,6 @@ NUMBER_BOUNDS = {
     "stability_interval": (0.1, 60, "seconds", False),
     "lock_ttl": (60, 86400, "seconds", True),
     "start_batch": (0, 10000, "app hosts", True),
-    "release_timeout": (10, 86400, "seconds", True),
 }
 _BOOLEANS = ("skip_health", "force")
 
@@ -55,8 +54,8 @@ def deploy_errors(inputs, prefix="blue_green_"):
 
     ``inputs`` maps the unprefixed names (slot, version, action, skip_health,
     force, stability_window, drain_seconds, health_timeout, health_interval,
-    health_consecutive, health_expect, stability_interval, lock_ttl, keep_warm, start_batch,
-    release_timeout) to values;
+    health_consecutive, health_expect, stability_interval, lock_ttl, keep_warm, start_batch)
+    to values;
     missing keys are not checked. Returns an empty list when all is well.
     """
     errors = []
@@ -149,9 +148,18 @@ def slot_breaks(observed, released):
     return deploy_flow.slot_breaks(observed, released)
 
 
+def step_results(stamped, step):
+    """Each app host's result of the step a play over the app hosts ran (module_utils/deploy_flow.py)."""
+    if not isinstance(stamped, dict) or not isinstance(step, str):
+        raise AnsibleFilterError("step_results needs a dictionary of app host: kept result and the step's name, got %r and %r"
+                                 % (stamped, step))
+    return deploy_flow.step_results(stamped, step)
+
+
 class FilterModule:
     """Deploy filters."""
 
     def filters(self):
         return {"deploy_errors": deploy_errors, "slot_upstreams": slot_upstreams, "rescue_plan": rescue_plan,
-                "lb_divergence": lb_divergence, "fleet_outcome": fleet_outcome, "slot_breaks": slot_breaks}
+                "lb_divergence": lb_divergence, "fleet_outcome": fleet_outcome, "slot_breaks": slot_breaks,
+                "step_results": step_results}

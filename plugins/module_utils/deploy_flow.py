@@ -139,3 +139,22 @@ def slot_breaks(observed, released):
         elif then.get("started_at") and now.get("started_at") != then.get("started_at"):
             breaks[host] = "started again at %s" % now.get("started_at")
     return breaks
+
+
+def step_results(stamped, step):
+    """Each app host's result of one step that a play over the app hosts ran (the blue_green role's
+    tasks_from: app_host), from what each host kept: ``stamped`` maps each app host to its
+    ``{"step": ..., "result": ...}`` (None when it kept nothing), ``step`` names the step this run
+    handed out. A host with no result of this very step (its batch never ran, or it kept one of an
+    earlier step) and a host that was not reached have failed: the step is all or none."""
+    results = {}
+    for host in stamped:
+        kept = stamped[host] or {}
+        result = kept.get("result") or {}
+        if kept.get("step") != step:
+            results[host] = {"failed": True, "stage": "not run", "msg": "no result of this step: it never ran on %s" % host}
+        elif result.get("unreachable"):
+            results[host] = dict(result, failed=True, msg="%s was not reached: %s" % (host, result.get("msg") or "unreachable"))
+        else:
+            results[host] = result
+    return results

@@ -12,7 +12,7 @@ GOOD = {
     "action": "deploy", "slot": "auto", "version": "v1.2.3", "skip_health": False, "force": "false",
     "stability_window": 30, "drain_seconds": "5", "health_timeout": 60, "health_interval": 5,
     "health_consecutive": 3, "health_expect": "pass", "stability_interval": 1, "lock_ttl": 1800,
-    "start_batch": 0, "release_timeout": 900,
+    "start_batch": 0,
 }
 
 
@@ -37,8 +37,6 @@ def test_good_inputs_have_no_errors():
     ("lock_ttl", 5, "blue_green_lock_ttl=5 is below the minimum of 60 seconds"),
     ("start_batch", -1, "blue_green_start_batch=-1 is below the minimum of 0 app hosts"),
     ("start_batch", "two", "blue_green_start_batch='two' is not a number of app hosts"),
-    ("release_timeout", -5, "blue_green_release_timeout=-5 is below the minimum of 10 seconds"),
-    ("release_timeout", 0, "blue_green_release_timeout=0 is below the minimum of 10 seconds"),
 ])
 def test_each_bad_input_is_named(key, value, fragment):
     errors = deploy_errors(dict(GOOD, **{key: value}))
@@ -85,8 +83,7 @@ def test_slot_upstreams_name_the_bad_value(servers, fragment):
 
 
 @pytest.mark.parametrize("key", ["stability_window", "drain_seconds", "health_timeout", "health_interval",
-                                 "health_consecutive", "stability_interval", "lock_ttl", "start_batch",
-                                 "release_timeout"])
+                                 "health_consecutive", "stability_interval", "lock_ttl", "start_batch"])
 @pytest.mark.parametrize("value", ["nan", "inf", "-inf", float("nan"), float("inf")])
 def test_every_number_must_be_finite(key, value):
     errors = deploy_errors(dict(GOOD, **{key: value}))
@@ -102,7 +99,6 @@ def test_every_number_must_be_finite(key, value):
     ("health_consecutive", 2.5, "is not a whole number of probes"),
     ("lock_ttl", 86401, "above the maximum of 86400 seconds"),
     ("start_batch", 1.5, "is not a whole number of app hosts"),
-    ("release_timeout", 86401, "above the maximum of 86400 seconds"),
 ])
 def test_every_number_is_bounded(key, value, fragment):
     errors = deploy_errors(dict(GOOD, **{key: value}))
@@ -155,3 +151,10 @@ def test_slot_breaks_names_each_broken_app_host_and_refuses_what_is_not_a_dictio
         "app2": "restarted 1 time(s)"}
     with pytest.raises(AnsibleFilterError, match="slot_breaks needs two dictionaries"):
         filters["slot_breaks"](["app1"], {})
+
+
+def test_step_results_refuses_what_is_not_a_dictionary_and_a_step_name():
+    filters = FilterModule().filters()
+    assert filters["step_results"]({"app1": {"step": "s", "result": {"changed": False}}}, "s") == {"app1": {"changed": False}}
+    with pytest.raises(AnsibleFilterError, match="step_results needs a dictionary"):
+        filters["step_results"](["app1"], "s")

@@ -112,3 +112,29 @@ def test_slot_breaks_is_empty_when_every_host_runs_the_container_its_gate_passed
 def test_slot_breaks_names_the_host_that_broke_and_why(now, why):
     assert deploy_flow.slot_breaks({"app1": dict(RELEASED), "app2": now}, {"app1": RELEASED, "app2": RELEASED}) == {
         "app2": why}
+
+
+STEP = "run-1/blue_green_start"
+
+
+def test_step_results_takes_each_hosts_result_of_this_very_step():
+    ok = {"changed": True, "container": {"slot": "green", "running": True}}
+    gate = {"failed": True, "stage": "health", "msg": "gate failed"}
+    results = deploy_flow.step_results({"app1": {"step": STEP, "result": ok}, "app2": {"step": STEP, "result": gate}},
+                                       STEP)
+    assert results == {"app1": ok, "app2": gate}
+
+
+def test_step_results_fails_a_host_that_never_ran_the_step_or_kept_an_earlier_ones():
+    earlier = {"step": "run-0/blue_green_start", "result": {"changed": False}}
+    results = deploy_flow.step_results({"app1": None, "app2": earlier, "app3": {}}, STEP)
+    assert set(results) == {"app1", "app2", "app3"}
+    for host, result in results.items():
+        assert result["failed"] is True and result["stage"] == "not run" and host in result["msg"]
+
+
+def test_step_results_fails_a_host_that_was_not_reached():
+    unreachable = {"unreachable": True, "msg": "Failed to connect to the host via ssh"}
+    result = deploy_flow.step_results({"app2": {"step": STEP, "result": unreachable}}, STEP)["app2"]
+    assert result["failed"] is True and "app2 was not reached: Failed to connect" in result["msg"]
+    assert "stage" not in result  # whether it started the slot is unknown: the revert stops it
