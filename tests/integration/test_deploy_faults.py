@@ -231,7 +231,7 @@ def test_a_state_that_disagrees_with_the_load_balancer_is_refused_until_reconcil
 
 @pytest.mark.parametrize("variable, value", [("stability_window", "nan"), ("stability_window", "inf"),
                                              ("health_interval", "nan"), ("health_consecutive", "1e9"),
-                                             ("blue_green_start_batch", "-1"), ("blue_green_start_batch", "1.5")])
+                                             ("blue_green_start_batch", "-1"), ("blue_green_start_batch", "10001")])
 def test_a_number_that_is_not_finite_and_bounded_is_refused_before_anything_changes(variable, value):
     ensure_live(BASE_RELEASE)
     before = read_state()

@@ -177,6 +177,30 @@ def test_a_gate_failing_on_one_app_host_switches_no_load_balancer(released):
     assert after["slots"][live] == before_state["slots"][live]
 
 
+def slot_image(host, slot):
+    shown = ssh(host, "docker inspect --format '{{.Config.Image}}' unitehub-%s 2>/dev/null || echo absent" % slot)
+    return shown.stdout.strip()
+
+
+def test_in_batches_of_one_a_host_failing_its_gate_ends_the_deploy_before_the_next_batch(released):
+    live = conductor_state()["active_slot"]
+    target = other(live)
+    before_markers = markers()
+
+    with PortTaken(APP_HOSTS[0], SLOT_PORTS[target]):
+        result = run_fleet(DEPLOY, version="fleet-batch", health_timeout=8, blue_green_start_batch=1, **FAST)
+
+    assert result.rc != 0
+    assert "%s: " % APP_HOSTS[0] in result.output, result.output[-6000:]
+    # The second batch never started: its host has no container of the new version, in any state.
+    assert not slot_image(APP_HOSTS[1], target).endswith(":fleet-batch"), slot_image(APP_HOSTS[1], target)
+    assert "never ran on %s" % APP_HOSTS[1] in result.output, result.output[-6000:]
+    assert markers() == before_markers
+    assert live_everywhere(released)
+    for host in APP_HOSTS:
+        assert not slot_running(host, target), host
+
+
 FOREIGN_CONF = "/etc/nginx/conf.d/zz-foreign.conf"
 
 
